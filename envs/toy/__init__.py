@@ -1,0 +1,1 @@
+"""A tiny corridor env for tests, demos and the learner's CPU learning test."""

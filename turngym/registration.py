@@ -1,0 +1,54 @@
+"""The turngym registry: gymnasium's registry plus a one-line description per id."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import gymnasium
+
+from turngym.error import UnknownEnvError
+
+__all__ = ["register", "list_envs", "make", "NAMESPACE"]
+
+NAMESPACE = "turngym"
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+def register(id: str, entry_point: str, description: str, **kwargs: Any) -> None:
+    """Registers ``id`` with gymnasium and records its one-line description.
+
+    Args:
+        id: ``"turngym/<Name>-v<N>"``.
+        entry_point: ``"module:Class"``, imported lazily by ``gymnasium.make``.
+        description: one line shown by ``turngym list``.
+        **kwargs: forwarded to ``gymnasium.register`` (e.g. ``kwargs={...}`` for presets).
+    """
+    if not id.startswith(NAMESPACE + "/"):
+        raise ValueError(f"turngym ids live in the {NAMESPACE!r} namespace: use {NAMESPACE}/{id}")
+    if id not in gymnasium.registry:
+        gymnasium.register(id=id, entry_point=entry_point, **kwargs)
+    _DESCRIPTIONS[id] = description
+
+
+def list_envs() -> dict[str, str]:
+    """Returns every registered turngym id mapped to its one-line description (sorted by id)."""
+    return dict(sorted(_DESCRIPTIONS.items()))
+
+
+def check_env_id(env_id: str) -> str:
+    """Returns ``env_id`` if registered, else raises :class:`UnknownEnvError` listing valid ids."""
+    if env_id in gymnasium.registry:
+        return env_id
+    valid = list(list_envs())
+    close = difflib.get_close_matches(env_id, valid, n=3, cutoff=0.5)
+    hint = f" Did you mean {close}?" if close else ""
+    raise UnknownEnvError(
+        f"unknown env id {env_id!r}.{hint} Registered turngym ids: {valid} "
+        "(run `turngym list` for descriptions)."
+    )
+
+
+def make(env_id: str, **kwargs: Any) -> gymnasium.Env:
+    """``gymnasium.make`` with a message listing the registered ids when ``env_id`` is unknown."""
+    return gymnasium.make(check_env_id(env_id), **kwargs)
