@@ -78,7 +78,7 @@ class GateReward(gymnasium.Wrapper):
             raise InvalidArgumentError("chain must name at least one (components, threshold) level")
         self.levels: list[tuple[tuple[str, ...], float]] = []
         for names, delta in chain:
-            names = (names,) if isinstance(names, str) else tuple(names)
+            names = (names,) if isinstance(names, str) else tuple(names) if isinstance(names, (list, tuple)) else ()
             if not names or not all(isinstance(n, str) for n in names):
                 raise InvalidArgumentError(
                     f"chain level {names!r} must be a component name or a sequence of names"

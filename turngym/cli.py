@@ -1,0 +1,150 @@
+"""The ``turngym`` command line.
+
+    turngym list                               registered ids and what they are
+    turngym play ENV_ID [--seed S] [--task T]  play an env in the terminal
+    turngym check ENV_ID [ENV_ID ...]          run the conformance check
+    turngym bench --env ID[,ID]|all --policy NAME[,NAME] --episodes N [--out DIR]
+    turngym train --config FILE                train an LLM policy with the learner
+    turngym serve webshop [--port P]           the web shop as HTML pages on localhost
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+#: Subcommands implemented elsewhere: name -> "module:function" taking argv.
+_DELEGATED = {
+    "bench": ("turngym.agents.bench:main", "run a policy over env suites: table, JSON/CSV, plots"),
+    "train": ("turngym.agents.train:main", "train an LLM policy with the learner (--config FILE)"),
+}
+_SERVERS = {"webshop": "turngym.envs.webshop.server:main"}
+
+
+def _call(path: str, argv: Sequence[str]) -> int:
+    module, _, function = path.partition(":")
+    result = getattr(importlib.import_module(module), function)(list(argv))
+    return int(result or 0)
+
+
+def _cmd_list(_: argparse.Namespace) -> int:
+    import turngym
+
+    envs = turngym.list_envs()
+    width = max(map(len, envs), default=0)
+    for env_id, description in envs.items():
+        print(f"{env_id:<{width}}  {description}")
+    return 0
+
+
+def _format_components(components: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:+.3f}" for name, value in components.items()) or "-"
+
+
+def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
+    import turngym
+
+    stdin = stdin or sys.stdin
+    env = turngym.make(args.env_id, **json.loads(args.kwargs))
+    options = {"task": args.task} if args.task else None
+    observation, info = env.reset(seed=args.seed, options=options)
+    print(f"== {args.env_id} task {info.get('task_id')} ==\n{info['instructions']}\n")
+    print("(type an action; ':q' quits, ':r' restarts, ':a' lists admissible actions)\n")
+    total = 0.0
+    while True:
+        print(observation)
+        if info.get("admissible_actions"):
+            shown = info["admissible_actions"][:30]
+            more = len(info["admissible_actions"]) - len(shown)
+            print("actions: " + " | ".join(shown) + (f" | ... (+{more})" if more > 0 else ""))
+        print("> ", end="", flush=True)
+        line = stdin.readline()
+        if not line or line.strip() == ":q":
+            print("bye")
+            return 0
+        if line.strip() == ":r":
+            observation, info = env.reset(seed=args.seed, options=options)
+            total = 0.0
+            continue
+        if line.strip() == ":a":
+            print("\n".join(info.get("admissible_actions") or ["(this env does not list actions)"]))
+            continue
+        observation, reward, terminated, truncated, info = env.step(line.rstrip("\n"))
+        total += reward
+        print(
+            f"[turn {info['turn']}] reward {reward:+.3f} ({_format_components(info['reward_components'])})"
+            f" total {total:+.3f} progress {info['progress']:.2f}"
+            + ("" if info["valid_action"] else "  [invalid action]")
+        )
+        if terminated or truncated:
+            print(observation)
+            end = "terminated" if terminated else "truncated (turn limit)"
+            print(f"== episode {end}: outcome {info['outcome']}, success {info['success']}, return {total:+.3f} ==")
+            return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import turngym
+    from turngym.testing import check_env
+
+    failed = 0
+    for env_id in args.env_ids:
+        env = turngym.make(env_id)
+        try:
+            check_env(env)
+            print(f"PASS {env_id}")
+        except AssertionError as error:
+            failed += 1
+            print(f"FAIL {env_id}: {error}")
+        finally:
+            env.close()
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="turngym", description="turngym: text envs for multi-turn agentic RL")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list registered env ids").set_defaults(run=_cmd_list)
+    play = sub.add_parser("play", help="play an env in the terminal")
+    play.add_argument("env_id")
+    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--task", default=None, help="a task id (default: drawn with the seed)")
+    play.add_argument("--kwargs", default="{}", help='env kwargs as JSON, e.g. \'{"split": "test"}\'')
+    play.set_defaults(run=_cmd_play)
+    check = sub.add_parser("check", help="run turngym.testing.check_env on env ids")
+    check.add_argument("env_ids", nargs="+")
+    check.set_defaults(run=_cmd_check)
+    for name, (_, text) in _DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
+    serve = sub.add_parser("serve", help="serve an env as HTML pages (webshop)", add_help=False)
+    serve.add_argument("family", choices=sorted(_SERVERS))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``turngym`` script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        return _call(_DELEGATED[argv[0]][0], argv[1:])
+    if len(argv) >= 2 and argv[0] == "serve" and argv[1] in _SERVERS:
+        return _call(_SERVERS[argv[1]], argv[2:])
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except Exception as error:  # noqa: BLE001 - the CLI prints our errors, not tracebacks
+        from turngym.error import TurnGymError
+
+        if isinstance(error, TurnGymError):
+            print(f"turngym: error: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
