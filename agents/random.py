@@ -9,7 +9,14 @@ from turngym.policy import Conversation
 __all__ = ["RandomPolicy"]
 
 #: Used when an env cannot enumerate its actions: mostly invalid, which is the point of a baseline.
-_FALLBACK_WORDS = ("look", "help", "inventory", "go north", "search[item]", "<answer>unknown</answer>")
+_FALLBACK_WORDS = (
+    "look",
+    "help",
+    "inventory",
+    "go north",
+    "search[item]",
+    "<answer>unknown</answer>",
+)
 
 
 class RandomPolicy:

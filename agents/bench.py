@@ -1,0 +1,288 @@
+"""``turngym bench``: run policies over env ids; print a table; write JSON, CSV and plots.
+
+    turngym bench --env turngym/Corridor-v0,turngym/TextWorld-Easy-v0 --policy random,expert \\
+        --episodes 20 --out bench-results
+
+Policies by name: ``random``, ``expert`` (the env family's), ``hf:PATH`` (a transformers model
+folder or hub name) and ``openai:MODEL`` (an OpenAI-compatible server at ``--base-url`` or
+``$OPENAI_BASE_URL``). ``--env all`` runs every registered id; an id that fails to build or run
+is reported and skipped, so one broken family never stops the run.
+
+Outputs in ``--out``: ``results.json`` (one record per env and policy, with per-task-type rows),
+``results.csv``, ``rewards.png`` (episode return distribution per env/policy) and
+``success_by_turn_budget.png`` (the success rate if an episode had to finish within k turns).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import turngym
+from turngym.error import InvalidArgumentError
+from turngym.trajectory import Trajectory
+
+__all__ = ["main", "make_policy", "run_bench", "summarize"]
+
+
+def make_policy(name: str, env_id: str, *, seed: int = 0, base_url: str | None = None) -> Any:
+    """The policy called ``name`` for ``env_id``: random, expert, hf:PATH or openai:MODEL."""
+    if name == "random":
+        return turngym.agents.RandomPolicy(seed=seed)
+    if name == "expert":
+        return turngym.agents.expert(env_id)
+    if name.startswith("hf:"):
+        from turngym.agents.hf import HFPolicy
+
+        return HFPolicy.from_pretrained(name[3:], seed=seed)
+    if name.startswith("openai:"):
+        from turngym.agents.openai_compat import OpenAIPolicy
+
+        return OpenAIPolicy(name[7:], base_url=base_url)
+    raise InvalidArgumentError(
+        f"unknown policy {name!r}; use random, expert, hf:PATH or openai:MODEL"
+    )
+
+
+def _task_type(trajectory: Trajectory) -> str | None:
+    value = trajectory.metadata.get("task_type")
+    if value is None and trajectory.turns:
+        value = trajectory.turns[0].info.get("task_type")
+    return None if value is None else str(value)
+
+
+def summarize(trajectories: list[Trajectory]) -> dict[str, Any]:
+    """Episodes, success rate, mean/std reward and mean turns of ``trajectories``."""
+    rewards = [t.total_reward for t in trajectories]
+    return {
+        "episodes": len(trajectories),
+        "success": float(np.mean([bool(t.success) for t in trajectories])) if trajectories else 0.0,
+        "mean_reward": float(np.mean(rewards)) if rewards else 0.0,
+        "std_reward": float(np.std(rewards)) if rewards else 0.0,
+        "mean_turns": float(np.mean([len(t.turns) for t in trajectories])) if trajectories else 0.0,
+    }
+
+
+def success_by_budget(trajectories: list[Trajectory], max_budget: int) -> list[float]:
+    """Entry k-1: the share of episodes that succeeded within k turns, k = 1..max_budget."""
+    if not trajectories:
+        return [0.0] * max_budget
+    turns = np.array([len(t.turns) if t.success else np.inf for t in trajectories])
+    return [float(np.mean(turns <= k)) for k in range(1, max_budget + 1)]
+
+
+def run_bench(
+    env_ids: Sequence[str],
+    policies: Sequence[str],
+    episodes: int,
+    out_dir: str | Path | None = None,
+    *,
+    num_envs: int = 1,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    base_url: str | None = None,
+    policy_factory: Callable[[str, str], Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Runs every policy on every env id; returns ``{"results": [...], "skipped": [...]}``.
+
+    ``policy_factory(name, env_id)`` overrides :func:`make_policy` (e.g. to reuse a loaded model).
+    Results and plots are written to ``out_dir`` when given.
+    """
+    from tqdm.auto import tqdm
+
+    results, skipped, rewards, budgets = [], [], {}, {}
+    jobs = [(env_id, name) for env_id in env_ids for name in policies]
+    for env_id, name in tqdm(jobs, desc="bench", unit="run", disable=not progress):
+        try:
+            policy = (
+                policy_factory or (lambda n, e: make_policy(n, e, seed=seed, base_url=base_url))
+            )(name, env_id)
+            trajectories = turngym.rollout(
+                env_id,
+                policy,
+                num_episodes=episodes,
+                seed=seed,
+                num_envs=num_envs,
+                env_kwargs=env_kwargs,
+                progress=progress,
+            )
+        except Exception as error:  # noqa: BLE001 - one failing env/policy must not stop the run
+            reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            print(f"skipped {env_id} with {name}: {reason}", file=sys.stderr)
+            skipped.append({"env": env_id, "policy": name, "reason": reason})
+            continue
+        record = {"env": env_id, "policy": name, **summarize(trajectories), "task_types": {}}
+        by_type: dict[str, list[Trajectory]] = {}
+        for trajectory in trajectories:
+            kind = _task_type(trajectory)
+            if kind is not None:
+                by_type.setdefault(kind, []).append(trajectory)
+        record["task_types"] = {kind: summarize(group) for kind, group in sorted(by_type.items())}
+        label = f"{env_id.removeprefix('turngym/')} | {name}"
+        rewards[label] = [t.total_reward for t in trajectories]
+        budget = max((len(t.turns) for t in trajectories), default=1)
+        budgets[label] = success_by_budget(trajectories, budget)
+        record["success_by_turn_budget"] = budgets[label]
+        results.append(record)
+    report = {"results": results, "skipped": skipped, "episodes": episodes, "seed": seed}
+    print(format_table(results))
+    if out_dir is not None:
+        write_outputs(Path(out_dir), report, rewards, budgets)
+    return report
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """A fixed-width table: one row per env/policy, then one per task type."""
+    header = ("env", "policy", "task type", "episodes", "success", "mean reward", "mean turns")
+    rows = []
+    for record in results:
+        rows.append((record["env"], record["policy"], "all", record))
+        rows += [
+            (record["env"], record["policy"], kind, stats)
+            for kind, stats in record["task_types"].items()
+        ]
+    cells = [header] + [
+        (
+            env,
+            policy,
+            kind,
+            str(s["episodes"]),
+            f"{s['success']:.2f}",
+            f"{s['mean_reward']:.3f}",
+            f"{s['mean_turns']:.1f}",
+        )
+        for env, policy, kind, s in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def write_outputs(
+    out: Path,
+    report: dict[str, Any],
+    rewards: dict[str, list[float]],
+    budgets: dict[str, list[float]],
+) -> None:
+    """Writes results.json, results.csv, rewards.png and success_by_turn_budget.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=1))
+    with open(out / "results.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "env",
+                "policy",
+                "task_type",
+                "episodes",
+                "success",
+                "mean_reward",
+                "std_reward",
+                "mean_turns",
+            ]
+        )
+        for record in report["results"]:
+            for kind, stats in [("all", record), *record["task_types"].items()]:
+                writer.writerow(
+                    [
+                        record["env"],
+                        record["policy"],
+                        kind,
+                        stats["episodes"],
+                        stats["success"],
+                        stats["mean_reward"],
+                        stats["std_reward"],
+                        stats["mean_turns"],
+                    ]
+                )
+    if not rewards:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(rewards)
+    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
+    axis.boxplot([rewards[label] for label in labels], showmeans=True)
+    jitter = np.random.default_rng(0)
+    for index, label in enumerate(labels, start=1):
+        axis.scatter(
+            index + jitter.uniform(-0.15, 0.15, len(rewards[label])), rewards[label], s=8, alpha=0.4
+        )
+    axis.set_xticks(range(1, len(labels) + 1), labels, rotation=20, ha="right", fontsize=8)
+    axis.set_ylabel("episode return")
+    axis.set_title(f"Reward distribution ({report['episodes']} episodes each; triangle = mean)")
+    figure.tight_layout()
+    figure.savefig(out / "rewards.png", dpi=110)
+    plt.close(figure)
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for label, curve in budgets.items():
+        axis.step(
+            range(1, len(curve) + 1), curve, where="post", label=label, marker="o", markersize=3
+        )
+    axis.set_xlabel("turn budget k")
+    axis.set_ylabel("success rate within k turns")
+    axis.set_ylim(-0.02, 1.02)
+    axis.set_title("Success by turn budget")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / "success_by_turn_budget.png", dpi=110)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``turngym bench`` entry point."""
+    parser = argparse.ArgumentParser(prog="turngym bench", description="run policies over env ids")
+    parser.add_argument("--env", required=True, help="ID[,ID...] or 'all' (every registered id)")
+    parser.add_argument(
+        "--policy", default="random", help="random|expert|hf:PATH|openai:MODEL[,...]"
+    )
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--out", default="bench-results", help="output folder")
+    parser.add_argument("--num-envs", type=int, default=1, help="envs stepped in parallel")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--env-kwargs", default="{}", help="JSON kwargs for turngym.make")
+    parser.add_argument("--base-url", default=None, help="server of openai:MODEL policies")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    env_ids = (
+        list(turngym.list_envs()) if args.env == "all" else [e for e in args.env.split(",") if e]
+    )
+    registered = turngym.list_envs()
+    unknown = [e for e in env_ids if e not in registered]
+    if unknown:
+        print(
+            f"turngym bench: error: unknown env id(s) {unknown}; registered: {', '.join(registered)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.episodes < 1:
+        print("turngym bench: error: --episodes must be >= 1", file=sys.stderr)
+        return 2
+    report = run_bench(
+        env_ids,
+        [p for p in args.policy.split(",") if p],
+        args.episodes,
+        args.out,
+        num_envs=args.num_envs,
+        seed=args.seed,
+        env_kwargs=json.loads(args.env_kwargs),
+        base_url=args.base_url,
+        progress=not args.no_progress,
+    )
+    print(f"wrote {Path(args.out) / 'results.json'}, results.csv and plots")
+    return 0 if report["results"] else 1

@@ -1,0 +1,324 @@
+"""``TurnBatch``: a list of trajectories as padded ``[n_traj, max_turns]`` tensors.
+
+Row ``i`` is ``trajs[i]``; column ``t`` its ``t``-th turn; padding columns hold 0 (``-1`` for ids)
+and ``mask`` is False there. String keys are mapped to dense integer ids here, once per batch, so
+every credit method is pure tensor code that runs wherever the tensors live (``batch.to("cuda")``).
+
+Where each field comes from:
+
+================  ===============================================================================
+field             source
+================  ===============================================================================
+rewards           ``turn.reward`` (turngym envs put the outcome in the last turn's reward)
+components        ``turn.reward_components``, one channel per name in ``component_names``
+valid             ``turn.valid_action`` (``info["valid_action"]``, True when absent)
+state_ids         ``turn.key`` (``turn.state_key``, else ``info["state_key"]``) -> dense id within
+                  the batch; a turn without a key gets a fresh id of its own (it groups with nothing)
+action_ids        blake2b hash of the normalised action (stripped, lower-case, single spaces)
+history_ids       prefix-tree node: equal iff same group and identical (state, action) history
+group_ids         ``trajectory.group_id`` (``task_id`` when empty) -> dense id
+outcome           ``trajectory.outcome``; if None the last turn's ``info["outcome"]``; else 0.0
+progress          ``info["progress"]`` after each turn (0 when the env did not report it)
+token_counts      ``len(turn.token_ids)`` (0 when no model produced the action)
+================  ===============================================================================
+
+>>> from turngym import Trajectory, Turn
+>>> trajs = [Trajectory(turns=[Turn(action="Go  North", reward=0.0, state_key="a"),
+...                            Turn(action="open door", reward=1.0, state_key="b")],
+...                     group_id="g", outcome=1.0),
+...          Trajectory(turns=[Turn(action="go north", reward=0.0, state_key="a")],
+...                     group_id="g", outcome=0.0)]
+>>> batch = TurnBatch.from_trajectories(trajs)
+>>> batch.mask.tolist()
+[[True, True], [True, False]]
+>>> batch.action_ids.tolist()    # "Go  North" and "go north" normalise to the same action
+[[0, 1], [0, -1]]
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from turngym.error import InvalidArgumentError
+from turngym.trajectory import Trajectory
+
+__all__ = ["TurnBatch", "action_hash", "normalize_action", "spread_to_tokens"]
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_action(action: str) -> str:
+    """Strips, lower-cases and collapses runs of whitespace: ``" Go  North" -> "go north"``."""
+    return _SPACES.sub(" ", str(action).strip().lower())
+
+
+def action_hash(action: str) -> int:
+    """A stable 63-bit hash of the normalised action (the same in every process and run).
+
+    >>> action_hash("Go North") == action_hash("  go   north ")
+    True
+    """
+    digest = hashlib.blake2b(normalize_action(action).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TurnBatch:
+    """Padded per-turn tensors of a list of trajectories (see the module docstring)."""
+
+    rewards: torch.Tensor  #: [n, T] float, the turn rewards
+    components: torch.Tensor  #: [n, T, C] float, the reward components
+    component_names: tuple[str, ...]  #: the C component names, in channel order
+    valid: torch.Tensor  #: [n, T] bool, the action parsed and executed
+    mask: torch.Tensor  #: [n, T] bool, True on real turns
+    lengths: torch.Tensor  #: [n] int64, turns per trajectory
+    group_ids: torch.Tensor  #: [n] int64 dense task-group ids
+    state_ids: torch.Tensor  #: [n, T] int64 dense state ids (-1 on padding)
+    action_ids: torch.Tensor  #: [n, T] int64 dense normalised-action ids (-1 on padding)
+    history_ids: torch.Tensor  #: [n, T] int64 prefix-tree node ids (-1 on padding)
+    outcome: torch.Tensor  #: [n] float, the outcome reward
+    progress: torch.Tensor  #: [n, T] float, the env's progress after each turn
+    token_counts: torch.Tensor  #: [n, T] int64, action tokens per turn
+    #: Labels naming each row in error messages, e.g. ``"trajs[3] (traj_id 'x', group 'g')"``.
+    labels: tuple[str, ...] = ()
+    #: Optional IGPO input: p_t = pi(gold answer | context after turn t), [n, T + 1] (column 0
+    #: is the context before the first action). ``igpo`` reads it when no tensor is passed.
+    gold_probs: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_trajectories(cls, trajectories: Sequence[Trajectory]) -> TurnBatch:
+        """Builds the batch; row ``i`` is ``trajectories[i]``.
+
+        Raises:
+            InvalidArgumentError (a ValueError): an empty list, a non-Trajectory item, a
+                trajectory without turns, or a NaN/inf reward, component or outcome; the
+                message names the trajectory (and turn) and what to fix.
+        """
+        trajectories = list(trajectories)
+        if not trajectories:
+            raise InvalidArgumentError(
+                "TurnBatch.from_trajectories got an empty batch; pass at least one Trajectory "
+                "(e.g. the list turngym.rollout(...) returns)."
+            )
+        labels = []
+        for i, trajectory in enumerate(trajectories):
+            if not isinstance(trajectory, Trajectory):
+                raise InvalidArgumentError(
+                    f"trajs[{i}] is a {type(trajectory).__name__}, not a turngym.Trajectory; "
+                    "load recorded episodes with turngym.load_trajectories(path)."
+                )
+            labels.append(
+                f"trajs[{i}] (traj_id {trajectory.traj_id!r}, group {_group_name(trajectory)!r})"
+            )
+            if not trajectory.turns:
+                raise InvalidArgumentError(
+                    f"{labels[i]} has no turns; drop empty trajectories before computing credit."
+                )
+        n, width = len(trajectories), max(len(t.turns) for t in trajectories)
+        names = sorted(
+            {name for t in trajectories for turn in t.turns for name in turn.reward_components}
+        )
+        channel = {name: c for c, name in enumerate(names)}
+        # Flat per-turn lists (row-major over real turns) are scattered into the padded tensors
+        # at the end: far faster than nested lists.
+        rewards, progress, valid, tokens, states, actions, history = [], [], [], [], [], [], []
+        component_at, component_values = [], []
+        state_index: dict[Any, int] = {}
+        action_index: dict[int, int] = {}
+        history_index: dict[tuple[int, int, int, int], int] = {}
+        action_cache: dict[str, int] = {}
+        group_index: dict[str, int] = {}
+        groups, outcomes, lengths = [], [], []
+        for i, trajectory in enumerate(trajectories):
+            group = group_index.setdefault(_group_name(trajectory), len(group_index))
+            groups.append(group)
+            lengths.append(len(trajectory.turns))
+            node = -1 - group  # the root of this group's prefix tree
+            for t, turn in enumerate(trajectory.turns):
+                rewards.append(turn.reward)
+                for name, value in turn.reward_components.items():
+                    component_at.append(len(rewards) - 1)
+                    component_values.append(value)
+                    component_at.append(channel[name])
+                valid.append(turn.valid_action)
+                progress.append(turn.info.get("progress") or 0.0)
+                tokens.append(len(turn.token_ids or ()))
+                key = turn.key
+                # A missing key must not merge with anything: give it a key no other turn has.
+                state = state_index.setdefault(
+                    ("missing", i, t) if key is None else key, len(state_index)
+                )
+                hashed = action_cache.get(turn.action)
+                if hashed is None:
+                    hashed = action_cache[turn.action] = action_hash(turn.action)
+                action = action_index.setdefault(hashed, len(action_index))
+                node = history_index.setdefault((group, node, state, action), len(history_index))
+                states.append(state)
+                actions.append(action)
+                history.append(node)
+            outcome = trajectory.outcome
+            if outcome is None:
+                outcome = trajectory.turns[-1].info.get("outcome")
+            outcomes.append(0.0 if outcome is None else outcome)
+        lengths_t = torch.tensor(lengths, dtype=torch.long)
+        mask = torch.arange(width)[None, :] < lengths_t[:, None]
+        where = _Locator(labels, lengths)
+
+        def padded(values: list, dtype: torch.dtype, fill: float, what: str) -> torch.Tensor:
+            out = torch.full((n, width), fill, dtype=dtype)
+            out[mask] = _numbers(values, dtype, where.turn, what)
+            return out
+
+        pairs = torch.tensor(component_at, dtype=torch.long).reshape(-1, 2)
+        components = torch.zeros(int(mask.sum()), max(len(names), 1), dtype=torch.float32)
+
+        def where_component(k: int) -> str:
+            name = names[component_at[2 * k + 1]]
+            return f"{where.turn(component_at[2 * k])} component {name!r}"
+
+        components[pairs[:, 0], pairs[:, 1]] = _numbers(
+            component_values, torch.float32, where_component, ""
+        )
+        padded_components = torch.zeros(n, width, len(names), dtype=torch.float32)
+        padded_components[mask] = components[:, : len(names)]
+        return cls(
+            rewards=padded(rewards, torch.float32, 0.0, " reward"),
+            components=padded_components,
+            component_names=tuple(names),
+            valid=padded(valid, torch.bool, False, " valid_action"),
+            mask=mask,
+            lengths=lengths_t,
+            group_ids=torch.tensor(groups, dtype=torch.long),
+            state_ids=padded(states, torch.long, -1, ""),
+            action_ids=padded(actions, torch.long, -1, ""),
+            history_ids=padded(history, torch.long, -1, ""),
+            outcome=_numbers(outcomes, torch.float32, lambda i: f"{labels[i]}: outcome", ""),
+            progress=padded(progress, torch.float32, 0.0, " progress"),
+            token_counts=padded(tokens, torch.long, 0, ""),
+            labels=tuple(labels),
+        )
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def num_trajectories(self) -> int:
+        return int(self.rewards.shape[0])
+
+    @property
+    def max_turns(self) -> int:
+        return int(self.rewards.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.rewards.device
+
+    def to(self, device: str | torch.device) -> TurnBatch:
+        """The same batch with every tensor on ``device``."""
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        return dataclasses.replace(self, **moved)
+
+    def replace(self, **changes: Any) -> TurnBatch:
+        """A copy with some fields replaced, e.g. ``batch.replace(rewards=gated(batch))``."""
+        return dataclasses.replace(self, **changes)
+
+    def label(self, row: int) -> str:
+        """The name of row ``row`` for error messages."""
+        return self.labels[row] if row < len(self.labels) else f"trajs[{row}]"
+
+
+def _group_name(trajectory: Trajectory) -> str:
+    return trajectory.group_id or trajectory.task_id
+
+
+class _Locator:
+    """Turns a flat turn index back into ``"trajs[i] (...), turn t"`` for error messages."""
+
+    def __init__(self, labels: list[str], lengths: list[int]) -> None:
+        self.labels, self.starts = labels, list(itertools.accumulate([0, *lengths[:-1]]))
+
+    def turn(self, k: int) -> str:
+        row = bisect.bisect_right(self.starts, k) - 1
+        return f"{self.labels[row]}, turn {k - self.starts[row]}"
+
+
+def _numbers(
+    values: list, dtype: torch.dtype, where: Callable[[int], str], what: str
+) -> torch.Tensor:
+    """``torch.tensor(values)``, raising a ValueError that names the first bad (non-finite) value."""
+    try:
+        tensor = torch.tensor(values, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError):
+        for k, value in enumerate(values):
+            if not isinstance(value, (int, float, bool)):
+                raise InvalidArgumentError(
+                    f"{where(k)}{what} is {value!r}, not a number; record a float."
+                ) from None
+        raise
+    if tensor.is_floating_point():
+        bad = torch.nonzero(~torch.isfinite(tensor))
+        if bad.numel():
+            k = int(bad[0])
+            raise InvalidArgumentError(
+                f"{where(k)}{what} is {values[k]}; credit needs finite rewards. Fix the env's "
+                "reward (or drop this trajectory) so it never reports NaN/inf."
+            )
+    return tensor
+
+
+def spread_to_tokens(
+    advantages: torch.Tensor,
+    token_counts: torch.Tensor | TurnBatch,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spreads per-turn advantages over each turn's action tokens.
+
+    Row ``i`` of the result is the concatenation, turn by turn, of ``token_counts[i, t]`` copies
+    of ``advantages[i, t]`` (the tokens of trajectory ``i``'s actions in order), right-padded.
+
+    Args:
+        advantages: ``[n, T]`` per-turn advantages.
+        token_counts: ``[n, T]`` action tokens per turn, or a :class:`TurnBatch` (its
+            ``token_counts`` and ``mask``).
+        mask: ``[n, T]`` real turns (default: ``token_counts > 0``).
+
+    Returns:
+        ``(token_advantages, token_mask)``, both ``[n, max tokens per trajectory]``.
+
+    >>> adv = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+    >>> values, token_mask = spread_to_tokens(adv, torch.tensor([[2, 1], [3, 0]]))
+    >>> values.tolist()
+    [[1.0, 1.0, -2.0], [0.5, 0.5, 0.5]]
+    """
+    if isinstance(token_counts, TurnBatch):
+        token_counts, mask = token_counts.token_counts, token_counts.mask
+    if advantages.shape != token_counts.shape:
+        raise InvalidArgumentError(
+            f"advantages {tuple(advantages.shape)} and token_counts {tuple(token_counts.shape)} "
+            "must both be [n_traj, max_turns] of the same batch."
+        )
+    counts = token_counts.to(advantages.device).long().clamp(min=0)
+    if mask is not None:
+        counts = counts * mask.to(counts.device)
+    per_row = counts.sum(1)
+    width = int(per_row.max()) if per_row.numel() else 0
+    flat = advantages.reshape(-1).repeat_interleave(counts.reshape(-1))
+    rows = torch.arange(advantages.shape[0], device=advantages.device).repeat_interleave(per_row)
+    starts = torch.cumsum(per_row, 0) - per_row
+    columns = torch.arange(flat.numel(), device=advantages.device) - starts[rows]
+    values = advantages.new_zeros(advantages.shape[0], width)
+    token_mask = torch.zeros(advantages.shape[0], width, dtype=torch.bool, device=advantages.device)
+    values[rows, columns] = flat
+    token_mask[rows, columns] = True
+    return values, token_mask

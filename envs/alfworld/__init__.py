@@ -1,0 +1,13 @@
+"""ALFWorld env family: ALFWorld's household tasks on its own TextWorld PDDL engine, offline.
+
+Ids: ``turngym/ALFWorld-v0`` (all six task types), one id per type
+(``turngym/ALFWorld-{PickAndPlace,LookAtInLight,Clean,Heat,Cool,PickTwo}-v0``) and
+``turngym/ALFWorld-Unseen-v0`` (test split over held-out floor plans). Problems are generated over
+ALFRED's real floor plans, proven solvable on the engine and cached on disk; the official data set
+is played instead when ``data_dir=`` or ``$ALFWORLD_DATA`` holds ``json_2.1.1``. See
+:mod:`turngym.envs.alfworld.env` for actions, observations, rewards and tasks,
+:mod:`turngym.envs.alfworld.problems` for the generator, :mod:`turngym.envs.alfworld.games` for
+verification and the official layout, :mod:`turngym.envs.alfworld.goals` for progress, and
+:mod:`turngym.envs.alfworld.expert` for the expert. Needs ``alfworld`` (0.4.2) and ``textworld``
+(>= 1.7, with ``fast_downward_textworld``).
+"""

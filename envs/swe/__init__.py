@@ -1,0 +1,1 @@
+"""SWE sandboxes: real repositories, shell and edit tools, tests as reward (see ``env``)."""

@@ -1,0 +1,253 @@
+"""SWE-v0: fix a real bug in a real repository inside a sandbox; the tests are the reward.
+
+=================  ==============================================================================
+Tasks              SWE-bench instances (:mod:`turngym.envs.swe.tasks`). Bundled: bugs injected with
+                   ``ast`` into 4 real PyPI projects (toolz, parse, inflection, more-itertools),
+                   each kept only if it breaks tests (``data/tasks.jsonl``, 80/20 train/test split)
+External tasks     ``tasks_path=`` a JSONL of SWE-bench/SWE-Gym/SWE-smith instances with ``image``
+                   (repository at /testbed, pytest test ids; docker backend; commands run as root;
+                   ``test_patch`` applied before grading)
+Sandbox            ``backend="docker"`` (a container per episode, no network, limits) or
+                   ``"local"`` (bubblewrap); ``"auto"`` = docker when an engine answers
+Actions            one JSON tool call per turn: bash / view / edit / create / submit
+                   (:mod:`turngym.envs.swe.actions`); anything else is invalid, with feedback
+Observation        the tool's result: command output (head and tail kept, middle elided) and
+                   ``[exit code: N]`` or a timeout notice; file views with line numbers
+Outcome            1.0 iff resolved: every FAIL_TO_PASS and PASS_TO_PASS test passes (SWE-bench);
+                   graded on ``submit`` or at the turn limit, after test files are restored
+Dense reward       ``valid_call`` +0.01 / -0.1 (invalid or failed call); ``test_progress``
+                   0.3 x change in the fraction of FAIL_TO_PASS tests passing in the agent's own
+                   pytest runs; ``p2p_break`` -0.3 x change in the fraction of PASS_TO_PASS broken;
+                   at the end: ``submitted`` 0.1 (on submit), ``patch`` 0.1 (non-empty diff),
+                   ``f2p_partial`` 0.5 x fraction of FAIL_TO_PASS passing at grading
+G-RA               :data:`GATE_CHAIN` / :func:`gated`: submitted > non-empty patch > resolved, then
+                   the immediate components (``turngym.wrappers.GateReward``)
+state_key          hash of the workspace diff against the starting code
+privileged         ``{"patch": gold patch}``
+=================  ==============================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from turngym.envs.swe.actions import SYNTAX, ToolCall, parse_action
+from turngym.envs.swe.sandbox_base import REPORT_PATH, WORKSPACE, Limits, Sandbox, SandboxError
+from turngym.envs.swe.tasks import Task, grade, load_tasks, test_files
+
+from turngym.core import Outcome, Start, TurnEnv
+from turngym.error import InvalidArgumentError
+from turngym.wrappers import GateReward
+
+__all__ = ["SWEEnv", "GATE_CHAIN", "gated", "BACKENDS"]
+
+BACKENDS = ("auto", "docker", "local")
+VALID, INVALID = 0.01, -0.1
+PROGRESS_WEIGHT, BREAK_WEIGHT, PARTIAL_WEIGHT = 0.3, 0.3, 0.5
+SUBMITTED, PATCH = 0.1, 0.1
+#: G-RA priority chain: submitted > non-empty patch > resolved > every other component.
+GATE_CHAIN = [("submitted", SUBMITTED), ("patch", PATCH), ("outcome", 1.0)]
+GRADE_TIMEOUT = 180.0
+
+
+def gated(env: gymnasium.Env) -> GateReward:
+    """``env`` with G-RA over :data:`GATE_CHAIN` (immediate rewards count only in resolved episodes)."""
+    return GateReward(env, chain=GATE_CHAIN)
+
+
+class SWEEnv(TurnEnv):
+    """Repository-level bug fixing with shell and edit tools in a sandbox (see the module docstring)."""
+
+    expert_policy = "turngym.envs.swe.expert:SWEExpert"
+    default_max_turns = 30
+
+    _sandbox: Sandbox | None  # the live sandbox of the current episode
+    _task: Task | None  # the current task
+    _diff_hash: str  # hash of the workspace diff (the state)
+    _observed: dict[str, str]  # latest status of each target test seen in the agent's pytest runs
+    _final: tuple[float, bool] | None  # graded outcome when the turn limit ends the episode
+
+    def __init__(
+        self,
+        *,
+        backend: str = "auto",
+        tasks_path: str | None = None,
+        command_timeout: float = 30.0,
+        max_output: int = 10_000,
+        memory_mb: int = 1024,
+        pids: int = 256,
+        reward_mode: str = "dense",
+        split: str = "train",
+        max_turns: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode)
+        if backend not in BACKENDS:
+            raise InvalidArgumentError(f"backend={backend!r} is not valid; use one of {list(BACKENDS)}.")
+        if not (0 < command_timeout <= 600) or max_output < 200 or memory_mb < 64 or pids < 16:
+            raise InvalidArgumentError(
+                "limits out of range: need 0 < command_timeout <= 600, max_output >= 200, memory_mb >= 64, pids >= 16")
+        self.limits = Limits(command_timeout=float(command_timeout), max_output=int(max_output),
+                             memory_mb=int(memory_mb), pids=int(pids))
+        self.tasks = {t.instance_id: t for t in load_tasks(tasks_path)}
+        self.backend = self._pick_backend(backend)
+        self._splits = {s: sorted(i for i, t in self.tasks.items() if t.split == s) for s in ("train", "test")}
+        self._sandbox, self._task, self._diff_hash, self._observed, self._final = None, None, "", {}, None
+
+    def _pick_backend(self, backend: str) -> str:
+        """``auto``: docker when an engine answers and holds the tasks' images, else local."""
+        if backend != "auto":
+            return backend
+        from turngym.envs.swe.docker_backend import connect, engine_available
+
+        if engine_available() is not None:
+            return "local"
+        images = {t.image for t in self.tasks.values() if t.image}
+        return "docker" if all(connect().images.list(name=image) for image in images) else "local"
+
+    # ------------------------------------------------------------------ hooks
+    def _task_ids(self, split: str) -> list[str]:
+        return self._splits[split]
+
+    def _start(self, task_id: str, rng: np.random.Generator) -> Start:
+        self._close_sandbox()
+        task = self.tasks[task_id]
+        self._sandbox = self._make_sandbox(task)
+        # P2P tests count as passing until a run shows otherwise (they passed at the start).
+        self._task, self._observed, self._final = task, {n: "passed" for n in task.PASS_TO_PASS}, None
+        self._diff_hash = self._sandbox.initial["diff_hash"]
+        instructions = (
+            f"You are fixing an issue in the repository {task.repo} (checked out at {WORKSPACE}, the "
+            f"working directory of every command; python3 and pytest are installed; there is no "
+            f"network).\n\n{SYNTAX}\n\nCommand output is truncated to {self.limits.max_output} "
+            f"characters; commands time out after {self.limits.command_timeout:.0f} s.\n\n"
+            f"<issue>\n{task.problem_statement}\n</issue>"
+        )
+        observation = f"The repository {task.repo} is at {WORKSPACE}. Issue:\n{task.problem_statement}"
+        return Start(observation=observation, instructions=instructions, info={"backend": self.backend})
+
+    def _make_sandbox(self, task: Task) -> Sandbox:
+        if self.backend == "docker":
+            from turngym.envs.swe.docker_backend import DockerSandbox
+
+            if not task.image:
+                raise InvalidArgumentError(f"task {task.instance_id} names no 'image'; backend='docker' needs one")
+            source = "/opt/src" if task.project else None
+            return DockerSandbox(task.image, self.limits, source=source, patch=task.setup_patch, task=task.instance_id)
+        from turngym.envs.swe.local_backend import LocalSandbox
+        from turngym.envs.swe.projects import project, project_source
+
+        if not task.project:
+            raise InvalidArgumentError(
+                f"task {task.instance_id} is an external instance (no 'project'); run it with backend='docker'")
+        return LocalSandbox(project_source(project(task.project)), self.limits, patch=task.setup_patch,
+                            task=task.instance_id)
+
+    def _act(self, action: str) -> Outcome:
+        call, problem = parse_action(action)
+        if call is None:
+            return self._invalid(f"Invalid tool call: {problem}.\n{SYNTAX}")
+        try:
+            outcome = self._execute(call)
+        except SandboxError as error:
+            self._close_sandbox()
+            return Outcome(f"The sandbox failed and the episode ends: {error}", {"valid_call": 0.0},
+                           terminated=True, outcome=0.0, success=False, info={"sandbox_error": str(error)})
+        if not outcome.terminated and self._turn + 1 >= self.max_turns:
+            # The turn limit ends the episode after this step: grade what the agent leaves.
+            end_components, resolved = self._grade_components(submitted=False)
+            outcome.reward_components.update(end_components)
+            self._final = (float(resolved), resolved)
+            self._close_sandbox()
+        return outcome
+
+    def _execute(self, call: ToolCall) -> Outcome:
+        assert self._sandbox is not None and self._task is not None
+        if call.tool == "submit":
+            components, resolved = self._grade_components(submitted=True)
+            self._close_sandbox()
+            verdict = "resolved: every target test passes" if resolved else "not resolved: some target tests fail"
+            return Outcome(f"Submitted. The tests ran; the issue is {verdict}.", {"valid_call": VALID, **components},
+                           terminated=True, outcome=float(resolved), success=resolved)
+        if call.tool == "bash":
+            result = self._sandbox.call({"op": "run", "command": call.args["command"], "report": REPORT_PATH})
+        else:
+            result = self._sandbox.call({"op": call.tool, **call.args})
+        if "error" in result:
+            return self._invalid(f"{call.tool} failed: {result['error']}")
+        self._diff_hash = result.get("diff_hash", self._diff_hash)
+        components = {"valid_call": VALID, **self._test_components(result.get("tests"))}
+        if call.tool == "bash":
+            status = (f"[timed out after {self.limits.command_timeout:.0f} s; the command was killed]"
+                      if result["timed_out"] else f"[exit code: {result['exit_code']}]")
+            observation = f"{result['output']}\n{status}"
+        elif call.tool == "view":
+            observation = f"{call.args['path']} ({result['lines']} lines):\n{result['text']}"
+        else:
+            observation = f"{call.tool}: {call.args['path']} written."
+        if result.get("quota_exceeded"):
+            self._close_sandbox()
+            return Outcome(observation + f"\nThe workspace exceeds {self.limits.disk_mb} MB; the episode ends.",
+                           components, terminated=True, outcome=0.0, success=False)
+        return Outcome(observation, components)
+
+    def _invalid(self, feedback: str) -> Outcome:
+        return Outcome(feedback, {"valid_call": INVALID}, valid_action=False)
+
+    def _fractions(self, statuses: dict[str, str]) -> tuple[float, float]:
+        verdict = grade(self._task, statuses)
+        return verdict["f2p_fraction"], verdict["p2p_broken_fraction"]
+
+    def _test_components(self, tests: dict[str, str] | None) -> dict[str, float]:
+        if not tests:
+            return {}
+        targets = set(self._task.FAIL_TO_PASS) | set(self._task.PASS_TO_PASS)
+        seen = {node: status for node, status in tests.items() if node in targets}
+        if not seen:
+            return {}
+        before = self._fractions(self._observed)
+        self._observed = {**self._observed, **seen}
+        after = self._fractions(self._observed)
+        return {"test_progress": PROGRESS_WEIGHT * (after[0] - before[0]),
+                "p2p_break": -BREAK_WEIGHT * (after[1] - before[1])}
+
+    def _grade_components(self, submitted: bool) -> tuple[dict[str, float], bool]:
+        assert self._sandbox is not None and self._task is not None
+        self._sandbox.stop_processes()
+        diff = self._sandbox.call({"op": "diff"})
+        request = {"op": "grade", "files": test_files(self._task), "test_patch": self._task.test_patch}
+        result = self._sandbox.call(request, timeout=GRADE_TIMEOUT)
+        verdict = grade(self._task, result.get("tests", {}))
+        nonempty = bool(diff.get("diff_hash")) and diff.get("diff_hash") != self._sandbox.initial["diff_hash"]
+        components = {"submitted": SUBMITTED if submitted else 0.0, "patch": PATCH if nonempty else 0.0,
+                      "f2p_partial": PARTIAL_WEIGHT * verdict["f2p_fraction"]}
+        return components, bool(verdict["resolved"])
+
+    def _state(self) -> dict[str, str]:
+        return {"diff": self._diff_hash}
+
+    def _progress(self) -> float:
+        return self._fractions(self._observed)[0] if self._task is not None else 0.0
+
+    def _privileged(self) -> dict[str, Any]:
+        return {"patch": self._task.patch} if self._task is not None else {}
+
+    def _truncation_outcome(self) -> tuple[float, bool]:
+        return self._final if self._final is not None else (0.0, False)
+
+    def example_action(self) -> str:
+        """A valid, cheap action (used by the conformance check)."""
+        return '{"tool": "bash", "command": "ls"}'
+
+    # ------------------------------------------------------------------ lifecycle
+    def _close_sandbox(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+
+    def close(self) -> None:
+        """Destroys the episode's sandbox."""
+        self._close_sandbox()
+        super().close()

@@ -1,0 +1,1 @@
+"""Files that run inside the sandbox (standard library only)."""

@@ -1,0 +1,197 @@
+"""The learner on a tiny offline model: config validation, one step, checkpoints, LoRA, KL, IGPO."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model  # noqa: E402
+from turngym.agents.learner import Learner, gold_answer_probabilities  # noqa: E402
+from turngym.agents.learner_config import LearnerConfig  # noqa: E402
+from turngym.agents.learner_io import gold_answer  # noqa: E402
+
+import turngym  # noqa: E402
+
+
+def episode_grpo(trajectories):
+    """Local GRPO (episode return normalised within each group) used where credit is not the point."""
+    returns = torch.tensor([t.total_reward for t in trajectories])
+    advantages = torch.zeros(len(trajectories), max(len(t.turns) for t in trajectories))
+    for group in {t.group_id for t in trajectories}:
+        rows = [i for i, t in enumerate(trajectories) if t.group_id == group]
+        values = returns[rows]
+        normalised = (values - values.mean()) / (values.std() + 1e-6)
+        for row, value in zip(rows, normalised, strict=True):
+            advantages[row, : len(trajectories[row].turns)] = value
+    return advantages
+
+
+def config(tmp_path, **overrides) -> LearnerConfig:
+    fields = dict(
+        model=str(corridor_model()),
+        env_kwargs=CORRIDOR_KWARGS,
+        output_dir=str(tmp_path / "run"),
+        steps=1,
+        groups_per_step=2,
+        group_size=4,
+        max_new_tokens=4,
+        learning_rate=2e-3,
+        micro_batch_size=8,
+        device="cpu",
+    )
+    fields.update(overrides)
+    return LearnerConfig(**fields)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("credit", "ppo"),
+        ("group_size", 0),
+        ("learning_rate", 0.0),
+        ("clip_eps", 1.5),
+        ("top_p", 0.0),
+        ("micro_batch_size", -1),
+        ("kl_coef", -0.1),
+        ("igpo_answer_template", "no placeholder"),
+        ("device", "tpu"),
+    ],
+)
+def test_bad_config_raises_value_error_naming_the_field(tmp_path, field, value):
+    with pytest.raises(ValueError, match=f"LearnerConfig.{field}="):
+        config(tmp_path, **{field: value})
+
+
+def test_config_files_round_trip_and_reject_unknown_keys(tmp_path):
+    original = config(tmp_path, credit="gigpo", credit_kwargs={"gamma": 0.9})
+    path = tmp_path / "learner.json"
+    path.write_text(json.dumps(original.to_dict()))
+    assert LearnerConfig.from_file(path).to_dict() == json.loads(json.dumps(original.to_dict()))
+    yaml_path = tmp_path / "learner.yaml"
+    yaml_path.write_text(f"model: {original.model}\nsteps: 3\ncredit: salt\n")
+    assert LearnerConfig.from_file(yaml_path).credit == "salt"
+    path.write_text(json.dumps({**original.to_dict(), "learing_rate": 1.0}))
+    with pytest.raises(ValueError, match="unknown LearnerConfig field.*learing_rate"):
+        LearnerConfig.from_file(path)
+
+
+def test_step_changes_parameters_logs_metrics_and_resumes(tmp_path):
+    learner = Learner(config(tmp_path, gradient_accumulation_steps=1), credit_fn=episode_grpo)
+    before = {n: p.detach().clone() for n, p in learner.model.named_parameters()}
+    metrics = learner.step()
+    assert math.isfinite(metrics["loss"]) and metrics["action_tokens"] > 0
+    assert metrics["grad_norm"] > 0
+    changed = [n for n, p in learner.model.named_parameters() if not torch.equal(p, before[n])]
+    assert changed, "no parameter changed after an optimizer step"
+    learner.save()
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["iteration"] == 1
+    assert {"success", "reward", "turns", "kl", "loss", "adv_mean", "adv_std"} <= set(
+        json.loads(lines[0])
+    )
+
+    resumed = Learner(config(tmp_path, gradient_accumulation_steps=1), credit_fn=episode_grpo)
+    assert resumed.iteration == 1
+    for (name, p), (_, q) in zip(
+        learner.model.named_parameters(), resumed.model.named_parameters(), strict=True
+    ):
+        assert torch.equal(p.cpu(), q.cpu()), name
+    saved, loaded = learner.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k]["exp_avg"], loaded[k]["exp_avg"]) for k in saved)
+    assert resumed.train(steps=2)[-1]["iteration"] == 2
+
+
+def test_lora_with_kl_trains_only_adapters(tmp_path):
+    pytest.importorskip("peft")
+    learner = Learner(
+        config(tmp_path, lora=True, lora_r=4, kl_coef=0.1, ppo_epochs=2), credit_fn=episode_grpo
+    )
+    frozen = {
+        n: p.detach().clone() for n, p in learner.model.named_parameters() if not p.requires_grad
+    }
+    metrics = learner.step()
+    assert math.isfinite(metrics["loss"]) and metrics["kl"] >= 0
+    assert all(
+        torch.equal(p, frozen[n]) for n, p in learner.model.named_parameters() if n in frozen
+    )
+    learner.save()
+    assert (tmp_path / "run" / "checkpoint" / "model" / "adapter_config.json").is_file()
+    resumed = Learner(
+        config(tmp_path, lora=True, lora_r=4, kl_coef=0.1, ppo_epochs=2), credit_fn=episode_grpo
+    )
+    assert resumed.iteration == 1
+    trained = dict(learner.model.named_parameters())
+    for name, parameter in resumed.model.named_parameters():
+        if "lora_" in name:
+            assert torch.equal(parameter, trained[name]), name
+
+
+def test_igpo_gold_answer_probabilities(tmp_path):
+    learner = Learner(config(tmp_path), credit_fn=episode_grpo)
+    trajectories = learner.rollout(seed=0, num_groups=1)
+    for trajectory in trajectories[:3]:
+        trajectory.privileged = {"gold_answers": ["go east"]}
+    probabilities = gold_answer_probabilities(learner.model, learner.tokenizer, trajectories)
+    assert probabilities.shape == (4, max(len(t.turns) for t in trajectories) + 1)
+    for row, trajectory in enumerate(trajectories[:3]):
+        values = probabilities[row, : len(trajectory.turns) + 1]
+        assert bool(((values > 0) & (values <= 1)).all())
+    assert bool((probabilities[3] == 0).all()), "no gold answer -> zeros"
+    assert gold_answer({"answer": "Paris"}) == "Paris" and gold_answer({}) is None
+
+
+def test_train_cli_runs_from_a_config_file(tmp_path, capsys):
+    from turngym.agents.train import main
+
+    if not hasattr(turngym.credit, "grpo"):
+        pytest.skip("turngym.credit.grpo is not available yet")
+    path = tmp_path / "learner.json"
+    path.write_text(json.dumps(config(tmp_path).to_dict()))
+    assert main(["--config", str(path)]) == 0
+    assert (tmp_path / "run" / "checkpoint" / "state.json").is_file()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": "x", "steps": 0}))
+    assert main(["--config", str(bad)]) == 2
+    assert "LearnerConfig.steps" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_one_step_on_cuda_bf16(tmp_path):
+    learner = Learner(config(tmp_path, device="cuda"), credit_fn=episode_grpo)
+    assert learner.bf16 and learner.model.is_activation_checkpointing
+    assert math.isfinite(learner.step()["loss"])
+
+
+@pytest.mark.parametrize(
+    ("credit", "credit_kwargs"),
+    [
+        ("igpo", {}),
+        ("gated", {"threshold": 1.0, "base": "rloo"}),
+        ("spa", {}),
+        ("gae", {"lam": 0.9}),
+        ("spa_learned", {}),
+    ],
+)
+def test_every_credit_family_runs_through_the_learner(tmp_path, credit, credit_kwargs):
+    learned = credit == "spa_learned"  # SPA with the estimator over the policy LM's hidden states
+    learner = Learner(
+        config(
+            tmp_path,
+            credit="spa" if learned else credit,
+            credit_kwargs=credit_kwargs,
+            spa_estimator=learned,
+        )
+    )
+    trajectories = learner.rollout(seed=0)
+    advantages = learner.advantages(trajectories)
+    assert advantages.shape == (len(trajectories), max(len(t.turns) for t in trajectories))
+    assert bool(torch.isfinite(advantages).all())
+    assert math.isfinite(learner.step()["loss"])
+    if learned:
+        assert learner.progress_estimator is not None

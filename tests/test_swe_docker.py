@@ -1,0 +1,175 @@
+"""SWE env on the real Docker engine: conformance, expert 100 % / random 0 %, no leaked containers.
+
+These need an engine and the images that ``docker/ci_setup.sh`` builds; without them they skip
+and say so (CI runs ci_setup.sh first, so there they run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import gymnasium
+import numpy as np
+import pytest
+from turngym.envs.swe.projects import PROJECTS, image_name
+from turngym.envs.swe.sandbox_base import SandboxError
+
+from turngym.testing import check_env
+
+
+def _docker_reason() -> str | None:
+    from turngym.envs.swe.docker_backend import connect, engine_available
+
+    reason = engine_available()
+    if reason:
+        return reason
+    missing = [image_name(p) for p in PROJECTS.values() if not connect().images.list(name=image_name(p))]
+    return f"images {missing} are not built; run `source docker/ci_setup.sh`" if missing else None
+
+
+REASON = _docker_reason()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no Docker engine for SWE tests: {REASON}")
+
+
+def _ours(client):
+    return client.containers.list(all=True, filters={"label": ["turngym.swe", f"turngym.pid={os.getpid()}"]})
+
+
+def test_conformance_docker() -> None:
+    env = gymnasium.make("turngym/SWE-v0", backend="docker", max_turns=4)
+    try:
+        check_env(env)
+    finally:
+        env.close()
+
+
+def _play(env_id_kwargs: dict, tasks: list[str], policy: str) -> list[bool]:
+    from turngym.agents import RandomPolicy, expert
+
+    from turngym.policy import Conversation
+
+    env = gymnasium.make("turngym/SWE-v0", **env_id_kwargs)
+    actor = expert("turngym/SWE-v0") if policy == "expert" else RandomPolicy(seed=0)
+    results = []
+    try:
+        for task in tasks:
+            observation, info = env.reset(options={"task": task})
+            conversation = Conversation(messages=[{"role": "system", "content": info["instructions"]},
+                                                  {"role": "user", "content": observation}],
+                                        privileged=info["privileged"] if actor.privileged else None)
+            while True:
+                action = actor.act([conversation])[0]
+                observation, _, terminated, truncated, info = env.step(action)
+                conversation.messages += [{"role": "assistant", "content": action},
+                                          {"role": "user", "content": observation}]
+                if terminated or truncated:
+                    results.append(bool(info["success"]))
+                    break
+    finally:
+        env.close()
+    return results
+
+
+def test_expert_resolves_all_30_test_tasks_and_random_none() -> None:
+    env = gymnasium.make("turngym/SWE-v0", backend="docker", split="test")
+    tasks = env.unwrapped.task_ids
+    env.close()
+    assert len(tasks) >= 30
+    shards = [tasks[:30][i::3] for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        solved = [ok for part in pool.map(lambda s: _play({"backend": "docker", "split": "test"}, s, "expert"), shards)
+                  for ok in part]
+    assert len(solved) == 30 and all(solved), f"expert resolved {sum(solved)}/30"
+    random = _play({"backend": "docker", "split": "test", "max_turns": 2}, tasks[:4], "random")
+    assert random == [False] * 4
+
+
+def test_200_faulty_episodes_leave_no_container() -> None:
+    from turngym.envs.swe.docker_backend import connect, wait_removals
+
+    client = connect()
+    rng = np.random.default_rng(0)
+    faults = rng.integers(0, 4, size=200)
+
+    def episode(args: tuple[int, int]) -> str:
+        index, fault = args
+        env = gymnasium.make("turngym/SWE-v0", backend="docker", max_turns=3, command_timeout=5)
+        try:
+            env.reset(seed=int(index))
+            sandbox = env.unwrapped._sandbox
+            if fault == 0:  # the container is killed under the env
+                sandbox.container.kill()
+                _, _, terminated, _, info = env.step('{"tool": "bash", "command": "ls"}')
+                assert terminated and "sandbox_error" in info
+            elif fault == 1:  # the user's code raises mid-episode; the env is dropped without close()
+                try:
+                    raise RuntimeError("agent crashed")
+                except RuntimeError:
+                    pass
+                return "dropped"
+            elif fault == 2:  # the engine call itself fails mid-step
+                def broken(*args, **kwargs):
+                    raise SandboxError("injected failure")
+                sandbox.call = broken
+                _, _, terminated, _, _ = env.step('{"tool": "bash", "command": "ls"}')
+                assert terminated
+            else:  # a normal invalid step, then reset again (the old container must go)
+                env.step("garbage")
+                env.reset(seed=int(index) + 1)
+        finally:
+            if fault != 1:
+                env.close()
+        return "ok"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(episode, enumerate(faults)))
+    assert outcomes.count("dropped") == int((faults == 1).sum())
+    import gc
+
+    gc.collect()  # dropped envs: their sandboxes' finalizers remove the containers
+    wait_removals()
+    assert _ours(client) == [], "leaked containers: " + ", ".join(c.name for c in _ours(client))
+
+
+@pytest.mark.parametrize("ending", ["keyboard_interrupt", "sys_exit"])
+def test_interpreter_exit_removes_containers(ending: str) -> None:
+    from turngym.envs.swe.docker_backend import connect
+
+    script = textwrap.dedent(f"""
+        import gymnasium, os, sys, turngym
+        env = gymnasium.make("turngym/SWE-v0", backend="docker")
+        env.reset(seed=0)
+        print(os.getpid(), flush=True)
+        if {ending!r} == "keyboard_interrupt":
+            raise KeyboardInterrupt
+        sys.exit(3)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip(), f"the child failed before its reset: {done.stderr[-1500:]}"
+    pid = done.stdout.split()[0]
+    left = connect().containers.list(all=True, filters={"label": ["turngym.swe", f"turngym.pid={pid}"]})
+    assert left == [], f"{ending}: containers left behind: {left}; stderr: {done.stderr[-500:]}"
+
+
+def test_reap_removes_containers_of_killed_processes() -> None:
+    from turngym.envs.swe.docker_backend import connect, reap
+
+    script = textwrap.dedent("""
+        import gymnasium, os, signal, turngym
+        env = gymnasium.make("turngym/SWE-v0", backend="docker")
+        env.reset(seed=0)
+        print(os.getpid(), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no finalizers: the container leaks
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip(), f"the child failed before its reset: {done.stderr[-1500:]}"
+    pid = done.stdout.split()[0]
+    client = connect()
+    filters = {"label": ["turngym.swe", f"turngym.pid={pid}"]}
+    assert len(client.containers.list(all=True, filters=filters)) == 1  # leaked, labelled
+    assert reap(client) >= 1
+    assert client.containers.list(all=True, filters=filters) == []
