@@ -31,6 +31,8 @@ from turngym.trajectory import Trajectory, Turn
 __all__ = ["rollout", "strip_privileged"]
 
 EnvSource = str | Callable[[], gymnasium.Env]
+#: Reset info keys copied into ``Trajectory.metadata`` (benchmarks break results down by them).
+_RESET_METADATA = ("task_type", "difficulty", "hops", "rooms")
 
 
 def strip_privileged(info: dict[str, Any]) -> dict[str, Any]:
@@ -213,6 +215,7 @@ def rollout(
                 seed=episode_seed,
                 instructions=instructions,
                 initial_observation=observation,
+                metadata={k: v for k, v in info.items() if k in _RESET_METADATA},
             )
             messages = [{"role": "system", "content": instructions}] if instructions else []
             messages.append({"role": "user", "content": observation})
