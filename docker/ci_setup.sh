@@ -16,7 +16,13 @@ _turngym_ci_setup() {
     local here root sudo started total python
     here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
     root="${1:-${TURNGYM_DOCKER_STATE:-${TMPDIR:-/tmp}/turngym-docker}}"
-    python="${PYTHON:-python}"
+    python="${PYTHON:-}"
+    if [ -z "$python" ]; then  # the interpreter that has turngym: the active one, else the repo's .venv
+        python=python
+        if ! python -c 'import turngym' >/dev/null 2>&1 && [ -x "$here/../.venv/bin/python" ]; then
+            python="$here/../.venv/bin/python"
+        fi
+    fi
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     total=$EPOCHREALTIME
     export TURNGYM_CACHE="${TURNGYM_CACHE:-$HOME/.cache/turngym-tests}"
@@ -67,6 +73,11 @@ _turngym_ci_setup() {
     _tg_step "base image turngym/swe-base:1" "$started"
 
     started=$EPOCHREALTIME
+    if ! "$python" -c 'import turngym.envs.swe.build' >/dev/null 2>&1; then
+        echo "[ci_setup] $python cannot import turngym: activate the virtualenv (source .venv/bin/activate)" \
+             "or set PYTHON=/path/to/python with turngym installed, then source docker/ci_setup.sh again"
+        return 1
+    fi
     "$python" -m turngym.envs.swe.build images || { echo "[ci_setup] project images failed"; return 1; }
     docker image prune -f >/dev/null 2>&1 || true  # superseded builds
     _tg_step "project images" "$started"

@@ -38,7 +38,7 @@ from turngym.envs.swe.sandbox_base import REPORT_PATH, WORKSPACE, Limits, Sandbo
 from turngym.envs.swe.tasks import Task, grade, load_tasks, test_files
 
 from turngym.core import Outcome, Start, TurnEnv
-from turngym.error import InvalidArgumentError
+from turngym.error import DependencyNotInstalled, InvalidArgumentError
 from turngym.wrappers import GateReward
 
 __all__ = ["SWEEnv", "GATE_CHAIN", "gated", "BACKENDS"]
@@ -97,15 +97,34 @@ class SWEEnv(TurnEnv):
         self._sandbox, self._task, self._diff_hash, self._observed, self._final = None, None, "", {}, None
 
     def _pick_backend(self, backend: str) -> str:
-        """``auto``: docker when an engine answers and holds the tasks' images, else local."""
+        """``auto``: docker when an engine answers and holds the tasks' images, else local, else an error."""
         if backend != "auto":
             return backend
         from turngym.envs.swe.docker_backend import connect, engine_available
+        from turngym.envs.swe.local_backend import local_available
 
-        if engine_available() is not None:
+        docker_reason = engine_available()
+        if docker_reason is None:
+            images = sorted({t.image for t in self.tasks.values() if t.image})
+            missing = [image for image in images if not connect().images.list(name=image)]
+            if not missing:
+                return "docker"
+            docker_reason = f"the images {missing} are not built"
+        projects = sorted({t.project for t in self.tasks.values() if t.project})
+        if len(projects) == len(self.tasks) or not any(t.image for t in self.tasks.values()):
+            local_reason = local_available(projects)
+        else:
+            local_reason = "external tasks (without 'project') run only on docker"
+        if local_reason is None:
             return "local"
-        images = {t.image for t in self.tasks.values() if t.image}
-        return "docker" if all(connect().images.list(name=image) for image in images) else "local"
+        raise DependencyNotInstalled(
+            "SWE-v0 found no usable sandbox backend.\n"
+            f"  backend='docker': {docker_reason}\n"
+            f"  backend='local':  {local_reason}\n"
+            "Fix: `source docker/ci_setup.sh` (as root or with sudo) installs docker.io and bubblewrap, starts "
+            "a private dockerd, builds the images and fetches the project sources; or install bubblewrap and "
+            "run `python -m turngym.envs.swe.build fetch` for backend='local'."
+        )
 
     # ------------------------------------------------------------------ hooks
     def _task_ids(self, split: str) -> list[str]:
@@ -147,20 +166,19 @@ class SWEEnv(TurnEnv):
 
     def _act(self, action: str) -> Outcome:
         call, problem = parse_action(action)
-        if call is None:
-            return self._invalid(f"Invalid tool call: {problem}.\n{SYNTAX}")
         try:
-            outcome = self._execute(call)
+            outcome = self._execute(call) if call is not None else self._invalid(f"Invalid tool call: {problem}.\n{SYNTAX}")
+            if not outcome.terminated and self._turn + 1 >= self.max_turns:
+                # The turn limit ends the episode after this step: grade what the agent leaves.
+                end_components, resolved = self._grade_components(submitted=False)
+                outcome.reward_components.update(end_components)
+                self._final = (float(resolved), resolved)
+                self._close_sandbox()
         except SandboxError as error:
             self._close_sandbox()
+            self._final = (0.0, False)
             return Outcome(f"The sandbox failed and the episode ends: {error}", {"valid_call": 0.0},
                            terminated=True, outcome=0.0, success=False, info={"sandbox_error": str(error)})
-        if not outcome.terminated and self._turn + 1 >= self.max_turns:
-            # The turn limit ends the episode after this step: grade what the agent leaves.
-            end_components, resolved = self._grade_components(submitted=False)
-            outcome.reward_components.update(end_components)
-            self._final = (float(resolved), resolved)
-            self._close_sandbox()
         return outcome
 
     def _execute(self, call: ToolCall) -> Outcome:

@@ -36,19 +36,41 @@ from turngym.envs.swe.sandbox_base import (
 
 from turngym.error import DependencyNotInstalled
 
-__all__ = ["LocalSandbox", "bwrap_available"]
+__all__ = ["LocalSandbox", "bwrap_available", "local_available"]
 
 BASE_MOUNT = "/tmp/.turngym-base"
 _SKIP_ROOT = {"proc", "dev", "tmp", "sys", "run", "testbed"}
+_BWRAP_OK = False  # bwrap worked once in this process (checked at every sandbox start until then)
 
 
 def bwrap_available() -> str | None:
     """None when bubblewrap works here, else the reason (for pytest skips)."""
+    global _BWRAP_OK
+    if _BWRAP_OK:
+        return None
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
     done = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
                           capture_output=True, text=True)
-    return None if done.returncode == 0 else f"bwrap cannot create namespaces here: {done.stderr.strip()}"
+    if done.returncode != 0:
+        return f"bwrap cannot create namespaces here: {done.stderr.strip()}"
+    _BWRAP_OK = True
+    return None
+
+
+def local_available(projects: list[str]) -> str | None:
+    """None when the local backend can run tasks of ``projects``, else the reason."""
+    from turngym.envs.swe.projects import project, project_source
+
+    reason = bwrap_available()
+    if reason:
+        return reason
+    try:
+        for name in projects:
+            project_source(project(name))
+    except DependencyNotInstalled as error:
+        return str(error)
+    return None
 
 
 def _make_cgroups(limits: Limits) -> list[Path]:
