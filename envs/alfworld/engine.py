@@ -192,6 +192,16 @@ class AlfredEngine:
             return []
         return [(f.name, *(v.name for v in f.arguments)) for f in self.state["_facts"]]
 
+    def plan(self) -> list[str]:
+        """A plan from the current state by the engine's own planner (Fast Downward's ``replan``).
+
+        ALFWorld's ``AlfredExpert(expert_type="planner")`` reads the same plan; used for games whose
+        file carries no walkthrough.
+        """
+        if self.state is None:
+            raise RuntimeError("AlfredEngine.plan() needs a loaded and reset game; call load() and reset()")
+        return [str(command) for command in self._pddl._pddl_state.replan(self._pddl._entity_infos)]
+
     def names(self) -> dict[str, str]:
         """Engine id -> the name ALFWorld shows (``"apple_bar__plus_01..."`` -> ``"apple 1"``)."""
         infos = self._pddl._entity_infos

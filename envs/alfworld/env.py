@@ -191,6 +191,11 @@ class ALFWorldEnv(TurnEnv):
             self._engine = AlfredEngine()
         self._engine.load(path)
         state = self._engine.reset()
+        if not self._walkthrough:
+            # An official game solved by ALFWorld's planner expert may ship without a walkthrough:
+            # ask the same planner once per game.
+            self._walkthrough = self._engine.plan()
+            self._meta[path] = (traj, list(self._walkthrough))
         self._spec = GoalSpec.from_traj_data(traj)
         self._pddl_params = dict(traj.get("pddl_params") or {})
         self._absorb()

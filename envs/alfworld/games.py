@@ -150,9 +150,18 @@ def generated_game(task_type: str, seed: int, rooms: str) -> Path:
     return folder / "game.tw-pddl"
 
 
+#: ``$ALFWORLD_DATA`` as the user set it. Importing ``alfworld.info`` (the engine does) sets the variable
+#: to alfworld's default cache folder when it is unset, which would make the choice between official
+#: and generated games depend on import order; read the user's value before that can happen.
+_USER_ALFWORLD_DATA = os.environ.get("ALFWORLD_DATA")
+
+
 def data_root(data_dir: str | os.PathLike | None) -> Path | None:
     """The official data folder (holding ``json_2.1.1``) from ``data_dir`` or ``$ALFWORLD_DATA``."""
-    candidates = [data_dir] if data_dir is not None else [os.environ.get("ALFWORLD_DATA")]
+    from_env = os.environ.get("ALFWORLD_DATA")
+    if from_env != _USER_ALFWORLD_DATA and _alfworld_default(from_env):
+        from_env = _USER_ALFWORLD_DATA
+    candidates = [data_dir] if data_dir is not None else [from_env]
     for candidate in candidates:
         if not candidate:
             continue
@@ -162,6 +171,10 @@ def data_root(data_dir: str | os.PathLike | None) -> Path | None:
         if root.name == "json_2.1.1" and root.is_dir():
             return root.parent
     return None
+
+
+def _alfworld_default(value: str | None) -> bool:
+    return value is not None and Path(value) == Path("~/.cache/alfworld").expanduser()
 
 
 def find_official_games(root: Path, folder: str, task_types: tuple[str, ...]) -> dict[str, Path]:
