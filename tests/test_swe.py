@@ -219,3 +219,54 @@ def test_gated_chain_submitted_patch_resolved() -> None:
         assert abs(reward - expected) < 1e-6, (reward, info["reward_components"])
     finally:
         env.close()
+
+
+@needs_local
+@pytest.mark.parametrize("plant", ["conftest", "symlinked conftest"])
+def test_grading_ignores_planted_pytest_hooks(plant: str) -> None:
+    # A conftest.py that reports every test as passed fools the agent's own pytest runs (the dense
+    # reward sees the target tests pass) but not the grading run, which removes it.
+    env = gymnasium.make("turngym/SWE-v0", backend="local", split="test")
+    try:
+        task = env.unwrapped.tasks[env.unwrapped.task_ids[0]]
+        env.reset(options={"task": task.instance_id})
+        hook = ("import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+                "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
+        env.step(json.dumps({"tool": "create", "path": "conftest.py", "content": hook}))
+        if plant == "symlinked conftest":
+            env.step(json.dumps({"tool": "bash", "command": "mv conftest.py hook.py && ln -s hook.py conftest.py"}))
+        test_file = task.FAIL_TO_PASS[0].split("::")[0]
+        _, _, _, _, info = env.step(json.dumps({"tool": "bash", "command": f"python -m pytest -q {test_file}"}))
+        assert info["progress"] == 1.0 and info["reward_components"]["test_progress"] > 0
+        _, _, terminated, _, info = env.step('{"tool": "submit"}')
+        assert terminated and not info["success"] and info["outcome"] == 0.0
+    finally:
+        env.close()
+
+
+@needs_local
+def test_turn_limit_grades_after_an_invalid_last_action() -> None:
+    task = TASKS[0]
+    calls = patch_to_calls(task.patch)
+    env = gymnasium.make("turngym/SWE-v0", backend="local", max_turns=len(calls) + 1)
+    try:
+        env.reset(options={"task": task.instance_id})
+        for call in calls:
+            env.step(call)
+        _, reward, terminated, truncated, info = env.step("not a tool call")
+        assert truncated and not terminated and not info["valid_action"]
+        assert info["success"] and info["outcome"] == 1.0 and info["reward_components"]["patch"] > 0
+    finally:
+        env.close()
+
+
+def test_auto_backend_without_any_sandbox_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from turngym.envs.swe import docker_backend, local_backend
+
+    monkeypatch.setattr(docker_backend, "engine_available", lambda: "no Docker engine answers (test)")
+    monkeypatch.setattr(local_backend, "local_available", lambda projects: "bubblewrap is not installed (test)")
+    with pytest.raises(DependencyNotInstalled) as caught:
+        gymnasium.make("turngym/SWE-v0")
+    message = str(caught.value)
+    assert "no Docker engine answers (test)" in message and "bubblewrap is not installed (test)" in message
+    assert "docker/ci_setup.sh" in message

@@ -93,7 +93,7 @@ def test_200_faulty_episodes_leave_no_container() -> None:
 
     client = connect()
     rng = np.random.default_rng(0)
-    faults = rng.integers(0, 4, size=200)
+    faults = rng.integers(0, 5, size=200)
 
     def episode(args: tuple[int, int]) -> str:
         index, fault = args
@@ -117,22 +117,50 @@ def test_200_faulty_episodes_leave_no_container() -> None:
                 sandbox.call = broken
                 _, _, terminated, _, _ = env.step('{"tool": "bash", "command": "ls"}')
                 assert terminated
-            else:  # a normal invalid step, then reset again (the old container must go)
+            elif fault == 3:  # a normal invalid step, then reset again (the old container must go)
                 env.step("garbage")
                 env.reset(seed=int(index) + 1)
+            else:  # a bug (not a sandbox failure) escapes step(); the caller drops the env
+                def buggy(*args, **kwargs):
+                    raise ValueError("injected bug")
+                sandbox.call = buggy
+                with pytest.raises(ValueError, match="injected bug"):
+                    env.step('{"tool": "bash", "command": "ls"}')
+                return "dropped"
         finally:
-            if fault != 1:
+            if fault not in (1, 4):
                 env.close()
         return "ok"
 
     with ThreadPoolExecutor(4) as pool:
         outcomes = list(pool.map(episode, enumerate(faults)))
-    assert outcomes.count("dropped") == int((faults == 1).sum())
+    assert outcomes.count("dropped") == int(((faults == 1) | (faults == 4)).sum())
     import gc
 
     gc.collect()  # dropped envs: their sandboxes' finalizers remove the containers
     wait_removals()
     assert _ours(client) == [], "leaked containers: " + ", ".join(c.name for c in _ours(client))
+
+
+def test_interrupt_while_starting_leaves_no_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    from turngym.envs.swe.docker_backend import DockerSandbox, connect, wait_removals
+
+    original = DockerSandbox.call
+
+    def interrupted(self, request, **kwargs):
+        if request["op"] == "setup":  # Ctrl-C after the container started, before the sandbox exists
+            raise KeyboardInterrupt
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(DockerSandbox, "call", interrupted)
+    env = gymnasium.make("turngym/SWE-v0", backend="docker")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            env.reset(seed=0)
+    finally:
+        env.close()
+    wait_removals()
+    assert _ours(connect()) == [], "a container started by an interrupted reset leaked"
 
 
 @pytest.mark.parametrize("ending", ["keyboard_interrupt", "sys_exit"])

@@ -162,9 +162,9 @@ class AlfredEngine:
         self._loaded: Path | None = None
         self.state: Any = None
 
-    def load(self, game_file: Path) -> None:
-        """Loads a ``game.tw-pddl`` (no-op when it is already loaded)."""
-        if self._loaded != game_file:
+    def load(self, game_file: Path, force: bool = False) -> None:
+        """Loads a ``game.tw-pddl`` (no-op when it is already loaded, unless ``force``: rewritten file)."""
+        if force or self._loaded != game_file:
             self._env.load(str(game_file))
             self._loaded = game_file
 
@@ -212,6 +212,17 @@ class AlfredEngine:
         self._loaded, self.state = None, None
 
 
+def _is_state_atom(predicate: str) -> bool:
+    # The translated task also tracks "not_<predicate>" atoms for facts that were deleted, and they
+    # stay after the positive fact returns; they depend on the path taken, not on the state (the
+    # positive atoms alone are the PDDL state), as do Fast Downward's derived "new-axiom@" atoms.
+    return not (
+        predicate in STATIC_PREDICATES
+        or predicate in BOOKKEEPING_PREDICATES
+        or predicate.startswith(("not_", "new-axiom@"))
+    )
+
+
 def canonical_state(facts: list[tuple[str, ...]]) -> list[str]:
-    """The sorted dynamic facts: equal PDDL states give equal lists, whatever the text said."""
-    return sorted(" ".join(f) for f in facts if f[0] not in STATIC_PREDICATES | BOOKKEEPING_PREDICATES)
+    """The sorted dynamic positive facts: equal PDDL states give equal lists, whatever the path or text."""
+    return sorted(" ".join(f) for f in facts if _is_state_atom(f[0]))

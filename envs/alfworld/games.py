@@ -127,7 +127,7 @@ def _build(folder: Path, task_type: str, seed: int, rooms: str, task_id: str) ->
         for attempt in range(_REDRAWS):
             problem = generate_problem(task_type, seed, rooms, attempt)
             game_file = write_game(folder, problem, task_id, walkthrough=None)
-            engine.load(game_file)
+            engine.load(game_file, force=True)  # the same path holds a new problem on a redraw
             engine.reset()
             walkthrough = build_walkthrough(problem, engine.names())
             error = verify_walkthrough(engine, game_file, walkthrough)

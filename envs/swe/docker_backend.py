@@ -160,6 +160,7 @@ class DockerSandbox(Sandbox):
         self.client = connect()
         self.limits = limits
         self.image = image
+        self.source = source
         name = f"turngym-swe-{uuid.uuid4().hex[:12]}"
         try:
             self.client.images.get(image)
@@ -220,10 +221,35 @@ class DockerSandbox(Sandbox):
     def stop_processes(self) -> None:
         if self.agent_user == "0:0":
             return  # as root, kill -1 would take the container's own init down too
+        # kill(-1) spares the caller; repeat until no agent process is left (a fork bomb forks
+        # while the first pass runs).
+        script = "for i in $(seq 100); do kill -9 -1 2>/dev/null || exit 0; sleep 0.02; done; exit 1"
         try:
-            self.container.exec_run(["sh", "-c", "kill -9 -1"], user=self.agent_user)
+            code, _ = self.container.exec_run(["sh", "-c", script], user=self.agent_user)
         except Exception as error:  # noqa: BLE001 - the container is gone
             raise SandboxError(f"the container stopped answering: {error}") from error
+        if code != 0:
+            raise SandboxError("the agent's processes could not be stopped")
+
+    def renew(self, patch: str, task: str = "") -> bool:
+        """Reuses the container for the next episode of the same image (~0.1 s instead of a new container).
+
+        Safe because the agent (uid 1000) can write only the workspace, ``/tmp``, ``/dev/shm`` and
+        ``/dev/mqueue``: its processes are killed, those folders emptied and System V IPC objects
+        removed before the new task is set up.
+        """
+        if self.closed or self.agent_user == "0:0":
+            return False
+        try:
+            self.stop_processes()
+            result = self.call({"op": "setup", "src": self.source, "patch": patch, "owner": 1000,
+                                "clean": ["/tmp", "/dev/shm", "/dev/mqueue"]}, as_root=True)
+        except SandboxError:
+            return False
+        if "error" in result:
+            return False
+        self.initial = result
+        return True
 
     def call(self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None) -> dict[str, Any]:
         if self.closed:

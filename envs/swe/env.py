@@ -7,8 +7,13 @@ Tasks              SWE-bench instances (:mod:`turngym.envs.swe.tasks`). Bundled:
 External tasks     ``tasks_path=`` a JSONL of SWE-bench/SWE-Gym/SWE-smith instances with ``image``
                    (repository at /testbed, pytest test ids; docker backend; commands run as root;
                    ``test_patch`` applied before grading)
-Sandbox            ``backend="docker"`` (a container per episode, no network, limits) or
-                   ``"local"`` (bubblewrap); ``"auto"`` = docker when an engine answers
+Sandbox            ``backend="docker"`` (a container with no network and memory/pids/CPU limits;
+                   the next reset on the same project reuses it after killing every agent process
+                   and wiping the workspace, /tmp and /dev/shm) or ``"local"`` (bubblewrap, a
+                   fresh jail per command). ``"auto"`` (default): docker when an engine answers and
+                   holds the images, else local when bubblewrap works and the project sources are
+                   cached, else a DependencyNotInstalled error saying why each failed and to run
+                   ``source docker/ci_setup.sh``
 Actions            one JSON tool call per turn: bash / view / edit / create / submit
                    (:mod:`turngym.envs.swe.actions`); anything else is invalid, with feedback
 Observation        the tool's result: command output (head and tail kept, middle elided) and
@@ -111,7 +116,7 @@ class SWEEnv(TurnEnv):
                 return "docker"
             docker_reason = f"the images {missing} are not built"
         projects = sorted({t.project for t in self.tasks.values() if t.project})
-        if len(projects) == len(self.tasks) or not any(t.image for t in self.tasks.values()):
+        if all(t.project for t in self.tasks.values()):
             local_reason = local_available(projects)
         else:
             local_reason = "external tasks (without 'project') run only on docker"
@@ -131,9 +136,12 @@ class SWEEnv(TurnEnv):
         return self._splits[split]
 
     def _start(self, task_id: str, rng: np.random.Generator) -> Start:
-        self._close_sandbox()
         task = self.tasks[task_id]
-        self._sandbox = self._make_sandbox(task)
+        reusable = (self._sandbox is not None and self._task is not None and task.image == self._task.image
+                    and task.project == self._task.project)
+        if not (reusable and self._sandbox.renew(task.setup_patch, task.instance_id)):
+            self._close_sandbox()
+            self._sandbox = self._make_sandbox(task)
         # P2P tests count as passing until a run shows otherwise (they passed at the start).
         self._task, self._observed, self._final = task, {n: "passed" for n in task.PASS_TO_PASS}, None
         self._diff_hash = self._sandbox.initial["diff_hash"]
@@ -173,7 +181,6 @@ class SWEEnv(TurnEnv):
                 end_components, resolved = self._grade_components(submitted=False)
                 outcome.reward_components.update(end_components)
                 self._final = (float(resolved), resolved)
-                self._close_sandbox()
         except SandboxError as error:
             self._close_sandbox()
             self._final = (0.0, False)
@@ -185,7 +192,6 @@ class SWEEnv(TurnEnv):
         assert self._sandbox is not None and self._task is not None
         if call.tool == "submit":
             components, resolved = self._grade_components(submitted=True)
-            self._close_sandbox()
             verdict = "resolved: every target test passes" if resolved else "not resolved: some target tests fail"
             return Outcome(f"Submitted. The tests ran; the issue is {verdict}.", {"valid_call": VALID, **components},
                            terminated=True, outcome=float(resolved), success=resolved)

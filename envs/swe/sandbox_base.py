@@ -85,6 +85,10 @@ class Sandbox:
     def stop_processes(self) -> None:
         """Kills every process the agent left running (before grading)."""
 
+    def renew(self, patch: str, task: str = "") -> bool:
+        """Readies this sandbox for a new episode on the same code with ``patch``; False if it cannot."""
+        return False
+
     @property
     def closed(self) -> bool:
         finalizer = getattr(self, "_finalizer", None)  # None while the subclass is still starting

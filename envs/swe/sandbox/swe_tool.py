@@ -7,7 +7,8 @@ JSON line. Every agent action is one call, so a turn costs one ``exec``.
 Requests (``op``):
 
 =========  ==================================================================================
-setup      copy ``src`` into ``workspace``, apply ``patch``, snapshot the result into ``base``
+setup      (empty ``workspace`` and the ``clean`` folders,) copy ``src`` into ``workspace``, apply
+           ``patch``, snapshot the result into ``base``
 run        ``bash -c command`` in the workspace: timeout (kills the process group), output capped
 view       numbered lines ``start..end`` of a workspace file
 edit       replace the one occurrence of ``old`` by ``new`` in a file
@@ -41,6 +42,11 @@ __all__ = ["make_diff", "apply_diff", "parse_diff", "hunk_sides", "encode_reques
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".git", ".mypy_cache", ".hypothesis"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 TEST_CONFIG = {"conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml"}
+#: Files an agent could add to hijack the grading run (shadow pytest or its report plugin, hook into
+#: the interpreter): removed at grading unless the repository had them at the start.
+SHADOWING = TEST_CONFIG | {"pytest.py", "py.py", "pluggy.py", "turngym_pytest_report.py", "sitecustomize.py",
+                           "usercustomize.py", "__main__.py"}
+SHADOWING_DIRS = {"pytest", "_pytest", "pluggy", "py"}
 MAX_FILE_BYTES = 2_000_000
 
 
@@ -249,19 +255,35 @@ def _run(request: dict) -> dict:
     return result
 
 
+def _restore(source: str, target: str) -> None:
+    if os.path.islink(target) or os.path.isfile(target):
+        os.remove(target)  # never write through a symlink the agent planted
+    elif os.path.isdir(target):
+        shutil.rmtree(target)
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    shutil.copyfile(source, target)
+
+
 def _grade(request: dict) -> dict:
     workspace, base, files = request["workspace"], request["base"], request["files"]
-    for rel in list(_files(workspace)):
+    original = _files(base)
+    for folder, dirs, names in os.walk(workspace):
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        for name in names + links:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, workspace)
+            shadowing = name in SHADOWING or SHADOWING_DIRS & set(rel.split(os.sep)[:-1]) or name in links
+            if rel not in original and shadowing:
+                os.remove(path)
+    for rel in original:
         name = os.path.basename(rel)
         if rel in files or name in TEST_CONFIG or name.startswith("test_"):
-            source = os.path.join(base, rel)
-            if os.path.exists(source):
-                shutil.copyfile(source, os.path.join(workspace, rel))
-            elif name == "conftest.py":
-                os.remove(os.path.join(workspace, rel))
+            _restore(original[rel], os.path.join(workspace, rel))
     if request.get("test_patch"):  # SWE-bench: the instance's test changes go in after the agent's
         apply_diff(workspace, request["test_patch"])
     report = "/tmp/.turngym-grade.json"
+    if os.path.lexists(report):  # planted by the agent: only this run's report counts
+        os.remove(report)
     quoted = " ".join(shlex.quote(f) for f in files)
     command = f"{request.get('python', 'python3')} -m pytest -q -p no:cacheprovider -p turngym_pytest_report {quoted}"
     env = dict(request.get("env") or {}, TURNGYM_PYTEST_REPORT=report)
@@ -269,10 +291,26 @@ def _grade(request: dict) -> dict:
     return {"tests": run.get("tests", {}), "output": run["output"][-4000:], "timed_out": run["timed_out"]}
 
 
+def _empty(folder: str) -> None:
+    """Deletes everything inside ``folder`` (a mount point itself cannot go)."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+
+
 def handle(request: dict) -> dict:
     """Serves one request (see the module docstring)."""
     op, result = request["op"], {}
     if op == "setup":
+        if request.get("clean"):  # a reused container: nothing of the last episode may remain
+            for folder in [request["workspace"], *request["clean"]]:
+                if os.path.isdir(folder):
+                    _empty(folder)
+            if shutil.which("ipcrm"):  # System V shared memory, semaphores, message queues
+                subprocess.run(["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if request.get("src"):
             shutil.copytree(request["src"], request["workspace"], dirs_exist_ok=True)
         if request.get("patch"):
