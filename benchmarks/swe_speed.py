@@ -3,8 +3,9 @@
     python benchmarks/swe_speed.py --quick
     python benchmarks/swe_speed.py --resets 20 --commands 50
 
-For each backend that works here it times ``env.reset`` (container or bwrap workspace ready,
-bug applied), a trivial ``bash`` command (``true``: the fixed cost of one turn), a ``view``, an
+For each backend that works here it times ``env.reset`` of a new env (a new container or bwrap
+workspace, bug applied), ``env.reset`` of an env whose last episode ended (docker reuses the
+container of the same project: processes killed, workspace and scratch folders wiped), a trivial ``bash`` command (``true``: the fixed cost of one turn), a ``view``, an
 ``edit``, a short pytest run of one test file, and ``submit`` (grading). Ratios are against the
 local backend measured in the same run. Docker needs an engine and the images of
 ``docker/ci_setup.sh``; local needs bubblewrap and ``python -m turngym.envs.swe.build fetch``.
@@ -29,8 +30,21 @@ def _median_ms(samples: list[float]) -> float:
 def measure(backend: str, resets: int, commands: int) -> dict[str, float]:
     env = gymnasium.make("turngym/SWE-v0", backend=backend, max_turns=10_000)
     tasks = [t for t in env.unwrapped.task_ids if t.startswith("parse__")]
-    timings: dict[str, list[float]] = {"reset": [], "bash true": [], "view": [], "edit": [], "pytest file": [],
-                                       "submit (grade)": []}
+    timings: dict[str, list[float]] = {
+        "reset (new env)": [],
+        "reset": [],
+        "bash true": [],
+        "view": [],
+        "edit": [],
+        "pytest file": [],
+        "submit (grade)": [],
+    }
+    for index in range(resets):  # a new env each time: a new container / workspace from scratch
+        fresh = gymnasium.make("turngym/SWE-v0", backend=backend)
+        started = time.perf_counter()
+        fresh.reset(options={"task": tasks[index % len(tasks)]})
+        timings["reset (new env)"].append(time.perf_counter() - started)
+        fresh.close()
     try:
         for index in range(resets):
             task = env.unwrapped.tasks[tasks[index % len(tasks)]]
@@ -40,21 +54,29 @@ def measure(backend: str, resets: int, commands: int) -> dict[str, float]:
             if index == 0:
                 path = task.extra["bug_file"]
                 view = json.dumps({"tool": "view", "path": path, "start": 1, "end": 40})
-                env.step(json.dumps({"tool": "create", "path": "scratch.txt", "content": "alpha\n"}))
+                env.step(
+                    json.dumps({"tool": "create", "path": "scratch.txt", "content": "alpha\n"})
+                )
                 for turn in range(commands):
-                    for name, action in (("bash true", json.dumps({"tool": "bash", "command": "true"})),
-                                         ("view", view)):
+                    for name, action in (
+                        ("bash true", json.dumps({"tool": "bash", "command": "true"})),
+                        ("view", view),
+                    ):
                         started = time.perf_counter()
                         env.step(action)
                         timings[name].append(time.perf_counter() - started)
                     old, new = ("alpha", "beta") if turn % 2 == 0 else ("beta", "alpha")
                     started = time.perf_counter()
-                    env.step(json.dumps({"tool": "edit", "path": "scratch.txt", "old": old, "new": new}))
+                    env.step(
+                        json.dumps({"tool": "edit", "path": "scratch.txt", "old": old, "new": new})
+                    )
                     timings["edit"].append(time.perf_counter() - started)
                 test_file = task.FAIL_TO_PASS[0].split("::")[0]
                 for _ in range(max(1, commands // 10)):
                     started = time.perf_counter()
-                    env.step(json.dumps({"tool": "bash", "command": f"python -m pytest -q {test_file}"}))
+                    env.step(
+                        json.dumps({"tool": "bash", "command": f"python -m pytest -q {test_file}"})
+                    )
                     timings["pytest file"].append(time.perf_counter() - started)
             started = time.perf_counter()
             env.step('{"tool": "submit"}')
@@ -84,9 +106,15 @@ def main() -> None:
     baseline = results.get("local")
     names = list(next(iter(results.values())))
     print(f"\nmedian latency in ms ({args.resets} resets, {args.commands} commands per kind)")
-    print(f"{'operation':<18}" + "".join(f"{b:>12}" for b in results) + ("  docker/local" if baseline and "docker" in results else ""))
+    print(
+        f"{'operation':<18}"
+        + "".join(f"{b:>12}" for b in results)
+        + ("  docker/local" if baseline and "docker" in results else "")
+    )
     for name in names:
-        row = f"{name:<18}" + "".join(f"{results[b].get(name, float('nan')):>12.1f}" for b in results)
+        row = f"{name:<18}" + "".join(
+            f"{results[b].get(name, float('nan')):>12.1f}" for b in results
+        )
         if baseline and "docker" in results:
             row += f"{results['docker'][name] / baseline[name]:>13.2f}x"
         print(row)

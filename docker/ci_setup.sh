@@ -51,9 +51,11 @@ _turngym_ci_setup() {
             else
                 rm -f "$root/dockerd.pid" "$root/docker.sock"
                 # shellcheck disable=SC2086
+                # No bridge and no iptables: sandboxes and image builds all use network "none", and
+                # this way dockerd also starts where iptables is missing (containers, minimal VMs).
                 $sudo sh -c "nohup dockerd --data-root '$root/data' --exec-root '$root/exec' \
                     --pidfile '$root/dockerd.pid' --host 'unix://$root/docker.sock' --group '$(id -g)' \
-                    ${TURNGYM_DOCKERD_ARGS:-} >'$root/dockerd.log' 2>&1 &"
+                    --bridge none --iptables=false ${TURNGYM_DOCKERD_ARGS:-} >'$root/dockerd.log' 2>&1 &"
             fi
             local waited=0
             until docker info >/dev/null 2>&1; do

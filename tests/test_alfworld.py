@@ -41,18 +41,28 @@ SEEDS = range(10)
 #: with a detour, like the data set's perturbed expert runs; None: solved by the planner expert).
 OFFICIAL_WALKTHROUGHS = {
     "valid_seen/pick_and_place_simple-SoapBar-None-Toilet-424/trial_T20190908_102411_372915": [
-        "go to countertop 1", "examine countertop 1", "take soapbar 1 from countertop 1",
-        "go to toilet 1", "move soapbar 1 to toilet 1",
+        "go to countertop 1",
+        "examine countertop 1",
+        "take soapbar 1 from countertop 1",
+        "go to toilet 1",
+        "move soapbar 1 to toilet 1",
     ],
     "valid_unseen/pick_clean_then_place_in_recep-Cloth-None-Cabinet-424/trial_T20190909_044715_250790": None,
     "train/pick_heat_then_place_in_recep-Egg-None-CounterTop-7/trial_T20190907_151802_277016": [
-        "go to fridge 1", "open fridge 1", "take egg 2 from fridge 1", "go to microwave 1",
-        "heat egg 2 with microwave 1", "go to countertop 1", "move egg 2 to countertop 1",
+        "go to fridge 1",
+        "open fridge 1",
+        "take egg 2 from fridge 1",
+        "go to microwave 1",
+        "heat egg 2 with microwave 1",
+        "go to countertop 1",
+        "move egg 2 to countertop 1",
     ],
 }
 
 
-def play(env: gymnasium.Env, policy, task: str, prefix: tuple[str, ...] = ()) -> tuple[bool, list[dict]]:
+def play(
+    env: gymnasium.Env, policy, task: str, prefix: tuple[str, ...] = ()
+) -> tuple[bool, list[dict]]:
     """Plays one episode of ``task``: first the ``prefix`` actions, then ``policy``."""
     observation, info = env.reset(options={"task": task})
     conversation = Conversation(messages=[{"role": "system", "content": info["instructions"]}])
@@ -60,7 +70,9 @@ def play(env: gymnasium.Env, policy, task: str, prefix: tuple[str, ...] = ()) ->
     for turn in range(env.unwrapped.max_turns):
         conversation.messages.append({"role": "user", "content": observation})
         conversation.admissible_actions = info["admissible_actions"]
-        conversation.privileged = info["privileged"] if getattr(policy, "privileged", False) else None
+        conversation.privileged = (
+            info["privileged"] if getattr(policy, "privileged", False) else None
+        )
         action = prefix[turn] if turn < len(prefix) else policy.act([conversation])[0]
         observation, _, terminated, truncated, info = env.step(action)
         conversation.messages.append({"role": "assistant", "content": action})
@@ -98,20 +110,41 @@ def _write_official_games(root: Path) -> Path:
     def write(trial: Path, solvable: bool, walkthrough: list[str] | None) -> None:
         traj = json.loads((trial / "traj_data.json").read_text())
         params = traj["pddl_params"]
-        task = problems.task_description(traj["task_type"], params["object_target"], params["parent_target"],
-                                         params["toggle_target"], 0)
-        game = {"pddl_domain": domain, "grammar": grammar.replace("UNKNOWN GOAL", task),
-                "pddl_problem": (trial / "initial_state.pddl").read_text(), "solvable": solvable,
-                "walkthrough": walkthrough}
+        task = problems.task_description(
+            traj["task_type"],
+            params["object_target"],
+            params["parent_target"],
+            params["toggle_target"],
+            0,
+        )
+        game = {
+            "pddl_domain": domain,
+            "grammar": grammar.replace("UNKNOWN GOAL", task),
+            "pddl_problem": (trial / "initial_state.pddl").read_text(),
+            "solvable": solvable,
+            "walkthrough": walkthrough,
+        }
         (trial / "game.tw-pddl").write_text(json.dumps(game))
 
     for trial_id, walkthrough in OFFICIAL_WALKTHROUGHS.items():
         write(base / trial_id, True, walkthrough)
-    source = base / "train/pick_heat_then_place_in_recep-Egg-None-CounterTop-7/trial_T20190907_151802_277016"
+    source = (
+        base
+        / "train/pick_heat_then_place_in_recep-Egg-None-CounterTop-7/trial_T20190907_151802_277016"
+    )
     for skipped, solvable in (
-        ("train/pick_and_place_with_movable_recep-Egg-Mug-CounterTop-7/trial_T20190907_000001_000001", True),
-        ("train/pick_heat_then_place_in_recep-EggSliced-None-CounterTop-7/trial_T20190907_000002_000002", True),
-        ("train/pick_heat_then_place_in_recep-Egg-None-CounterTop-7/trial_T20190907_000003_000003", False),
+        (
+            "train/pick_and_place_with_movable_recep-Egg-Mug-CounterTop-7/trial_T20190907_000001_000001",
+            True,
+        ),
+        (
+            "train/pick_heat_then_place_in_recep-EggSliced-None-CounterTop-7/trial_T20190907_000002_000002",
+            True,
+        ),
+        (
+            "train/pick_heat_then_place_in_recep-Egg-None-CounterTop-7/trial_T20190907_000003_000003",
+            False,
+        ),
     ):
         shutil.copytree(source, base / skipped)
         write(base / skipped, solvable, None)
@@ -137,7 +170,9 @@ def test_expert_wins_60_of_60_seeded_tasks_10_per_type(seeded_tasks) -> None:
         assert all(i["progress"] < 1.0 for i in infos[:-1]), task
     env.close()
     assert {t: len(w) for t, w in wins.items()} == {t: 10 for t in TASK_TYPES}
-    assert all(all(w) for w in wins.values()), f"expert lost: { {t: w.count(False) for t, w in wins.items()} }"
+    assert all(all(w) for w in wins.values()), (
+        f"expert lost: { {t: w.count(False) for t, w in wins.items()} }"
+    )
 
 
 def test_random_agent_wins_less_than_the_expert(seeded_tasks) -> None:
@@ -176,7 +211,7 @@ def test_progress_goes_back_down_when_the_object_is_put_back(seeded_tasks) -> No
     for command in walkthrough[: take + 1]:
         *_, info = env.step(command)
     assert info["progress"] == 0.5 and info["reward_components"]["progress"] == pytest.approx(0.5)
-    obj, source = walkthrough[take][len("take "):].split(" from ")
+    obj, source = walkthrough[take][len("take ") :].split(" from ")
     *_, info = env.step(f"move {obj} to {source}")
     assert info["valid_action"] and info["progress"] == 0.0
     assert info["reward_components"]["progress"] == pytest.approx(-0.5)
@@ -184,19 +219,35 @@ def test_progress_goes_back_down_when_the_object_is_put_back(seeded_tasks) -> No
 
 
 def test_goal_progress_counts_the_dynamic_goal_conditions() -> None:
-    facts = [("objecttype", "apple1", "appletype"), ("objecttype", "apple2", "appletype"),
-             ("receptacletype", "fridge1", "fridgetype"), ("receptacletype", "table1", "diningtabletype")]
+    facts = [
+        ("objecttype", "apple1", "appletype"),
+        ("objecttype", "apple2", "appletype"),
+        ("receptacletype", "fridge1", "fridgetype"),
+        ("receptacletype", "table1", "diningtabletype"),
+    ]
     cool = GoalSpec("pick_cool_then_place_in_recep", "Apple", "DiningTable")
     assert goal_progress(cool, facts) == 0.0
     assert goal_progress(cool, facts + [("holds", "agent1", "apple1")]) == pytest.approx(1 / 3)
-    assert goal_progress(cool, facts + [("holds", "agent1", "apple1"), ("iscool", "apple1")]) == pytest.approx(2 / 3)
+    assert goal_progress(
+        cool, facts + [("holds", "agent1", "apple1"), ("iscool", "apple1")]
+    ) == pytest.approx(2 / 3)
     # a cool apple put down elsewhere and a warm apple on the table: each counts 1/3 alone, the best
     # single object counts (the goal needs one apple with both)
-    assert goal_progress(cool, facts + [("iscool", "apple1"), ("inreceptacle", "apple2", "table1")]) == pytest.approx(1 / 3)
-    assert goal_progress(cool, facts + [("iscool", "apple2"), ("inreceptacle", "apple2", "table1")]) == 1.0
+    assert goal_progress(
+        cool, facts + [("iscool", "apple1"), ("inreceptacle", "apple2", "table1")]
+    ) == pytest.approx(1 / 3)
+    assert (
+        goal_progress(cool, facts + [("iscool", "apple2"), ("inreceptacle", "apple2", "table1")])
+        == 1.0
+    )
     two = GoalSpec("pick_two_obj_and_place", "Apple", "DiningTable")
     assert goal_progress(two, facts + [("inreceptacle", "apple1", "table1")]) == 0.5
-    assert goal_progress(two, facts + [("inreceptacle", "apple1", "table1"), ("holds", "agent1", "apple2")]) == 0.75
+    assert (
+        goal_progress(
+            two, facts + [("inreceptacle", "apple1", "table1"), ("holds", "agent1", "apple2")]
+        )
+        == 0.75
+    )
 
 
 # ---------------------------------------------------------------- bad input and state keys
@@ -206,8 +257,16 @@ def test_bad_input_gets_nothing_happens_and_the_episode_goes_on(seeded_tasks) ->
     sent: list[str] = []
     engine_step = env._engine.step
     env._engine.step = lambda command: (sent.append(command), engine_step(command))[1]
-    bad = ["xyzzy", "dance with the fridge", "take unicorn 7 from countertop 1", "go to spaceship 1",
-           "heat apple 99 with microwave 1", "take " + "x" * 100_000, "go to " + "countertop 1 " * 9_000, ""]
+    bad = [
+        "xyzzy",
+        "dance with the fridge",
+        "take unicorn 7 from countertop 1",
+        "go to spaceship 1",
+        "heat apple 99 with microwave 1",
+        "take " + "x" * 100_000,
+        "go to " + "countertop 1 " * 9_000,
+        "",
+    ]
     for action in bad:
         observation, reward, terminated, truncated, step_info = env.step(action)
         assert observation == INVALID_FEEDBACK and not step_info["valid_action"]
@@ -247,17 +306,26 @@ def test_splits_ids_and_unseen_rooms() -> None:
     unseen = gymnasium.make("turngym/ALFWorld-Unseen-v0").unwrapped
     assert len(train.task_ids) == 18 and len(test.task_ids) == 12
     assert not set(train.task_ids) & set(test.task_ids)
-    assert {int(t.rsplit("-", 1)[1]) for t in test.task_ids} == {TEST_SEED_OFFSET, TEST_SEED_OFFSET + 1}
+    assert {int(t.rsplit("-", 1)[1]) for t in test.task_ids} == {
+        TEST_SEED_OFFSET,
+        TEST_SEED_OFFSET + 1,
+    }
     assert unseen.split == "test" and all("-unseen-" in t for t in unseen.task_ids)
     assert not set(floor_plans("seen")) & set(floor_plans("unseen"))
     assert len(floor_plans("seen")) > 80 and len(floor_plans("unseen")) >= 10
     for task_type in TASK_TYPES:
         problem = generate_problem(task_type, TEST_SEED_OFFSET, "unseen")
         assert problem.scene.number in floor_plans("unseen")
-        assert generate_problem(task_type, 3, "seen").pddl_problem == generate_problem(task_type, 3, "seen").pddl_problem
+        assert (
+            generate_problem(task_type, 3, "seen").pddl_problem
+            == generate_problem(task_type, 3, "seen").pddl_problem
+        )
 
 
-@pytest.mark.parametrize(("name", "task_type"), [("PickAndPlace", "pick_and_place_simple"), ("PickTwo", "pick_two_obj_and_place")])
+@pytest.mark.parametrize(
+    ("name", "task_type"),
+    [("PickAndPlace", "pick_and_place_simple"), ("PickTwo", "pick_two_obj_and_place")],
+)
 def test_per_type_ids_draw_only_their_type(name: str, task_type: str) -> None:
     env = gymnasium.make(f"turngym/ALFWorld-{name}-v0")
     assert {t.rsplit("-", 2)[0] for t in env.unwrapped.task_ids} == {task_type}
@@ -277,17 +345,26 @@ def test_generated_games_use_alfworlds_layout_domain_and_goal_templates(seeded_t
         task = traj["turk_annotations"]["anns"][0]["task_desc"]
         assert game["grammar"] == grammar.replace("UNKNOWN GOAL", task)
         observation, info = env.reset(options={"task": f"{task_type}-seen-0"})
-        assert observation.startswith("You are in the middle of a room. Looking quickly around you, you see")
-        assert f"Your task is to: {task}." in observation and "Welcome to TextWorld" not in observation
+        assert observation.startswith(
+            "You are in the middle of a room. Looking quickly around you, you see"
+        )
+        assert (
+            f"Your task is to: {task}." in observation and "Welcome to TextWorld" not in observation
+        )
     env.close()
 
 
 def test_a_problem_that_fails_verification_is_redrawn(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TURNGYM_CACHE", str(tmp_path))
     verdicts = iter(["turn 2: 'take x' is not admissible", None])
-    monkeypatch.setattr(games, "verify_walkthrough", lambda engine, path, walkthrough: next(verdicts))
+    monkeypatch.setattr(
+        games, "verify_walkthrough", lambda engine, path, walkthrough: next(verdicts)
+    )
     path = games.generated_game("pick_and_place_simple", 5, "seen")
-    assert json.loads(path.read_text())["pddl_problem"] == generate_problem("pick_and_place_simple", 5, "seen", attempt=1).pddl_problem
+    assert (
+        json.loads(path.read_text())["pddl_problem"]
+        == generate_problem("pick_and_place_simple", 5, "seen", attempt=1).pddl_problem
+    )
 
 
 def test_bad_arguments_say_what_is_valid(tmp_path) -> None:
@@ -304,7 +381,9 @@ def test_bad_arguments_say_what_is_valid(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------- official data layout
-def test_official_data_loader_follows_alfworlds_splits_and_filters(official_root, monkeypatch) -> None:
+def test_official_data_loader_follows_alfworlds_splits_and_filters(
+    official_root, monkeypatch
+) -> None:
     monkeypatch.delenv("ALFWORLD_DATA", raising=False)
     train = ALFWorldEnv(data_dir=official_root)
     seen = ALFWorldEnv(data_dir=official_root / "json_2.1.1", split="test")
@@ -324,7 +403,10 @@ def test_official_games_play_with_their_walkthrough_or_the_planner(official_root
         rooms = "unseen" if "valid_unseen" in trial_id else "seen"
         env = ALFWorldEnv(data_dir=official_root, split=split, rooms=rooms)
         observation, info = env.reset(options={"task": trial_id})
-        assert "You are in the middle of a room" in observation and "Your task is to: " in info["instructions"]
+        assert (
+            "You are in the middle of a room" in observation
+            and "Your task is to: " in info["instructions"]
+        )
         if walkthrough is not None:
             assert info["privileged"]["walkthrough"] == walkthrough
         else:  # planner expert: a plan from ALFWorld's own Fast Downward replan
@@ -357,10 +439,18 @@ print(json.dumps(out))
 
 
 def test_engine_speedups_change_no_output(seeded_tasks) -> None:
-    paths = [str(ALFWorldEnv().game_path(f"{t}-seen-1")) for t in ("pick_heat_then_place_in_recep", "look_at_obj_in_light")]
+    paths = [
+        str(ALFWorldEnv().game_path(f"{t}-seen-1"))
+        for t in ("pick_heat_then_place_in_recep", "look_at_obj_in_light")
+    ]
     runs = [
-        subprocess.run([sys.executable, "-c", _REPLAY, flag, *paths], capture_output=True, text=True, check=True,
-                       env={**os.environ, "TURNGYM_CACHE": os.environ["TURNGYM_CACHE"]}).stdout
+        subprocess.run(
+            [sys.executable, "-c", _REPLAY, flag, *paths],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TURNGYM_CACHE": os.environ["TURNGYM_CACHE"]},
+        ).stdout
         for flag in ("0", "1")
     ]
     assert json.loads(runs[0]) == json.loads(runs[1]) and len(json.loads(runs[0])) == 50

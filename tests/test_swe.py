@@ -37,25 +37,38 @@ def _local_reason() -> str | None:
 
 
 LOCAL_REASON = _local_reason()
-needs_local = pytest.mark.skipif(LOCAL_REASON is not None, reason=f"local SWE backend unavailable: {LOCAL_REASON}")
+needs_local = pytest.mark.skipif(
+    LOCAL_REASON is not None, reason=f"local SWE backend unavailable: {LOCAL_REASON}"
+)
 
 
 # ---------------------------------------------------------------- actions
 def test_parse_accepts_each_tool() -> None:
-    for text, tool in [('{"tool": "bash", "command": "ls"}', "bash"),
-                       ('{"tool": "view", "path": "a.py", "start": 1, "end": 5}', "view"),
-                       ('{"tool": "edit", "path": "a.py", "old": "x", "new": "y"}', "edit"),
-                       ('{"tool": "create", "path": "a.py", "content": ""}', "create"),
-                       ('```json\n{"tool": "submit"}\n```', "submit")]:
+    for text, tool in [
+        ('{"tool": "bash", "command": "ls"}', "bash"),
+        ('{"tool": "view", "path": "a.py", "start": 1, "end": 5}', "view"),
+        ('{"tool": "edit", "path": "a.py", "old": "x", "new": "y"}', "edit"),
+        ('{"tool": "create", "path": "a.py", "content": ""}', "create"),
+        ('```json\n{"tool": "submit"}\n```', "submit"),
+    ]:
         call, problem = parse_action(text)
         assert call is not None and call.tool == tool, problem
 
 
-@pytest.mark.parametrize("text", [
-    'Sure! {"tool": "submit"} thanks', '{"tool": "bash"}', '{"tool": "bash", "command": "ls", "x": 1}',
-    '{"tool": "view", "path": "a", "start": "1"}', '{"tool": "rm", "path": "a"}', "[1, 2]", "{not json}",
-    '{"tool": "bash", "command": "  "}', '{"tool": "view", "path": "a", "start": true}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Sure! {"tool": "submit"} thanks',
+        '{"tool": "bash"}',
+        '{"tool": "bash", "command": "ls", "x": 1}',
+        '{"tool": "view", "path": "a", "start": "1"}',
+        '{"tool": "rm", "path": "a"}',
+        "[1, 2]",
+        "{not json}",
+        '{"tool": "bash", "command": "  "}',
+        '{"tool": "view", "path": "a", "start": true}',
+    ],
+)
 def test_parse_rejects_with_feedback(text: str) -> None:
     call, problem = parse_action(text)
     assert call is None and problem
@@ -67,7 +80,7 @@ def test_adversarial_actions_are_all_invalid() -> None:
 
 
 # ---------------------------------------------------------------- mutations, diffs, tasks
-SOURCE = '''
+SOURCE = """
 def clamp(x, low, high):
     if x < low:
         return low
@@ -76,18 +89,27 @@ def clamp(x, low, high):
     else:
         total = x + 0
     return max(low, total)
-'''
+"""
 
 
 def test_find_mutations_covers_kinds_and_compiles() -> None:
     mutations = find_mutations(SOURCE)
     kinds = {m.kind for m in mutations}
-    assert {"compare_flip", "binop_flip", "off_by_one", "negate_if", "swap_args", "remove_else"} <= kinds
+    assert {
+        "compare_flip",
+        "binop_flip",
+        "off_by_one",
+        "negate_if",
+        "swap_args",
+        "remove_else",
+    } <= kinds
     for mutation in mutations:
         mutated = apply_mutation(SOURCE, mutation)
         assert mutated is not None and mutated != SOURCE
         ast.parse(mutated)
-        changed = [a for a, b in zip(SOURCE.splitlines(), mutated.splitlines(), strict=False) if a != b]
+        changed = [
+            a for a, b in zip(SOURCE.splitlines(), mutated.splitlines(), strict=False) if a != b
+        ]
         assert mutation.kind.startswith("remove") or len(changed) == 1, mutation
 
 
@@ -116,7 +138,9 @@ def test_bundled_tasks_follow_swe_bench_schema() -> None:
         assert not set(task.FAIL_TO_PASS) & set(task.PASS_TO_PASS)
         assert task.patch not in task.problem_statement
     record = TASKS[0].to_dict()
-    record["FAIL_TO_PASS"] = json.dumps(record["FAIL_TO_PASS"])  # SWE-bench's HF datasets store JSON strings
+    record["FAIL_TO_PASS"] = json.dumps(
+        record["FAIL_TO_PASS"]
+    )  # SWE-bench's HF datasets store JSON strings
     assert Task.from_dict(record).FAIL_TO_PASS == TASKS[0].FAIL_TO_PASS
     with pytest.raises(InvalidArgumentError, match="lacks the fields"):
         Task.from_dict({"instance_id": "x"})
@@ -138,8 +162,15 @@ def test_gold_patch_inverts_the_bug(tmp_path: Path) -> None:
             pytest.skip(LOCAL_REASON)
         source = project_source(PROJECTS[task.project])
         work = tmp_path / task.instance_id
-        handle({"op": "setup", "src": str(source), "patch": task.setup_patch, "workspace": str(work),
-                "base": str(tmp_path / "b")})
+        handle(
+            {
+                "op": "setup",
+                "src": str(source),
+                "patch": task.setup_patch,
+                "workspace": str(work),
+                "base": str(tmp_path / "b"),
+            }
+        )
         apply_diff(str(work), task.patch)
         rel = task.extra["bug_file"]
         assert (work / rel).read_text() == (source / rel).read_text()
@@ -150,7 +181,9 @@ def test_expert_turns_patch_into_edit_calls() -> None:
     calls = patch_to_calls(task.patch)
     assert calls and all(parse_action(c)[0] is not None for c in calls)
     expert = SWEExpert()
-    conversation = Conversation(messages=[{"role": "system", "content": ""}], privileged={"patch": task.patch})
+    conversation = Conversation(
+        messages=[{"role": "system", "content": ""}], privileged={"patch": task.patch}
+    )
     assert expert.act([conversation]) == [calls[0]]
 
 
@@ -179,9 +212,13 @@ def test_local_expert_resolves_and_tools_work() -> None:
         _, info = env.reset(options={"task": task.instance_id})
         start_key = info["state_key"]
         path = task.extra["bug_file"]
-        obs, _, _, _, info = env.step(json.dumps({"tool": "view", "path": path, "start": 1, "end": 3}))
+        obs, _, _, _, info = env.step(
+            json.dumps({"tool": "view", "path": path, "start": 1, "end": 3})
+        )
         assert info["valid_action"] and "     1  " in obs and info["state_key"] == start_key
-        obs, reward, _, _, info = env.step(json.dumps({"tool": "edit", "path": "missing.py", "old": "a", "new": "b"}))
+        obs, reward, _, _, info = env.step(
+            json.dumps({"tool": "edit", "path": "missing.py", "old": "a", "new": "b"})
+        )
         assert not info["valid_action"] and "missing.py" in obs and reward < 0
         for call in patch_to_calls(task.patch):
             _, _, _, _, info = env.step(call)
@@ -208,7 +245,10 @@ def test_gated_chain_submitted_patch_resolved() -> None:
         assert reward == 0.0
         *_, info = env.step('{"tool": "submit"}')
         assert info["gates_opened"] == [True, False, False]
-        assert env.unwrapped.reward_mode == "dense" and abs(info["reward_components"]["submitted"] - 0.1) < 1e-9
+        assert (
+            env.unwrapped.reward_mode == "dense"
+            and abs(info["reward_components"]["submitted"] - 0.1) < 1e-9
+        )
         # The expert opens every gate: R = submitted + patch + outcome + every immediate component.
         env.reset(options={"task": task.instance_id})
         calls = patch_to_calls(task.patch) + ['{"tool": "submit"}']
@@ -230,13 +270,24 @@ def test_grading_ignores_planted_pytest_hooks(plant: str) -> None:
     try:
         task = env.unwrapped.tasks[env.unwrapped.task_ids[0]]
         env.reset(options={"task": task.instance_id})
-        hook = ("import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
-                "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
+        hook = (
+            "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+            "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n"
+        )
         env.step(json.dumps({"tool": "create", "path": "conftest.py", "content": hook}))
         if plant == "symlinked conftest":
-            env.step(json.dumps({"tool": "bash", "command": "mv conftest.py hook.py && ln -s hook.py conftest.py"}))
+            env.step(
+                json.dumps(
+                    {
+                        "tool": "bash",
+                        "command": "mv conftest.py hook.py && ln -s hook.py conftest.py",
+                    }
+                )
+            )
         test_file = task.FAIL_TO_PASS[0].split("::")[0]
-        _, _, _, _, info = env.step(json.dumps({"tool": "bash", "command": f"python -m pytest -q {test_file}"}))
+        _, _, _, _, info = env.step(
+            json.dumps({"tool": "bash", "command": f"python -m pytest -q {test_file}"})
+        )
         assert info["progress"] == 1.0 and info["reward_components"]["test_progress"] > 0
         _, _, terminated, _, info = env.step('{"tool": "submit"}')
         assert terminated and not info["success"] and info["outcome"] == 0.0
@@ -263,10 +314,17 @@ def test_turn_limit_grades_after_an_invalid_last_action() -> None:
 def test_auto_backend_without_any_sandbox_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     from turngym.envs.swe import docker_backend, local_backend
 
-    monkeypatch.setattr(docker_backend, "engine_available", lambda: "no Docker engine answers (test)")
-    monkeypatch.setattr(local_backend, "local_available", lambda projects: "bubblewrap is not installed (test)")
+    monkeypatch.setattr(
+        docker_backend, "engine_available", lambda: "no Docker engine answers (test)"
+    )
+    monkeypatch.setattr(
+        local_backend, "local_available", lambda projects: "bubblewrap is not installed (test)"
+    )
     with pytest.raises(DependencyNotInstalled) as caught:
         gymnasium.make("turngym/SWE-v0")
     message = str(caught.value)
-    assert "no Docker engine answers (test)" in message and "bubblewrap is not installed (test)" in message
+    assert (
+        "no Docker engine answers (test)" in message
+        and "bubblewrap is not installed (test)" in message
+    )
     assert "docker/ci_setup.sh" in message

@@ -27,16 +27,22 @@ def _docker_reason() -> str | None:
     reason = engine_available()
     if reason:
         return reason
-    missing = [image_name(p) for p in PROJECTS.values() if not connect().images.list(name=image_name(p))]
+    missing = [
+        image_name(p) for p in PROJECTS.values() if not connect().images.list(name=image_name(p))
+    ]
     return f"images {missing} are not built; run `source docker/ci_setup.sh`" if missing else None
 
 
 REASON = _docker_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no Docker engine for SWE tests: {REASON}")
+pytestmark = pytest.mark.skipif(
+    REASON is not None, reason=f"no Docker engine for SWE tests: {REASON}"
+)
 
 
 def _ours(client):
-    return client.containers.list(all=True, filters={"label": ["turngym.swe", f"turngym.pid={os.getpid()}"]})
+    return client.containers.list(
+        all=True, filters={"label": ["turngym.swe", f"turngym.pid={os.getpid()}"]}
+    )
 
 
 def test_conformance_docker() -> None:
@@ -45,6 +51,44 @@ def test_conformance_docker() -> None:
         check_env(env)
     finally:
         env.close()
+
+
+def test_reused_container_keeps_nothing_of_the_last_episode() -> None:
+    import json
+
+    env = gymnasium.make("turngym/SWE-v0", backend="docker")
+    fresh = gymnasium.make("turngym/SWE-v0", backend="docker")
+    first, second = [t for t in env.unwrapped.task_ids if t.startswith("parse__")][:2]
+
+    def bash(command: str) -> str:
+        return json.dumps({"tool": "bash", "command": command})
+
+    survivors = (
+        "python3 -c \"import os; print('SURVIVORS', sum(open('/proc/%s/cmdline' % p, 'rb').read()"
+        ".startswith(b'LEFTOVER') for p in os.listdir('/proc') if p.isdigit()))\""
+    )
+    try:
+        env.reset(options={"task": first})
+        container = env.unwrapped._sandbox.container.id
+        obs, *_ = env.step(
+            bash(
+                "(setsid bash -c 'exec -a LEFTOVER sleep 1000' &); echo x > /tmp/left; "
+                "echo y > /dev/shm/left; echo z > left.txt; sleep 0.2; " + survivors
+            )
+        )
+        assert "SURVIVORS 1" in obs, obs  # the detached process outlives its command
+        env.step('{"tool": "submit"}')
+        _, info = env.reset(options={"task": second})
+        assert env.unwrapped._sandbox.container.id == container, "the container was not reused"
+        _, fresh_info = fresh.reset(options={"task": second})
+        assert info["state_key"] == fresh_info["state_key"]
+        obs, *_ = env.step(bash("ls -A /tmp /dev/shm; ls left.txt; " + survivors))
+        assert (
+            "left" not in obs.replace("ls: cannot access 'left.txt'", "") and "SURVIVORS 0" in obs
+        ), obs
+    finally:
+        env.close()
+        fresh.close()
 
 
 def _play(env_id_kwargs: dict, tasks: list[str], policy: str) -> list[bool]:
@@ -58,14 +102,20 @@ def _play(env_id_kwargs: dict, tasks: list[str], policy: str) -> list[bool]:
     try:
         for task in tasks:
             observation, info = env.reset(options={"task": task})
-            conversation = Conversation(messages=[{"role": "system", "content": info["instructions"]},
-                                                  {"role": "user", "content": observation}],
-                                        privileged=info["privileged"] if actor.privileged else None)
+            conversation = Conversation(
+                messages=[
+                    {"role": "system", "content": info["instructions"]},
+                    {"role": "user", "content": observation},
+                ],
+                privileged=info["privileged"] if actor.privileged else None,
+            )
             while True:
                 action = actor.act([conversation])[0]
                 observation, _, terminated, truncated, info = env.step(action)
-                conversation.messages += [{"role": "assistant", "content": action},
-                                          {"role": "user", "content": observation}]
+                conversation.messages += [
+                    {"role": "assistant", "content": action},
+                    {"role": "user", "content": observation},
+                ]
                 if terminated or truncated:
                     results.append(bool(info["success"]))
                     break
@@ -81,8 +131,13 @@ def test_expert_resolves_all_30_test_tasks_and_random_none() -> None:
     assert len(tasks) >= 30
     shards = [tasks[:30][i::3] for i in range(3)]
     with ThreadPoolExecutor(3) as pool:
-        solved = [ok for part in pool.map(lambda s: _play({"backend": "docker", "split": "test"}, s, "expert"), shards)
-                  for ok in part]
+        solved = [
+            ok
+            for part in pool.map(
+                lambda s: _play({"backend": "docker", "split": "test"}, s, "expert"), shards
+            )
+            for ok in part
+        ]
     assert len(solved) == 30 and all(solved), f"expert resolved {sum(solved)}/30"
     random = _play({"backend": "docker", "split": "test", "max_turns": 2}, tasks[:4], "random")
     assert random == [False] * 4
@@ -105,15 +160,19 @@ def test_200_faulty_episodes_leave_no_container() -> None:
                 sandbox.container.kill()
                 _, _, terminated, _, info = env.step('{"tool": "bash", "command": "ls"}')
                 assert terminated and "sandbox_error" in info
-            elif fault == 1:  # the user's code raises mid-episode; the env is dropped without close()
+            elif (
+                fault == 1
+            ):  # the user's code raises mid-episode; the env is dropped without close()
                 try:
                     raise RuntimeError("agent crashed")
                 except RuntimeError:
                     pass
                 return "dropped"
             elif fault == 2:  # the engine call itself fails mid-step
+
                 def broken(*args, **kwargs):
                     raise SandboxError("injected failure")
+
                 sandbox.call = broken
                 _, _, terminated, _, _ = env.step('{"tool": "bash", "command": "ls"}')
                 assert terminated
@@ -121,8 +180,10 @@ def test_200_faulty_episodes_leave_no_container() -> None:
                 env.step("garbage")
                 env.reset(seed=int(index) + 1)
             else:  # a bug (not a sandbox failure) escapes step(); the caller drops the env
+
                 def buggy(*args, **kwargs):
                     raise ValueError("injected bug")
+
                 sandbox.call = buggy
                 with pytest.raises(ValueError, match="injected bug"):
                     env.step('{"tool": "bash", "command": "ls"}')
@@ -148,7 +209,9 @@ def test_interrupt_while_starting_leaves_no_container(monkeypatch: pytest.Monkey
     original = DockerSandbox.call
 
     def interrupted(self, request, **kwargs):
-        if request["op"] == "setup":  # Ctrl-C after the container started, before the sandbox exists
+        if (
+            request["op"] == "setup"
+        ):  # Ctrl-C after the container started, before the sandbox exists
             raise KeyboardInterrupt
         return original(self, request, **kwargs)
 
@@ -176,10 +239,14 @@ def test_interpreter_exit_removes_containers(ending: str) -> None:
             raise KeyboardInterrupt
         sys.exit(3)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.strip(), f"the child failed before its reset: {done.stderr[-1500:]}"
     pid = done.stdout.split()[0]
-    left = connect().containers.list(all=True, filters={"label": ["turngym.swe", f"turngym.pid={pid}"]})
+    left = connect().containers.list(
+        all=True, filters={"label": ["turngym.swe", f"turngym.pid={pid}"]}
+    )
     assert left == [], f"{ending}: containers left behind: {left}; stderr: {done.stderr[-500:]}"
 
 
@@ -193,7 +260,9 @@ def test_reap_removes_containers_of_killed_processes() -> None:
         print(os.getpid(), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no finalizers: the container leaks
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.strip(), f"the child failed before its reset: {done.stderr[-1500:]}"
     pid = done.stdout.split()[0]
     client = connect()

@@ -36,8 +36,10 @@ def _reason(backend: str) -> str | None:
     return reason
 
 
-BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(_reason(b) is not None, reason=f"{b}: {_reason(b)}"))
-            for b in ("docker", "local")]
+BACKENDS = [
+    pytest.param(b, marks=pytest.mark.skipif(_reason(b) is not None, reason=f"{b}: {_reason(b)}"))
+    for b in ("docker", "local")
+]
 TASK = "parse__1.20.2"  # parse's tasks reset fastest
 
 
@@ -47,8 +49,15 @@ def _bash(command: str) -> str:
 
 @pytest.fixture(params=BACKENDS)
 def env(request: pytest.FixtureRequest):
-    env = gymnasium.make("turngym/SWE-v0", backend=request.param, command_timeout=3, memory_mb=256, pids=64,
-                         max_output=2000, max_turns=50)
+    env = gymnasium.make(
+        "turngym/SWE-v0",
+        backend=request.param,
+        command_timeout=3,
+        memory_mb=256,
+        pids=64,
+        max_output=2000,
+        max_turns=50,
+    )
     task = next(t for t in env.unwrapped.task_ids if t.startswith(TASK))
     env.reset(options={"task": task})
     yield env
@@ -61,8 +70,12 @@ def _still_answers(env: gymnasium.Env) -> None:
 
 
 def test_no_network(env: gymnasium.Env) -> None:
-    probe = "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2); print('CONNECTED')"
-    obs, *_ = env.step(_bash(f'python3 -c "{probe}"; python3 -c "import socket; print(socket.if_nameindex())"'))
+    probe = (
+        "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2); print('CONNECTED')"
+    )
+    obs, *_ = env.step(
+        _bash(f'python3 -c "{probe}"; python3 -c "import socket; print(socket.if_nameindex())"')
+    )
     assert "CONNECTED" not in obs and ("unreachable" in obs or "Errno" in obs)
     assert "eth0" not in obs  # only the loopback interface exists
 
@@ -78,7 +91,9 @@ def test_sleep_1000_times_out(env: gymnasium.Env) -> None:
     started = time.monotonic()
     obs, _, terminated, _, info = env.step(_bash("echo before; sleep 1000"))
     assert time.monotonic() - started < 15
-    assert "timed out after 3 s" in obs and "before" in obs and info["valid_action"] and not terminated
+    assert (
+        "timed out after 3 s" in obs and "before" in obs and info["valid_action"] and not terminated
+    )
     started = time.monotonic()
     env.step(_bash("sleep 1000 & echo detached"))  # a background process does not hold the turn
     assert time.monotonic() - started < 10
@@ -87,31 +102,54 @@ def test_sleep_1000_times_out(env: gymnasium.Env) -> None:
 
 def test_writes_outside_workspace_fail(env: gymnasium.Env) -> None:
     marker = f"turngym-escape-{uuid.uuid4().hex}"
-    obs, *_ = env.step(_bash(f"touch /usr/{marker}; echo x > /etc/{marker}; echo x > /opt/{marker}; "
-                             f"echo x > /tmp/{marker} && echo TMP_OK; echo x > ok.txt && echo WS_OK"))
+    obs, *_ = env.step(
+        _bash(
+            f"touch /usr/{marker}; echo x > /etc/{marker}; echo x > /opt/{marker}; "
+            f"echo x > /tmp/{marker} && echo TMP_OK; echo x > ok.txt && echo WS_OK"
+        )
+    )
     assert "WS_OK" in obs and "TMP_OK" in obs  # the workspace and a private /tmp are writable
     assert obs.count("Read-only file system") + obs.count("Permission denied") >= 3
     for folder in ("/usr", "/etc", "/opt", "/tmp"):
-        assert not os.path.exists(f"{folder}/{marker}"), f"the sandbox wrote {folder}/{marker} on the host"
-    obs, _, _, _, info = env.step(json.dumps({"tool": "create", "path": "../../etc/passwd2", "content": "x"}))
+        assert not os.path.exists(f"{folder}/{marker}"), (
+            f"the sandbox wrote {folder}/{marker} on the host"
+        )
+    obs, _, _, _, info = env.step(
+        json.dumps({"tool": "create", "path": "../../etc/passwd2", "content": "x"})
+    )
     assert not info["valid_action"] and "outside the repository" in obs
 
 
 def test_fork_bomb_is_contained(env: gymnasium.Env) -> None:
     sandbox = env.unwrapped._sandbox
     if sandbox.backend == "local" and not sandbox.cgroups and os.geteuid() == 0:
-        pytest.skip("local backend as root without cgroups cannot bound processes; not running a fork bomb")
+        pytest.skip(
+            "local backend as root without cgroups cannot bound processes; not running a fork bomb"
+        )
     started = time.monotonic()
     obs, _, terminated, _, info = env.step(_bash("bomb() { bomb | bomb & }; bomb"))
     assert time.monotonic() - started < 30 and info["valid_action"]
+    _still_answers(env)
+    # Grading and the next episode stop whatever the bomb left running (docker reuses the container).
+    task = env.unwrapped.task_id
+    *_, info = env.step('{"tool": "submit"}')
+    assert "sandbox_error" not in info
+    env.reset(options={"task": task})
+    assert sandbox.backend == "local" or env.unwrapped._sandbox is sandbox
     _still_answers(env)
 
 
 def test_disk_fill_is_contained(env: gymnasium.Env) -> None:
     obs, *_ = env.step(_bash("head -c 100M /dev/zero > huge; ls -s huge; rm huge"))
-    assert "File size limit exceeded" in obs and "65536 huge" in obs  # RLIMIT_FSIZE stops one big file at 64 MB
-    obs, _, terminated, _, _ = env.step(_bash("for i in 1 2 3 4 5 6; do head -c 60M /dev/zero > fill$i || break; done"))
-    if env.unwrapped.backend == "docker":  # the tmpfs workspace fills up: ENOSPC, the sandbox goes on
+    assert (
+        "File size limit exceeded" in obs and "65536 huge" in obs
+    )  # RLIMIT_FSIZE stops one big file at 64 MB
+    obs, _, terminated, _, _ = env.step(
+        _bash("for i in 1 2 3 4 5 6; do head -c 60M /dev/zero > fill$i || break; done")
+    )
+    if (
+        env.unwrapped.backend == "docker"
+    ):  # the tmpfs workspace fills up: ENOSPC, the sandbox goes on
         assert "No space left on device" in obs and not terminated
         _still_answers(env)
     else:  # the local workspace quota ends the episode
@@ -122,17 +160,25 @@ def test_100mb_output_is_truncated(env: gymnasium.Env) -> None:
     started = time.monotonic()
     obs, *_ = env.step(_bash("head -c 100000000 /dev/zero | tr '\\0' 'y'; echo END"))
     assert time.monotonic() - started < 20
-    assert len(obs) < 3000 and "bytes of output omitted" in obs and obs.rstrip().endswith("[exit code: 0]")
+    assert (
+        len(obs) < 3000
+        and "bytes of output omitted" in obs
+        and obs.rstrip().endswith("[exit code: 0]")
+    )
     assert "END" in obs  # the tail is kept
 
 
 def test_bad_edits_and_binary_garbage_are_feedback(env: gymnasium.Env) -> None:
-    for action in [json.dumps({"tool": "edit", "path": "nope/missing.py", "old": "a", "new": "b"}),
-                   json.dumps({"tool": "edit", "path": "parse.py", "old": "zzz-not-there", "new": "b"}),
-                   json.dumps({"tool": "view", "path": "/etc/shadow"}),
-                   bytes(range(256)).decode("latin-1")]:
+    for action in [
+        json.dumps({"tool": "edit", "path": "nope/missing.py", "old": "a", "new": "b"}),
+        json.dumps({"tool": "edit", "path": "parse.py", "old": "zzz-not-there", "new": "b"}),
+        json.dumps({"tool": "view", "path": "/etc/shadow"}),
+        bytes(range(256)).decode("latin-1"),
+    ]:
         obs, reward, terminated, _, info = env.step(action)
         assert not info["valid_action"] and not terminated and obs and reward < 0
-    obs, *_ = env.step(_bash("printf '\\x00\\xff\\xfe binary \\x1b[31m'; head -c 3000 /dev/urandom"))
+    obs, *_ = env.step(
+        _bash("printf '\\x00\\xff\\xfe binary \\x1b[31m'; head -c 3000 /dev/urandom")
+    )
     assert "[exit code: 0]" in obs
     _still_answers(env)

@@ -31,15 +31,32 @@ from turngym.cache import cached_dir
 from turngym.error import missing_dependency
 
 __all__ = [
-    "AlfredEngine", "install_speedups", "domain_and_grammar", "request_infos", "canonical_state",
+    "AlfredEngine",
+    "install_speedups",
+    "domain_and_grammar",
+    "request_infos",
+    "canonical_state",
     "STATIC_PREDICATES",
 ]
 
 #: Facts that never change in ALFWorld's domain; left out of the canonical state.
-STATIC_PREDICATES = frozenset({
-    "receptacletype", "objecttype", "receptacleatlocation", "cancontain", "openable", "pickupable",
-    "cleanable", "heatable", "coolable", "toggleable", "sliceable", "isreceptacleobject", "moveable",
-})
+STATIC_PREDICATES = frozenset(
+    {
+        "receptacletype",
+        "objecttype",
+        "receptacleatlocation",
+        "cancontain",
+        "openable",
+        "pickupable",
+        "cleanable",
+        "heatable",
+        "coolable",
+        "toggleable",
+        "sliceable",
+        "isreceptacleobject",
+        "moveable",
+    }
+)
 #: Bookkeeping facts that "look"/"examine"/"inventory" set and no goal reads.
 BOOKKEEPING_PREDICATES = frozenset({"checked", "examined"})
 _TRANSLATIONS = 16  # translated problems kept in memory (a few MB each)
@@ -68,7 +85,9 @@ def install_speedups() -> None:
     translations: OrderedDict[tuple[str, bool], Any] = OrderedDict()
 
     @functools.wraps(translate)
-    def cached_translate(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
+    def cached_translate(
+        domain: str, problem: str, verbose: bool = False, optimize: bool = False
+    ) -> Any:
         key = (hashlib.sha1((domain + "\0" + problem).encode()).hexdigest(), bool(optimize))
         if key in translations:
             translations.move_to_end(key)
@@ -106,7 +125,11 @@ def install_speedups() -> None:
     def shallow_copy_context(context: dict[str, Any]) -> dict[str, Any]:
         # textgen only adds keys to a context's variables/mapping dicts and never mutates the
         # entity infos and placeholders inside them, so copying the dicts is enough.
-        return {**context, "variables": dict(context["variables"]), "mapping": dict(context["mapping"])}
+        return {
+            **context,
+            "variables": dict(context["variables"]),
+            "mapping": dict(context["mapping"]),
+        }
 
     fast_downward.pddl2sas = cached_translate
     textgen._parse_and_convert = cached_parse
@@ -115,7 +138,9 @@ def install_speedups() -> None:
     _installed = True
 
 
-def _stored_translation(translate: Any, domain: str, problem: str, optimize: bool, digest: str) -> Any:
+def _stored_translation(
+    translate: Any, domain: str, problem: str, optimize: bool, digest: str
+) -> Any:
     """A translation from the on-disk cache (written on first use): unpickling beats translating 100x.
 
     The key holds the translator's version, so a new ``fast_downward_textworld`` never reads an old
@@ -186,11 +211,18 @@ class AlfredEngine:
     def won(self) -> bool:
         return bool(self.state is not None and self.state["won"])
 
-    def facts(self) -> list[tuple[str, ...]]:
-        """The PDDL state as ``(predicate, arg, ...)`` tuples of engine names (lower-case ids)."""
+    def facts(self, skip: frozenset[str] = frozenset()) -> list[tuple[str, ...]]:
+        """The PDDL state as ``(predicate, arg, ...)`` tuples of engine names (lower-case ids).
+
+        ``skip``: predicates left out (e.g. :data:`STATIC_PREDICATES` when only changes matter).
+        """
         if self.state is None:
             return []
-        return [(f.name, *(v.name for v in f.arguments)) for f in self.state["_facts"]]
+        return [
+            (f.name, *(v.name for v in f.arguments))
+            for f in self.state["_facts"]
+            if f.name not in skip
+        ]
 
     def plan(self) -> list[str]:
         """A plan from the current state by the engine's own planner (Fast Downward's ``replan``).
@@ -199,7 +231,9 @@ class AlfredEngine:
         file carries no walkthrough.
         """
         if self.state is None:
-            raise RuntimeError("AlfredEngine.plan() needs a loaded and reset game; call load() and reset()")
+            raise RuntimeError(
+                "AlfredEngine.plan() needs a loaded and reset game; call load() and reset()"
+            )
         return [str(command) for command in self._pddl._pddl_state.replan(self._pddl._entity_infos)]
 
     def names(self) -> dict[str, str]:

@@ -27,10 +27,13 @@ Outcome            1.0 when the engine's goal check holds (``won``); 0.0 when cu
 Dense reward       ``progress``: change of the fraction of the goal's conditions satisfied in the PDDL
                    state (:mod:`turngym.envs.alfworld.goals`; potential-based, sums to <= 1);
                    ``format``: -0.1 for an invalid command (state unchanged)
-state_key          the sorted dynamic PDDL facts (not the text); static facts and the ``checked``
-                   bookkeeping of look/examine are left out, so ``look`` keeps the key
+state_key          the sorted positive dynamic PDDL facts (not the text, not the path): static
+                   facts, the ``checked`` bookkeeping of look/examine and the translator's
+                   ``not_*`` atoms are left out, so ``look`` keeps the key and two routes to the
+                   same state share it, across episodes and processes
 progress           the goal fraction above (1.0 when won)
-privileged         ``walkthrough`` (the game's verified solution) and ``pddl_params``
+privileged         ``walkthrough`` (the game's verified solution; for an official game shipped
+                   without one, the plan of ALFWorld's planner expert) and ``pddl_params``
 =================  ===============================================================================
 """
 
@@ -44,16 +47,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from turngym.core import Outcome, Start, TurnEnv
-from turngym.envs.alfworld.engine import AlfredEngine, canonical_state
-from turngym.envs.alfworld.games import OFFICIAL_SPLITS, data_root, find_official_games, generated_game
-from turngym.envs.alfworld.goals import GoalSpec, goal_progress
+from turngym.envs.alfworld.engine import STATIC_PREDICATES, AlfredEngine, canonical_state
+from turngym.envs.alfworld.games import (
+    OFFICIAL_SPLITS,
+    data_root,
+    find_official_games,
+    generated_game,
+)
+from turngym.envs.alfworld.goals import GOAL_STATIC_PREDICATES, GoalSpec, goal_progress
 from turngym.envs.alfworld.problems import TASK_TYPES
 from turngym.envs.alfworld.scenes import ROOMS
+
+from turngym.core import Outcome, Start, TurnEnv
 from turngym.error import InvalidArgumentError
 
-__all__ = ["ALFWorldEnv", "normalize_command", "DEFAULT_NUM_TASKS", "TEST_SEED_OFFSET", "INVALID_FEEDBACK"]
+__all__ = [
+    "ALFWorldEnv",
+    "normalize_command",
+    "DEFAULT_NUM_TASKS",
+    "TEST_SEED_OFFSET",
+    "INVALID_FEEDBACK",
+]
 
 FORMAT_PENALTY = -0.1
 #: Tasks per type and split: (train, test).
@@ -115,6 +129,7 @@ class ALFWorldEnv(TurnEnv):
     _admissible: dict[str, str]  # normalised command -> command as the engine spells it
     _spec: GoalSpec | None  # the current task's targets, for progress
     _progress_value: float  # fraction of goal conditions satisfied now
+    _static_facts: list[tuple[str, ...]]  # the static facts progress reads (types, locations)
     _state_cache: list[str] | None  # canonical PDDL state of the current engine state
     _walkthrough: list[str]  # the current game's verified solution
     _pddl_params: dict[str, Any]  # the current task's pddl_params
@@ -131,7 +146,9 @@ class ALFWorldEnv(TurnEnv):
         max_turns: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        super().__init__(reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode)
+        super().__init__(
+            reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
+        )
         if rooms not in ROOMS:
             raise InvalidArgumentError(f"rooms={rooms!r} is not valid; use one of {list(ROOMS)}.")
         self.task_types = _task_types(task_types)
@@ -139,7 +156,9 @@ class ALFWorldEnv(TurnEnv):
         counts = DEFAULT_NUM_TASKS if num_tasks is None else num_tasks
         counts = (counts, counts) if isinstance(counts, int) else tuple(counts)
         if len(counts) != 2 or any(not isinstance(n, int) or n < 1 for n in counts):
-            raise InvalidArgumentError(f"num_tasks={num_tasks!r} must be a positive int or a (train, test) pair.")
+            raise InvalidArgumentError(
+                f"num_tasks={num_tasks!r} must be a positive int or a (train, test) pair."
+            )
         self.num_tasks = counts
         self.data_root = data_root(data_dir)
         if data_dir is not None and self.data_root is None:
@@ -150,7 +169,8 @@ class ALFWorldEnv(TurnEnv):
         self._official: dict[str, dict[str, Path]] = {}
         self._meta: dict[Path, tuple[dict[str, Any], list[str]]] = {}
         self._engine, self._admissible, self._spec = None, {}, None
-        self._progress_value, self._state_cache, self._walkthrough, self._pddl_params = 0.0, None, [], {}
+        self._progress_value, self._state_cache, self._static_facts = 0.0, None, []
+        self._walkthrough, self._pddl_params = [], {}
 
     # ------------------------------------------------------------------ tasks and games
     def _official_games(self, split: str) -> dict[str, Path]:
@@ -164,7 +184,11 @@ class ALFWorldEnv(TurnEnv):
             return list(self._official_games(split))
         count = self.num_tasks[0] if split == "train" else self.num_tasks[1]
         offset = 0 if split == "train" else TEST_SEED_OFFSET
-        return [f"{task_type}-{self.rooms}-{offset + i}" for i in range(count) for task_type in self.task_types]
+        return [
+            f"{task_type}-{self.rooms}-{offset + i}"
+            for i in range(count)
+            for task_type in self.task_types
+        ]
 
     def game_path(self, task_id: str) -> Path:
         """The ``game.tw-pddl`` of ``task_id`` (generated, verified and cached on first use)."""
@@ -198,21 +222,25 @@ class ALFWorldEnv(TurnEnv):
             self._meta[path] = (traj, list(self._walkthrough))
         self._spec = GoalSpec.from_traj_data(traj)
         self._pddl_params = dict(traj.get("pddl_params") or {})
-        self._absorb()
+        self._absorb(start=True)
         observation = _BANNER.sub("", state.feedback).strip()
         match = _TASK.search(observation)
         task = match.group(1).strip() if match else "solve the household task."
-        instructions = (
-            f"You are a household robot in a text world (ALFWorld). Your task is to: {task}\n{_SYNTAX}"
-        )
+        instructions = f"You are a household robot in a text world (ALFWorld). Your task is to: {task}\n{_SYNTAX}"
         return Start(observation, instructions, info={"task_type": traj["task_type"]})
 
-    def _absorb(self) -> None:
+    def _absorb(self, start: bool = False) -> None:
         engine = self._engine
         self._admissible = {normalize_command(c): c for c in engine.admissible_commands}
-        facts = engine.facts()
+        if start:
+            # Static facts never change: keep the few progress reads once per episode, and
+            # convert only the dynamic facts on every step (most of a room's facts are static).
+            self._static_facts = [f for f in engine.facts() if f[0] in GOAL_STATIC_PREDICATES]
+        facts = engine.facts(skip=STATIC_PREDICATES)
         self._state_cache = canonical_state(facts) + (["won"] if engine.won else [])
-        self._progress_value = 1.0 if engine.won else goal_progress(self._spec, facts)
+        self._progress_value = (
+            1.0 if engine.won else goal_progress(self._spec, self._static_facts + facts)
+        )
 
     def _act(self, action: str) -> Outcome:
         command = self._admissible.get(normalize_command(action))

@@ -14,22 +14,34 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-from turngym.cache import cached_dir
 from turngym.envs.alfworld.engine import AlfredEngine, domain_and_grammar
 from turngym.envs.alfworld.problems import TASK_TYPES, Problem, generate_problem, mangle
 
+from turngym.cache import cached_dir
+
 __all__ = [
-    "GENERATOR_VERSION", "generated_game", "build_walkthrough", "verify_walkthrough", "write_game",
-    "find_official_games", "OFFICIAL_SPLITS", "data_root",
+    "GENERATOR_VERSION",
+    "generated_game",
+    "build_walkthrough",
+    "verify_walkthrough",
+    "write_game",
+    "find_official_games",
+    "OFFICIAL_SPLITS",
+    "data_root",
 ]
 
 GENERATOR_VERSION = "v1"
 #: turngym split (and rooms) -> ALFWorld's folder under ``json_2.1.1``.
-OFFICIAL_SPLITS = {("train", "seen"): "train", ("train", "unseen"): "train",
-                   ("test", "seen"): "valid_seen", ("test", "unseen"): "valid_unseen"}
+OFFICIAL_SPLITS = {
+    ("train", "seen"): "train",
+    ("train", "unseen"): "train",
+    ("test", "seen"): "valid_seen",
+    ("test", "unseen"): "valid_unseen",
+}
 _REDRAWS = 8
 
 
@@ -53,7 +65,10 @@ def write_game(folder: Path, problem: Problem, task_id: str, walkthrough: list[s
 
 def build_walkthrough(problem: Problem, names: dict[str, str]) -> list[str]:
     """The commands that solve ``problem``, from how it was built (``names``: engine id -> name)."""
-    name = {alfred_id: names[mangle(alfred_id).lower()] for alfred_id, *_ in problem.objects + problem.receptacles}
+    name = {
+        alfred_id: names[mangle(alfred_id).lower()]
+        for alfred_id, *_ in problem.objects + problem.receptacles
+    }
     where = {oid: rid for oid, _, rid in problem.objects}
     cls_of = {rid: cls for rid, cls in problem.receptacles}
     import alfworld.gen.constants as constants
@@ -81,7 +96,10 @@ def build_walkthrough(problem: Problem, names: dict[str, str]) -> list[str]:
         go(first(problem.parent_target))
         commands.append(f"move {name[oid]} to {name[first(problem.parent_target)]}")
 
-    targets = sorted((oid for oid, cls, _ in problem.objects if cls == problem.object_target), key=lambda o: name[o])
+    targets = sorted(
+        (oid for oid, cls, _ in problem.objects if cls == problem.object_target),
+        key=lambda o: name[o],
+    )
     task = problem.task_type
     fetch(targets[0])
     if task == "look_at_obj_in_light":
@@ -170,6 +188,12 @@ def data_root(data_dir: str | os.PathLike | None) -> Path | None:
             return root
         if root.name == "json_2.1.1" and root.is_dir():
             return root.parent
+        if data_dir is None and not _alfworld_default(candidate):
+            warnings.warn(
+                f"$ALFWORLD_DATA={candidate} holds no json_2.1.1 folder, so generated ALFWorld games "
+                "are played; run alfworld-download into it, or unset it to silence this warning.",
+                stacklevel=3,
+            )
     return None
 
 
@@ -189,14 +213,15 @@ def find_official_games(root: Path, folder: str, task_types: tuple[str, ...]) ->
     for traj_path in sorted((base / folder).glob("*/*/traj_data.json")):
         trial = traj_path.parent
         game_file = trial / "game.tw-pddl"
-        if "movable" in str(trial) or "Sliced" in str(trial) or not game_file.is_file():
+        relative = trial.relative_to(base).as_posix()
+        if "movable" in relative or "Sliced" in relative or not game_file.is_file():
             continue
         traj = _read_json(traj_path)
         if traj.get("task_type") not in task_types:
             continue
         if not _read_json(game_file).get("solvable"):
             continue
-        games[trial.relative_to(base).as_posix()] = game_file
+        games[relative] = game_file
     return games
 
 
@@ -204,4 +229,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); re-download or fix the ALFWorld data") from error
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); re-download or fix the ALFWorld data"
+        ) from error

@@ -22,13 +22,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-__all__ = ["goal_progress", "GoalSpec"]
+__all__ = ["goal_progress", "GoalSpec", "GOAL_STATIC_PREDICATES"]
+
+#: The static predicates :func:`goal_progress` reads; the others it reads change during play.
+GOAL_STATIC_PREDICATES = frozenset({"objecttype", "receptacletype", "receptacleatlocation"})
 
 
 class GoalSpec:
     """The classes a task names (``pddl_params`` of ``traj_data.json``), as the engine spells types."""
 
-    def __init__(self, task_type: str, object_target: str, parent_target: str = "", toggle_target: str = ""):
+    def __init__(
+        self, task_type: str, object_target: str, parent_target: str = "", toggle_target: str = ""
+    ):
         self.task_type = task_type
         self.object_type = f"{object_target}type".lower()
         self.receptacle_type = f"{parent_target}type".lower() if parent_target else ""
@@ -37,8 +42,12 @@ class GoalSpec:
     @classmethod
     def from_traj_data(cls, traj: dict) -> GoalSpec:
         params = traj.get("pddl_params") or {}
-        return cls(traj["task_type"], params.get("object_target") or "", params.get("parent_target") or "",
-                   params.get("toggle_target") or "")
+        return cls(
+            traj["task_type"],
+            params.get("object_target") or "",
+            params.get("parent_target") or "",
+            params.get("toggle_target") or "",
+        )
 
 
 def goal_progress(spec: GoalSpec, facts: Iterable[tuple[str, ...]]) -> float:
@@ -52,7 +61,9 @@ def goal_progress(spec: GoalSpec, facts: Iterable[tuple[str, ...]]) -> float:
     held = {args[1] for args in by_predicate["holds"]}
     if spec.task_type == "look_at_obj_in_light":
         return _look_progress(spec, by_predicate, targets, held)
-    goal_receptacles = {args[0] for args in by_predicate["receptacletype"] if args[1] == spec.receptacle_type}
+    goal_receptacles = {
+        args[0] for args in by_predicate["receptacletype"] if args[1] == spec.receptacle_type
+    }
     contents: dict[str, set[str]] = defaultdict(set)
     for obj, receptacle in by_predicate["inreceptacle"]:
         if receptacle in goal_receptacles and obj in targets:
@@ -82,8 +93,12 @@ def goal_progress(spec: GoalSpec, facts: Iterable[tuple[str, ...]]) -> float:
 
 def _look_progress(spec: GoalSpec, by_predicate: dict, targets: set[str], held: set[str]) -> float:
     agent_at = {args[1] for args in by_predicate["atlocation"]}
-    receptacles_here = {args[0] for args in by_predicate["receptacleatlocation"] if args[1] in agent_at}
+    receptacles_here = {
+        args[0] for args in by_predicate["receptacleatlocation"] if args[1] in agent_at
+    }
     lamps = {args[0] for args in by_predicate["objecttype"] if args[1] == spec.toggle_type}
     toggled = {args[0] for args in by_predicate["istoggled"]} & lamps
-    lit_here = any(args[0] in toggled and args[1] in receptacles_here for args in by_predicate["inreceptacle"])
+    lit_here = any(
+        args[0] in toggled and args[1] in receptacles_here for args in by_predicate["inreceptacle"]
+    )
     return (bool(held & targets) + lit_here) / 2

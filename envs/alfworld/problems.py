@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from turngym.envs.alfworld.scenes import Scene, floor_plans, load_scene
 
 __all__ = ["TASK_TYPES", "Problem", "generate_problem", "mangle", "task_description"]
@@ -89,9 +88,21 @@ class Problem:
                 "mrecep_target": "",
                 "object_sliced": False,
             },
-            "scene": {"floor_plan": self.scene.name, "scene_num": self.scene.number, "random_seed": self.seed},
-            "turk_annotations": {"anns": [{"task_desc": self.description, "high_descs": [], "assignment_id": "turngym"}]},
-            "turngym": {"generator": "turngym.envs.alfworld.problems", "rooms": self.rooms, "seed": self.seed},
+            "scene": {
+                "floor_plan": self.scene.name,
+                "scene_num": self.scene.number,
+                "random_seed": self.seed,
+            },
+            "turk_annotations": {
+                "anns": [
+                    {"task_desc": self.description, "high_descs": [], "assignment_id": "turngym"}
+                ]
+            },
+            "turngym": {
+                "generator": "turngym.envs.alfworld.problems",
+                "rooms": self.rooms,
+                "seed": self.seed,
+            },
         }
 
 
@@ -107,7 +118,9 @@ def task_description(task_type: str, obj: str, recep: str, toggle: str, template
 
 def _pickupable() -> set[str]:
     constants = _constants()
-    holdable = set().union(*constants.VAL_RECEPTACLE_OBJECTS.values()) | set(constants.MOVABLE_RECEPTACLES)
+    holdable = set().union(*constants.VAL_RECEPTACLE_OBJECTS.values()) | set(
+        constants.MOVABLE_RECEPTACLES
+    )
     return {c for c in holdable if "Sliced" not in c and c in constants.OBJECTS}
 
 
@@ -116,7 +129,9 @@ def _static_receptacles() -> set[str]:
     return set(constants.RECEPTACLES) - set(constants.MOVABLE_RECEPTACLES)
 
 
-def _choose_targets(task_type: str, scene: Scene, receptacle_classes: set[str], rng: np.random.Generator) -> tuple[str, str, str] | None:
+def _choose_targets(
+    task_type: str, scene: Scene, receptacle_classes: set[str], rng: np.random.Generator
+) -> tuple[str, str, str] | None:
     constants = _constants()
     holds = constants.VAL_RECEPTACLE_OBJECTS
     objects = sorted(scene.classes & _pickupable())
@@ -134,7 +149,8 @@ def _choose_targets(task_type: str, scene: Scene, receptacle_classes: set[str], 
         (obj, recep)
         for obj in objects
         for recep in sorted(receptacle_classes)
-        if recep != appliance and obj in holds.get(recep, ())
+        if recep != appliance
+        and obj in holds.get(recep, ())
         # the target must be able to start somewhere else
         and any(obj in holds.get(r, ()) for r in receptacle_classes if r != recep)
     ]
@@ -164,7 +180,9 @@ def _coordinates(instance_id: str) -> tuple[float, float, float] | None:
         return None
 
 
-def _object_id(cls: str, near: tuple[float, float, float], rng: np.random.Generator, taken: set[str]) -> str:
+def _object_id(
+    cls: str, near: tuple[float, float, float], rng: np.random.Generator, taken: set[str]
+) -> str:
     while True:
         x, y, z = (c + float(rng.uniform(-0.3, 0.3)) for c in near)
         name = f"{cls}|{x:+06.2f}|{y:+06.2f}|{z:+06.2f}"
@@ -228,7 +246,8 @@ def _draw(task_type: str, seed: int, rooms: str, rng: np.random.Generator) -> Pr
                 continue
             # Lamps stand on furniture; ToggleObject needs the lamp "in" a receptacle at the agent's spot.
             options = [r for r in receptacles if r[1] in _LAMP_STANDS] or [
-                r for r in receptacles if r[1] not in constants.OPENABLE_CLASS_SET]
+                r for r in receptacles if r[1] not in constants.OPENABLE_CLASS_SET
+            ]
             count = 1
         else:
             options = [r for r in receptacles if cls in holds.get(r[1], ())]
@@ -244,15 +263,46 @@ def _draw(task_type: str, seed: int, rooms: str, rng: np.random.Generator) -> Pr
             objects.append((_object_id(cls, near, rng, taken_ids), cls, rid))
     if not any(cls == obj_target for _, cls, _ in objects):
         return None
-    description = task_description(task_type, obj_target, recep_target, toggle_target, int(rng.integers(2)))
-    text = _pddl(task_type, obj_target, recep_target, toggle_target, receptacles, objects,
-                 location_of, agent_location, seed)
-    return Problem(task_type, seed, rooms, scene, obj_target, recep_target, toggle_target, text, description,
-                   objects, [(rid, cls) for rid, cls, _ in receptacles])
+    description = task_description(
+        task_type, obj_target, recep_target, toggle_target, int(rng.integers(2))
+    )
+    text = _pddl(
+        task_type,
+        obj_target,
+        recep_target,
+        toggle_target,
+        receptacles,
+        objects,
+        location_of,
+        agent_location,
+        seed,
+    )
+    return Problem(
+        task_type,
+        seed,
+        rooms,
+        scene,
+        obj_target,
+        recep_target,
+        toggle_target,
+        text,
+        description,
+        objects,
+        [(rid, cls) for rid, cls, _ in receptacles],
+    )
 
 
-def _pddl(task_type: str, obj: str, recep: str, toggle: str, receptacles: list, objects: list,
-          location_of: dict[str, str], agent_location: str, seed: int) -> str:
+def _pddl(
+    task_type: str,
+    obj: str,
+    recep: str,
+    toggle: str,
+    receptacles: list,
+    objects: list,
+    location_of: dict[str, str],
+    agent_location: str,
+    seed: int,
+) -> str:
     import alfworld.gen.goal_library as goal_library
 
     constants = _constants()
@@ -264,7 +314,9 @@ def _pddl(task_type: str, obj: str, recep: str, toggle: str, receptacles: list, 
     declarations += [f"{t}Type - otype" for t in otypes] + [f"{t}Type - rtype" for t in rtypes]
     declarations += [f"{mangle(oid)} - object" for oid, _, _ in objects]
     declarations += [f"{mangle(rid)} - receptacle" for rid, _, _ in receptacles]
-    declarations += [f"{mangle(loc)} - location" for loc in sorted(set(location_of.values()) | {agent_location})]
+    declarations += [
+        f"{mangle(loc)} - location" for loc in sorted(set(location_of.values()) | {agent_location})
+    ]
 
     facts = [f"(atLocation agent1 {mangle(agent_location)})"]
     for rid, cls, _ in receptacles:
@@ -282,15 +334,26 @@ def _pddl(task_type: str, obj: str, recep: str, toggle: str, receptacles: list, 
             facts.append(f"(pickupable {name})")
         if cls in constants.MOVABLE_RECEPTACLES_SET:
             facts.append(f"(isReceptacleObject {name})")
-        for ability, predicate in (("Cleanable", "cleanable"), ("Heatable", "heatable"), ("Coolable", "coolable"),
-                                   ("Toggleable", "toggleable"), ("Sliceable", "sliceable")):
+        for ability, predicate in (
+            ("Cleanable", "cleanable"),
+            ("Heatable", "heatable"),
+            ("Coolable", "coolable"),
+            ("Toggleable", "toggleable"),
+            ("Sliceable", "sliceable"),
+        ):
             if cls in actions[ability]:
                 facts.append(f"({predicate} {name})")
     present = {cls for _, cls, _ in objects}
     for rtype in rtypes:
-        facts += [f"(canContain {rtype}Type {o}Type)" for o in sorted(holds.get(rtype, ())) if o in present]
+        facts += [
+            f"(canContain {rtype}Type {o}Type)"
+            for o in sorted(holds.get(rtype, ()))
+            if o in present
+        ]
 
-    goal = goal_library.gdict[task_type]["pddl"].format(obj=obj, recep=recep, toggle=toggle, mrecep="")
+    goal = goal_library.gdict[task_type]["pddl"].format(
+        obj=obj, recep=recep, toggle=toggle, mrecep=""
+    )
     goal = goal.replace("#", "-")
     indent = "\n        "
     text = (

@@ -35,7 +35,7 @@ def room_kind(scene_number: int) -> str:
     return _KIND_BY_HUNDRED[scene_number // 100]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def floor_plans(rooms: str) -> tuple[int, ...]:
     """The scene numbers of ``rooms`` (``"seen"`` or ``"unseen"``) that have a layout on disk."""
     import alfworld.gen.constants as constants
@@ -43,7 +43,8 @@ def floor_plans(rooms: str) -> tuple[int, ...]:
     numbers = constants.TRAIN_SCENE_NUMBERS if rooms == "seen" else constants.TEST_SCENE_NUMBERS
     folder = layouts_dir()
     return tuple(
-        n for n in sorted(numbers)
+        n
+        for n in sorted(numbers)
         if (folder / f"FloorPlan{n}-objects.json").is_file()
         and (folder / f"FloorPlan{n}-openable.json").is_file()
     )
@@ -81,5 +82,7 @@ def load_scene(number: int) -> Scene:
         for instance, p in sorted(poses.items())
     )
     layout = folder / f"FloorPlan{number}-layout.npy"
-    floor = np.load(layout) if layout.is_file() else np.array([[p[0], p[1]] for _, _, p in receptacles])
+    floor = (
+        np.load(layout) if layout.is_file() else np.array([[p[0], p[1]] for _, _, p in receptacles])
+    )
     return Scene(number, room_kind(number), classes, receptacles, np.asarray(floor, dtype=float))

@@ -72,9 +72,14 @@ def parse_action(action: str) -> tuple[ToolCall | None, str]:
     missing = [name for name in required if name not in args]
     extra = [name for name in args if name not in required and name not in optional]
     if missing or extra:
-        return None, f"{tool} takes fields {list(required)} (optional {list(optional)}); missing {missing}, unknown {[e[:40] for e in extra]}"
+        return (
+            None,
+            f"{tool} takes fields {list(required)} (optional {list(optional)}); missing {missing}, unknown {[e[:40] for e in extra]}",
+        )
     for name, value_type in {**required, **optional}.items():
-        if name in args and (not isinstance(args[name], value_type) or isinstance(args[name], bool)):
+        if name in args and (
+            not isinstance(args[name], value_type) or isinstance(args[name], bool)
+        ):
             return None, f"field {name!r} of {tool} must be a {value_type.__name__}"
     if tool in ("bash",) and not args["command"].strip():
         return None, "bash needs a non-empty command"

@@ -51,16 +51,35 @@ SUITE_TIMEOUT = 60
 MAX_FAIL_TO_PASS = 40
 
 
-def run_suite(root: Path, tests: tuple[str, ...] | list[str], timeout: float = SUITE_TIMEOUT) -> tuple[dict, str]:
+def run_suite(
+    root: Path, tests: tuple[str, ...] | list[str], timeout: float = SUITE_TIMEOUT
+) -> tuple[dict, str]:
     """Runs pytest on ``tests`` in ``root`` (host Python); returns per-test statuses and the output."""
     report = root / ".turngym-report.json"
-    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", TURNGYM_PYTEST_REPORT=str(report),
-               PYTHONPATH=str(SANDBOX_DIR), PYTHONDONTWRITEBYTECODE="1",
-               PYTHONHASHSEED="0")  # set order in failure messages: same tasks on every build
-    command = [sys.executable, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider",
-               "-p", "turngym_pytest_report", *tests]
+    env = dict(
+        os.environ,
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+        TURNGYM_PYTEST_REPORT=str(report),
+        PYTHONPATH=str(SANDBOX_DIR),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONHASHSEED="0",
+    )  # set order in failure messages: same tasks on every build
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "--tb=short",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "turngym_pytest_report",
+        *tests,
+    ]
     try:
-        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {}, "TIMEOUT"
     statuses = json.loads(report.read_text()) if report.is_file() else {}
@@ -76,7 +95,9 @@ def _first_failure(output: str, limit: int = 1500) -> str:
 
 
 def _statement(proj: Project, f2p: list[str], output: str) -> str:
-    shown = "\n".join(f"- {node}" for node in f2p[:8]) + (f"\n- ... ({len(f2p) - 8} more)" if len(f2p) > 8 else "")
+    shown = "\n".join(f"- {node}" for node in f2p[:8]) + (
+        f"\n- ... ({len(f2p) - 8} more)" if len(f2p) > 8 else ""
+    )
     return (
         f"{proj.name} {proj.version}: {len(f2p)} test(s) in the test suite fail.\n\n"
         f"Failing tests:\n{shown}\n\nThe first failure reads:\n```\n{_first_failure(output)}\n```\n"
@@ -87,7 +108,11 @@ def _statement(proj: Project, f2p: list[str], output: str) -> str:
 
 def _expert_can_apply(gold: str, buggy: str) -> bool:
     """True when every hunk's old text occurs once in the buggy file (the expert's edit calls need it)."""
-    return all(buggy.count(hunk_sides(hunk)[0]) == 1 for _, _, _, hunks in parse_diff(gold) for _, hunk in hunks)
+    return all(
+        buggy.count(hunk_sides(hunk)[0]) == 1
+        for _, _, _, hunks in parse_diff(gold)
+        for _, hunk in hunks
+    )
 
 
 def _try(proj: Project, clean: Path, baseline: dict, rel: str, mutation: Mutation) -> Task | None:
@@ -102,11 +127,17 @@ def _try(proj: Project, clean: Path, baseline: dict, rel: str, mutation: Mutatio
         statuses, output = run_suite(work, proj.tests)
         if not statuses:
             return None
-        f2p = sorted(n for n, s in baseline.items() if s == "passed" and statuses.get(n) != "passed")
+        f2p = sorted(
+            n for n, s in baseline.items() if s == "passed" and statuses.get(n) != "passed"
+        )
         if not 1 <= len(f2p) <= MAX_FAIL_TO_PASS:
             return None
         files = {n.split("::")[0] for n in f2p}
-        p2p = sorted(n for n, s in baseline.items() if s == "passed" and n not in f2p and n.split("::")[0] in files)
+        p2p = sorted(
+            n
+            for n, s in baseline.items()
+            if s == "passed" and n not in f2p and n.split("::")[0] in files
+        )
         setup_patch = make_diff(clean, work)
         gold_dir = Path(tmp) / "gold"
         shutil.copytree(work, gold_dir)
@@ -119,14 +150,24 @@ def _try(proj: Project, clean: Path, baseline: dict, rel: str, mutation: Mutatio
     tag = stable_hash([rel, mutation.first, setup_patch], length=4)
     instance = f"{proj.name}__{proj.version}-{Path(rel).stem}-{mutation.function}-{mutation.kind}-{mutation.first}{tag}"
     return Task(
-        instance_id=instance, repo=proj.repo, base_commit=proj.sha256[:40],
-        problem_statement=_statement(proj, f2p, output), patch=gold, FAIL_TO_PASS=f2p, PASS_TO_PASS=p2p,
-        image=image_name(proj), setup_patch=setup_patch, project=proj.name, version=proj.version,
+        instance_id=instance,
+        repo=proj.repo,
+        base_commit=proj.sha256[:40],
+        problem_statement=_statement(proj, f2p, output),
+        patch=gold,
+        FAIL_TO_PASS=f2p,
+        PASS_TO_PASS=p2p,
+        image=image_name(proj),
+        setup_patch=setup_patch,
+        project=proj.name,
+        version=proj.version,
         extra={"bug_kind": mutation.kind, "bug_file": rel, "bug_function": mutation.function},
     )
 
 
-def build_tasks(per_project: int = 35, seed: int = 0, out: Path = DATA_FILE, workers: int = 2) -> list[Task]:
+def build_tasks(
+    per_project: int = 35, seed: int = 0, out: Path = DATA_FILE, workers: int = 2
+) -> list[Task]:
     """Injects bugs into every project and keeps ``per_project`` validated tasks of each."""
     rng = np.random.default_rng(seed)
     tasks: list[Task] = []
@@ -136,7 +177,9 @@ def build_tasks(per_project: int = 35, seed: int = 0, out: Path = DATA_FILE, wor
         baseline, output = run_suite(clean, proj.tests)
         if not baseline:
             raise RuntimeError(f"the clean test suite of {proj.key} did not run:\n{output[-2000:]}")
-        candidates = [(rel, m) for rel in proj.modules for m in find_mutations((clean / rel).read_text())]
+        candidates = [
+            (rel, m) for rel in proj.modules for m in find_mutations((clean / rel).read_text())
+        ]
         order = rng.permutation(len(candidates))
         per_function: dict[str, int] = {}
         kept: list[Task] = []
@@ -149,13 +192,18 @@ def build_tasks(per_project: int = 35, seed: int = 0, out: Path = DATA_FILE, wor
                     rel, mutation = queue.pop(0)
                     if per_function.get(f"{rel}:{mutation.function}", 0) < 2:
                         batch.append((rel, mutation))
-                for task in pool.map(_try, *zip(*[(proj, clean, baseline, rel, m) for rel, m in batch], strict=True)):
+                for task in pool.map(
+                    _try, *zip(*[(proj, clean, baseline, rel, m) for rel, m in batch], strict=True)
+                ):
                     key = f"{task.extra['bug_file']}:{task.extra['bug_function']}" if task else ""
                     if task and per_function.get(key, 0) < 2 and len(kept) < per_project:
                         per_function[key] = per_function.get(key, 0) + 1
                         kept.append(task)
-        print(f"{proj.key}: {len(kept)} tasks from {len(candidates)} candidates "
-              f"in {time.perf_counter() - started:.0f}s", flush=True)
+        print(
+            f"{proj.key}: {len(kept)} tasks from {len(candidates)} candidates "
+            f"in {time.perf_counter() - started:.0f}s",
+            flush=True,
+        )
         tasks.extend(kept)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(t.to_dict(), sort_keys=True) + "\n" for t in tasks))
@@ -166,12 +214,17 @@ def _context(proj: Project, dockerfile: Path) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(str(dockerfile), arcname="Dockerfile")
-        archive.add(str(project_source(proj)), arcname="src",
-                    filter=lambda info: None if "__pycache__" in info.name else info)
+        archive.add(
+            str(project_source(proj)),
+            arcname="src",
+            filter=lambda info: None if "__pycache__" in info.name else info,
+        )
     return buffer.getvalue()
 
 
-def build_images(client=None, base: str = BASE_IMAGE, docker_dir: Path = DOCKER_DIR) -> dict[str, float]:
+def build_images(
+    client=None, base: str = BASE_IMAGE, docker_dir: Path = DOCKER_DIR
+) -> dict[str, float]:
     """Builds ``turngym/swe-<project>:<version>`` on ``base`` unless already built on the same base."""
     from turngym.envs.swe.docker_backend import connect
 
@@ -188,15 +241,24 @@ def build_images(client=None, base: str = BASE_IMAGE, docker_dir: Path = DOCKER_
             pass
         started = time.perf_counter()
         project_source(proj, download=True)
-        client.images.build(fileobj=io.BytesIO(_context(proj, dockerfile)), custom_context=True, tag=image_name(proj),
-                            buildargs={"BASE": base, "TESTS": " ".join(proj.tests), "SRC": IMAGE_SOURCE_DIR},
-                            labels={"turngym.stamp": stamp}, rm=True, forcerm=True, network_mode="none")
+        client.images.build(
+            fileobj=io.BytesIO(_context(proj, dockerfile)),
+            custom_context=True,
+            tag=image_name(proj),
+            buildargs={"BASE": base, "TESTS": " ".join(proj.tests), "SRC": IMAGE_SOURCE_DIR},
+            labels={"turngym.stamp": stamp},
+            rm=True,
+            forcerm=True,
+            network_mode="none",
+        )
         seconds[proj.key] = time.perf_counter() - started
     return seconds
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m turngym.envs.swe.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m turngym.envs.swe.build", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("command", choices=["fetch", "tasks", "images"])
     parser.add_argument("--per-project", type=int, default=35)
     parser.add_argument("--seed", type=int, default=0)

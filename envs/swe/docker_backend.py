@@ -1,9 +1,15 @@
-"""The ``docker`` SWE backend: one container per episode, made with the ``docker`` SDK.
+"""The ``docker`` SWE backend: a container per env, made with the ``docker`` SDK.
+
+A reset on the same project reuses the env's container (:meth:`DockerSandbox.renew`: every agent
+process killed, the workspace, ``/tmp``, ``/dev/shm`` and ``/dev/mqueue`` emptied, System V IPC
+removed, the new bug applied); any other reset, a failure, ``close()``, garbage collection or
+interpreter exit removes it.
 
 Containers run with ``network_mode="none"``, memory/swap, pids and CPU limits, all capabilities
 dropped but the three the root setup step needs, ``no-new-privileges``, a tini init that reaps
 orphans, and size-limited tmpfs mounts for the workspace (``/testbed``) and ``/tmp``. The agent's
-commands run as the unprivileged uid 1000, which can write nowhere else. The tool files are copied
+commands run as the unprivileged uid 1000, which can write nowhere else. Each command has the
+env's timeout (its process group is killed); leftover processes are killed before grading. The tool files are copied
 in with ``put_archive``; the project code comes from the image. Every container carries the labels
 ``turngym.swe=1`` and ``turngym.pid=<owner pid>``: :func:`reap` removes those whose owner died.
 """
@@ -80,9 +86,14 @@ def connect(timeout: float = 700.0) -> Any:
     try:
         import docker
     except ImportError as error:
-        raise DependencyNotInstalled("the docker SDK is missing: pip install 'docker>=7'") from error
+        raise DependencyNotInstalled(
+            "the docker SDK is missing: pip install 'docker>=7'"
+        ) from error
     tried = []
-    for url in ([os.environ["DOCKER_HOST"]] if os.environ.get("DOCKER_HOST") else []) + ["unix:///var/run/docker.sock", CI_SOCKET]:
+    for url in ([os.environ["DOCKER_HOST"]] if os.environ.get("DOCKER_HOST") else []) + [
+        "unix:///var/run/docker.sock",
+        CI_SOCKET,
+    ]:
         try:
             client = docker.DockerClient(base_url=url, timeout=timeout)
             client.ping()
@@ -153,8 +164,14 @@ class DockerSandbox(Sandbox):
 
     backend = "docker"
 
-    def __init__(self, image: str, limits: Limits, source: str | None = "/opt/src", patch: str = "",
-                 task: str = "") -> None:
+    def __init__(
+        self,
+        image: str,
+        limits: Limits,
+        source: str | None = "/opt/src",
+        patch: str = "",
+        task: str = "",
+    ) -> None:
         import docker.errors
 
         self.client = connect()
@@ -177,17 +194,32 @@ class DockerSandbox(Sandbox):
             tmpfs[WORKSPACE] = f"size={min(limits.disk_mb, limits.memory_mb // 2)}m,exec,mode=0755"
         try:
             self.container = self.client.containers.run(
-                image, ["sleep", "infinity"], name=name, detach=True, init=True,
-                network_mode="none", mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
-                pids_limit=limits.pids, nano_cpus=int(limits.cpus * 1e9),
-                cap_drop=["ALL"], cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"], security_opt=["no-new-privileges"],
+                image,
+                ["sleep", "infinity"],
+                name=name,
+                detach=True,
+                init=True,
+                network_mode="none",
+                mem_limit=f"{limits.memory_mb}m",
+                memswap_limit=f"{limits.memory_mb}m",
+                pids_limit=limits.pids,
+                nano_cpus=int(limits.cpus * 1e9),
+                cap_drop=["ALL"],
+                cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+                security_opt=["no-new-privileges"],
                 tmpfs=tmpfs,
-                labels={LABEL: "1", "turngym.pid": str(os.getpid()), "turngym.host": socket.gethostname(),
-                        "turngym.task": task[:200]},
+                labels={
+                    LABEL: "1",
+                    "turngym.pid": str(os.getpid()),
+                    "turngym.host": socket.gethostname(),
+                    "turngym.task": task[:200],
+                },
             )
             self.container.put_archive("/opt", _tool_archive())
-            result = self.call({"op": "setup", "src": source, "patch": patch, "owner": 1000 if source else None},
-                               as_root=True)
+            result = self.call(
+                {"op": "setup", "src": source, "patch": patch, "owner": 1000 if source else None},
+                as_root=True,
+            )
             if "error" in result:
                 raise SandboxError(f"setting up {task} in {image} failed: {result['error']}")
         except BaseException:  # KeyboardInterrupt included: the half-made container must not leak
@@ -220,16 +252,10 @@ class DockerSandbox(Sandbox):
 
     def stop_processes(self) -> None:
         if self.agent_user == "0:0":
-            return  # as root, kill -1 would take the container's own init down too
-        # kill(-1) spares the caller; repeat until no agent process is left (a fork bomb forks
-        # while the first pass runs).
-        script = "for i in $(seq 100); do kill -9 -1 2>/dev/null || exit 0; sleep 0.02; done; exit 1"
-        try:
-            code, _ = self.container.exec_run(["sh", "-c", script], user=self.agent_user)
-        except Exception as error:  # noqa: BLE001 - the container is gone
-            raise SandboxError(f"the container stopped answering: {error}") from error
-        if code != 0:
-            raise SandboxError("the agent's processes could not be stopped")
+            return  # as root, killing everything would take the container's own init down too
+        result = self.call({"op": "stop"})
+        if "error" in result:
+            raise SandboxError(f"the agent's processes could not be stopped: {result['error']}")
 
     def renew(self, patch: str, task: str = "") -> bool:
         """Reuses the container for the next episode of the same image (~0.1 s instead of a new container).
@@ -242,8 +268,16 @@ class DockerSandbox(Sandbox):
             return False
         try:
             self.stop_processes()
-            result = self.call({"op": "setup", "src": self.source, "patch": patch, "owner": 1000,
-                                "clean": ["/tmp", "/dev/shm", "/dev/mqueue"]}, as_root=True)
+            result = self.call(
+                {
+                    "op": "setup",
+                    "src": self.source,
+                    "patch": patch,
+                    "owner": 1000,
+                    "clean": ["/tmp", "/dev/shm", "/dev/mqueue"],
+                },
+                as_root=True,
+            )
         except SandboxError:
             return False
         if "error" in result:
@@ -251,32 +285,67 @@ class DockerSandbox(Sandbox):
         self.initial = result
         return True
 
-    def call(self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None) -> dict[str, Any]:
+    def call(
+        self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
         if self.closed:
             raise SandboxError("the sandbox is closed")
         timeout = float(timeout if timeout is not None else self.limits.command_timeout)
-        request = dict(request, workspace=WORKSPACE, base=BASE_DIR, timeout=timeout, max_output=self.limits.max_output,
-                       rlimits=self.limits.rlimits(memory=False), python="python3")
+        request = dict(
+            request,
+            workspace=WORKSPACE,
+            base=BASE_DIR,
+            timeout=timeout,
+            max_output=self.limits.max_output,
+            rlimits=self.limits.rlimits(memory=False),
+            python="python3",
+        )
         # The tool enforces the timeout; `timeout -s KILL` is the backstop if the tool itself hangs.
-        command = ["timeout", "-s", "KILL", str(int(timeout) + 15), "python3", f"{TOOL_DIR}/swe_tool.py",
-                   encode_request(request)]
+        command = [
+            "timeout",
+            "-s",
+            "KILL",
+            str(int(timeout) + 15),
+            "python3",
+            f"{TOOL_DIR}/swe_tool.py",
+            encode_request(request),
+        ]
         if len(command[-1]) > 120_000:
-            return {"error": "the request is too large (over ~120 KB compressed); split it into smaller edits"}
-        environment = {"PYTHONPATH": TOOL_DIR, "PYTEST_ADDOPTS": "-p turngym_pytest_report",
-                       "TURNGYM_PYTEST_REPORT": REPORT_PATH, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-                       "HOME": WORKSPACE}
-        if self.agent_user != "0:0":  # our images; external ones keep their own PATH (e.g. a conda env)
+            return {
+                "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
+            }
+        environment = {
+            "PYTHONPATH": TOOL_DIR,
+            "PYTEST_ADDOPTS": "-p turngym_pytest_report",
+            "TURNGYM_PYTEST_REPORT": REPORT_PATH,
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "HOME": WORKSPACE,
+        }
+        if (
+            self.agent_user != "0:0"
+        ):  # our images; external ones keep their own PATH (e.g. a conda env)
             environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
         try:
             code, (stdout, stderr) = self.container.exec_run(
-                command, user="0:0" if as_root else self.agent_user, workdir=WORKSPACE, environment=environment, demux=True)
+                command,
+                user="0:0" if as_root else self.agent_user,
+                workdir=WORKSPACE,
+                environment=environment,
+                demux=True,
+            )
         except Exception as error:  # noqa: BLE001 - docker.errors.*, requests errors: the container is gone
-            raise SandboxError(f"the container stopped answering: {type(error).__name__}: {error}") from error
+            raise SandboxError(
+                f"the container stopped answering: {type(error).__name__}: {error}"
+            ) from error
         lines = (stdout or b"").decode("utf-8", "replace").strip().splitlines()
         try:
             return json.loads(lines[-1])
         except (IndexError, ValueError):
             detail = (stderr or b"").decode("utf-8", "replace")[-500:]
             if code == 137:
-                return {"error": "the sandbox tool was killed (out of memory or time); the command did not finish"}
-            raise SandboxError(f"the sandbox tool failed (exit {code}): {detail or shlex.join(command[:5])}") from None
+                return {
+                    "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
+                }
+            raise SandboxError(
+                f"the sandbox tool failed (exit {code}): {detail or shlex.join(command[:5])}"
+            ) from None

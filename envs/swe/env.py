@@ -88,18 +88,35 @@ class SWEEnv(TurnEnv):
         max_turns: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        super().__init__(reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode)
+        super().__init__(
+            reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
+        )
         if backend not in BACKENDS:
-            raise InvalidArgumentError(f"backend={backend!r} is not valid; use one of {list(BACKENDS)}.")
+            raise InvalidArgumentError(
+                f"backend={backend!r} is not valid; use one of {list(BACKENDS)}."
+            )
         if not (0 < command_timeout <= 600) or max_output < 200 or memory_mb < 64 or pids < 16:
             raise InvalidArgumentError(
-                "limits out of range: need 0 < command_timeout <= 600, max_output >= 200, memory_mb >= 64, pids >= 16")
-        self.limits = Limits(command_timeout=float(command_timeout), max_output=int(max_output),
-                             memory_mb=int(memory_mb), pids=int(pids))
+                "limits out of range: need 0 < command_timeout <= 600, max_output >= 200, memory_mb >= 64, pids >= 16"
+            )
+        self.limits = Limits(
+            command_timeout=float(command_timeout),
+            max_output=int(max_output),
+            memory_mb=int(memory_mb),
+            pids=int(pids),
+        )
         self.tasks = {t.instance_id: t for t in load_tasks(tasks_path)}
         self.backend = self._pick_backend(backend)
-        self._splits = {s: sorted(i for i, t in self.tasks.items() if t.split == s) for s in ("train", "test")}
-        self._sandbox, self._task, self._diff_hash, self._observed, self._final = None, None, "", {}, None
+        self._splits = {
+            s: sorted(i for i, t in self.tasks.items() if t.split == s) for s in ("train", "test")
+        }
+        self._sandbox, self._task, self._diff_hash, self._observed, self._final = (
+            None,
+            None,
+            "",
+            {},
+            None,
+        )
 
     def _pick_backend(self, backend: str) -> str:
         """``auto``: docker when an engine answers and holds the tasks' images, else local, else an error."""
@@ -137,13 +154,21 @@ class SWEEnv(TurnEnv):
 
     def _start(self, task_id: str, rng: np.random.Generator) -> Start:
         task = self.tasks[task_id]
-        reusable = (self._sandbox is not None and self._task is not None and task.image == self._task.image
-                    and task.project == self._task.project)
+        reusable = (
+            self._sandbox is not None
+            and self._task is not None
+            and task.image == self._task.image
+            and task.project == self._task.project
+        )
         if not (reusable and self._sandbox.renew(task.setup_patch, task.instance_id)):
             self._close_sandbox()
             self._sandbox = self._make_sandbox(task)
         # P2P tests count as passing until a run shows otherwise (they passed at the start).
-        self._task, self._observed, self._final = task, {n: "passed" for n in task.PASS_TO_PASS}, None
+        self._task, self._observed, self._final = (
+            task,
+            {n: "passed" for n in task.PASS_TO_PASS},
+            None,
+        )
         self._diff_hash = self._sandbox.initial["diff_hash"]
         instructions = (
             f"You are fixing an issue in the repository {task.repo} (checked out at {WORKSPACE}, the "
@@ -152,30 +177,51 @@ class SWEEnv(TurnEnv):
             f"characters; commands time out after {self.limits.command_timeout:.0f} s.\n\n"
             f"<issue>\n{task.problem_statement}\n</issue>"
         )
-        observation = f"The repository {task.repo} is at {WORKSPACE}. Issue:\n{task.problem_statement}"
-        return Start(observation=observation, instructions=instructions, info={"backend": self.backend})
+        observation = (
+            f"The repository {task.repo} is at {WORKSPACE}. Issue:\n{task.problem_statement}"
+        )
+        return Start(
+            observation=observation, instructions=instructions, info={"backend": self.backend}
+        )
 
     def _make_sandbox(self, task: Task) -> Sandbox:
         if self.backend == "docker":
             from turngym.envs.swe.docker_backend import DockerSandbox
 
             if not task.image:
-                raise InvalidArgumentError(f"task {task.instance_id} names no 'image'; backend='docker' needs one")
+                raise InvalidArgumentError(
+                    f"task {task.instance_id} names no 'image'; backend='docker' needs one"
+                )
             source = "/opt/src" if task.project else None
-            return DockerSandbox(task.image, self.limits, source=source, patch=task.setup_patch, task=task.instance_id)
+            return DockerSandbox(
+                task.image,
+                self.limits,
+                source=source,
+                patch=task.setup_patch,
+                task=task.instance_id,
+            )
         from turngym.envs.swe.local_backend import LocalSandbox
         from turngym.envs.swe.projects import project, project_source
 
         if not task.project:
             raise InvalidArgumentError(
-                f"task {task.instance_id} is an external instance (no 'project'); run it with backend='docker'")
-        return LocalSandbox(project_source(project(task.project)), self.limits, patch=task.setup_patch,
-                            task=task.instance_id)
+                f"task {task.instance_id} is an external instance (no 'project'); run it with backend='docker'"
+            )
+        return LocalSandbox(
+            project_source(project(task.project)),
+            self.limits,
+            patch=task.setup_patch,
+            task=task.instance_id,
+        )
 
     def _act(self, action: str) -> Outcome:
         call, problem = parse_action(action)
         try:
-            outcome = self._execute(call) if call is not None else self._invalid(f"Invalid tool call: {problem}.\n{SYNTAX}")
+            outcome = (
+                self._execute(call)
+                if call is not None
+                else self._invalid(f"Invalid tool call: {problem}.\n{SYNTAX}")
+            )
             if not outcome.terminated and self._turn + 1 >= self.max_turns:
                 # The turn limit ends the episode after this step: grade what the agent leaves.
                 end_components, resolved = self._grade_components(submitted=False)
@@ -184,19 +230,36 @@ class SWEEnv(TurnEnv):
         except SandboxError as error:
             self._close_sandbox()
             self._final = (0.0, False)
-            return Outcome(f"The sandbox failed and the episode ends: {error}", {"valid_call": 0.0},
-                           terminated=True, outcome=0.0, success=False, info={"sandbox_error": str(error)})
+            return Outcome(
+                f"The sandbox failed and the episode ends: {error}",
+                {"valid_call": 0.0},
+                terminated=True,
+                outcome=0.0,
+                success=False,
+                info={"sandbox_error": str(error)},
+            )
         return outcome
 
     def _execute(self, call: ToolCall) -> Outcome:
         assert self._sandbox is not None and self._task is not None
         if call.tool == "submit":
             components, resolved = self._grade_components(submitted=True)
-            verdict = "resolved: every target test passes" if resolved else "not resolved: some target tests fail"
-            return Outcome(f"Submitted. The tests ran; the issue is {verdict}.", {"valid_call": VALID, **components},
-                           terminated=True, outcome=float(resolved), success=resolved)
+            verdict = (
+                "resolved: every target test passes"
+                if resolved
+                else "not resolved: some target tests fail"
+            )
+            return Outcome(
+                f"Submitted. The tests ran; the issue is {verdict}.",
+                {"valid_call": VALID, **components},
+                terminated=True,
+                outcome=float(resolved),
+                success=resolved,
+            )
         if call.tool == "bash":
-            result = self._sandbox.call({"op": "run", "command": call.args["command"], "report": REPORT_PATH})
+            result = self._sandbox.call(
+                {"op": "run", "command": call.args["command"], "report": REPORT_PATH}
+            )
         else:
             result = self._sandbox.call({"op": call.tool, **call.args})
         if "error" in result:
@@ -204,8 +267,11 @@ class SWEEnv(TurnEnv):
         self._diff_hash = result.get("diff_hash", self._diff_hash)
         components = {"valid_call": VALID, **self._test_components(result.get("tests"))}
         if call.tool == "bash":
-            status = (f"[timed out after {self.limits.command_timeout:.0f} s; the command was killed]"
-                      if result["timed_out"] else f"[exit code: {result['exit_code']}]")
+            status = (
+                f"[timed out after {self.limits.command_timeout:.0f} s; the command was killed]"
+                if result["timed_out"]
+                else f"[exit code: {result['exit_code']}]"
+            )
             observation = f"{result['output']}\n{status}"
         elif call.tool == "view":
             observation = f"{call.args['path']} ({result['lines']} lines):\n{result['text']}"
@@ -213,8 +279,14 @@ class SWEEnv(TurnEnv):
             observation = f"{call.tool}: {call.args['path']} written."
         if result.get("quota_exceeded"):
             self._close_sandbox()
-            return Outcome(observation + f"\nThe workspace exceeds {self.limits.disk_mb} MB; the episode ends.",
-                           components, terminated=True, outcome=0.0, success=False)
+            return Outcome(
+                observation
+                + f"\nThe workspace exceeds {self.limits.disk_mb} MB; the episode ends.",
+                components,
+                terminated=True,
+                outcome=0.0,
+                success=False,
+            )
         return Outcome(observation, components)
 
     def _invalid(self, feedback: str) -> Outcome:
@@ -234,19 +306,31 @@ class SWEEnv(TurnEnv):
         before = self._fractions(self._observed)
         self._observed = {**self._observed, **seen}
         after = self._fractions(self._observed)
-        return {"test_progress": PROGRESS_WEIGHT * (after[0] - before[0]),
-                "p2p_break": -BREAK_WEIGHT * (after[1] - before[1])}
+        return {
+            "test_progress": PROGRESS_WEIGHT * (after[0] - before[0]),
+            "p2p_break": -BREAK_WEIGHT * (after[1] - before[1]),
+        }
 
     def _grade_components(self, submitted: bool) -> tuple[dict[str, float], bool]:
         assert self._sandbox is not None and self._task is not None
         self._sandbox.stop_processes()
         diff = self._sandbox.call({"op": "diff"})
-        request = {"op": "grade", "files": test_files(self._task), "test_patch": self._task.test_patch}
+        request = {
+            "op": "grade",
+            "files": test_files(self._task),
+            "test_patch": self._task.test_patch,
+        }
         result = self._sandbox.call(request, timeout=GRADE_TIMEOUT)
         verdict = grade(self._task, result.get("tests", {}))
-        nonempty = bool(diff.get("diff_hash")) and diff.get("diff_hash") != self._sandbox.initial["diff_hash"]
-        components = {"submitted": SUBMITTED if submitted else 0.0, "patch": PATCH if nonempty else 0.0,
-                      "f2p_partial": PARTIAL_WEIGHT * verdict["f2p_fraction"]}
+        nonempty = (
+            bool(diff.get("diff_hash"))
+            and diff.get("diff_hash") != self._sandbox.initial["diff_hash"]
+        )
+        components = {
+            "submitted": SUBMITTED if submitted else 0.0,
+            "patch": PATCH if nonempty else 0.0,
+            "f2p_partial": PARTIAL_WEIGHT * verdict["f2p_fraction"],
+        }
         return components, bool(verdict["resolved"])
 
     def _state(self) -> dict[str, str]:

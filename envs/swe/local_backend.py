@@ -50,8 +50,11 @@ def bwrap_available() -> str | None:
         return None
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
-    done = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         return f"bwrap cannot create namespaces here: {done.stderr.strip()}"
     _BWRAP_OK = True
@@ -77,8 +80,11 @@ def _make_cgroups(limits: Limits) -> list[Path]:
     """Per-sandbox cgroups (v2 or v1 pids+memory) when this process may create them, else []."""
     name = f"turngym-swe-{uuid.uuid4().hex[:12]}"
     root = Path("/sys/fs/cgroup")
-    settings = {"pids.max": str(limits.pids), "memory.max": str(limits.memory_mb << 20),
-                "memory.limit_in_bytes": str(limits.memory_mb << 20)}
+    settings = {
+        "pids.max": str(limits.pids),
+        "memory.max": str(limits.memory_mb << 20),
+        "memory.limit_in_bytes": str(limits.memory_mb << 20),
+    }
     made: list[Path] = []
     roots = [root] if (root / "cgroup.controllers").exists() else [root / "pids", root / "memory"]
     try:
@@ -104,14 +110,23 @@ class LocalSandbox(Sandbox):
     def __init__(self, source: Path, limits: Limits, patch: str = "", task: str = "") -> None:
         reason = bwrap_available()
         if reason:
-            raise DependencyNotInstalled(f"backend='local' needs bubblewrap: {reason}; or use backend='docker'.")
+            raise DependencyNotInstalled(
+                f"backend='local' needs bubblewrap: {reason}; or use backend='docker'."
+            )
         self.limits = limits
         self.root = Path(tempfile.mkdtemp(prefix="turngym-swe-"))
         self.workspace, self.base = self.root / "workspace", self.root / "base"
         self.cgroups = _make_cgroups(limits)
         try:
-            self.initial = handle({"op": "setup", "src": str(source), "patch": patch,
-                                   "workspace": str(self.workspace), "base": str(self.base)})
+            self.initial = handle(
+                {
+                    "op": "setup",
+                    "src": str(source),
+                    "patch": patch,
+                    "workspace": str(self.workspace),
+                    "base": str(self.base),
+                }
+            )
             if "error" in self.initial:
                 raise SandboxError(f"setting up {task} failed: {self.initial['error']}")
         except BaseException:
@@ -139,35 +154,70 @@ class LocalSandbox(Sandbox):
             elif os.path.islink(f"/{entry}"):
                 args += ["--symlink", os.readlink(f"/{entry}"), f"/{entry}"]
         python_bin = str(Path(sys.executable).parent)
-        environment = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": WORKSPACE, "LANG": "C.UTF-8",
-                       "PYTHONPATH": str(SANDBOX_DIR), "PYTEST_ADDOPTS": "-p turngym_pytest_report",
-                       "TURNGYM_PYTEST_REPORT": REPORT_PATH, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-                       "PYTHONDONTWRITEBYTECODE": "1"}
+        environment = {
+            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": WORKSPACE,
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(SANDBOX_DIR),
+            "PYTEST_ADDOPTS": "-p turngym_pytest_report",
+            "TURNGYM_PYTEST_REPORT": REPORT_PATH,
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         for key, value in environment.items():
             args += ["--setenv", key, value]
-        return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(self.workspace), WORKSPACE,
-                       "--ro-bind", str(self.base), BASE_MOUNT, "--chdir", WORKSPACE]
+        return args + [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(self.workspace),
+            WORKSPACE,
+            "--ro-bind",
+            str(self.base),
+            BASE_MOUNT,
+            "--chdir",
+            WORKSPACE,
+        ]
 
     def _enter_limits(self) -> None:
         # Runs in the child between fork and exec: join the cgroups so every descendant is counted.
         for group in self.cgroups:
             (group / "cgroup.procs").write_text(str(os.getpid()))
 
-    def call(self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None) -> dict[str, Any]:
+    def call(
+        self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
         if self.closed:
             raise SandboxError("the sandbox is closed")
         timeout = float(timeout if timeout is not None else self.limits.command_timeout)
         rlimits = self.limits.rlimits(memory=not self.cgroups)
-        if not self.cgroups:  # RLIMIT_NPROC counts every process of the user, so allow for the existing ones
+        if (
+            not self.cgroups
+        ):  # RLIMIT_NPROC counts every process of the user, so allow for the existing ones
             rlimits["RLIMIT_NPROC"] = _user_processes() + self.limits.pids
-        request = dict(request, workspace=WORKSPACE, base=BASE_MOUNT, timeout=timeout, python=sys.executable,
-                       max_output=self.limits.max_output, rlimits=rlimits)
+        request = dict(
+            request,
+            workspace=WORKSPACE,
+            base=BASE_MOUNT,
+            timeout=timeout,
+            python=sys.executable,
+            max_output=self.limits.max_output,
+            rlimits=rlimits,
+        )
         payload = encode_request(request)
         if len(payload) > 120_000:
-            return {"error": "the request is too large (over ~120 KB compressed); split it into smaller edits"}
+            return {
+                "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
+            }
         command = self._bwrap() + [sys.executable, str(SANDBOX_DIR / "swe_tool.py"), payload]
         try:
-            done = subprocess.run(command, capture_output=True, timeout=timeout + 15, preexec_fn=self._enter_limits)
+            done = subprocess.run(
+                command, capture_output=True, timeout=timeout + 15, preexec_fn=self._enter_limits
+            )
         except subprocess.TimeoutExpired:
             return {"error": f"the sandbox did not answer in {timeout + 15:.0f} s and was killed"}
         lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
@@ -175,8 +225,12 @@ class LocalSandbox(Sandbox):
             result = json.loads(lines[-1])
         except (IndexError, ValueError):
             if done.returncode in (-9, 137):
-                return {"error": "the sandbox tool was killed (out of memory or time); the command did not finish"}
-            raise SandboxError(f"bwrap failed (exit {done.returncode}): {done.stderr.decode()[-500:]}") from None
+                return {
+                    "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
+                }
+            raise SandboxError(
+                f"bwrap failed (exit {done.returncode}): {done.stderr.decode()[-500:]}"
+            ) from None
         if request["op"] == "run" and _size_mb(self.workspace) > self.limits.disk_mb:
             result["quota_exceeded"] = True
         return result

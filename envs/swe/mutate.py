@@ -26,9 +26,25 @@ from dataclasses import dataclass
 
 __all__ = ["Mutation", "find_mutations", "apply_mutation"]
 
-_COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
-            ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
-_BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv}
+_COMPARE = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
+_BINOP = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Add,
+    ast.FloorDiv: ast.Div,
+    ast.Mod: ast.FloorDiv,
+}
 
 
 @dataclass(frozen=True)
@@ -49,29 +65,55 @@ def _line_splice(lines: list[str], node: ast.AST, replacement: ast.AST) -> str |
     line = lines[node.lineno - 1]
     encoded = line.encode()
     new = ast.unparse(replacement)
-    return (encoded[: node.col_offset].decode() + new + encoded[node.end_col_offset:].decode())
+    return encoded[: node.col_offset].decode() + new + encoded[node.end_col_offset :].decode()
 
 
 def _expression_mutations(node: ast.AST) -> list[tuple[str, ast.AST]]:
     out: list[tuple[str, ast.AST]] = []
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
-        out.append(("compare_flip", ast.Compare(node.left, [_COMPARE[type(node.ops[0])]()], node.comparators)))
+        out.append(
+            (
+                "compare_flip",
+                ast.Compare(node.left, [_COMPARE[type(node.ops[0])]()], node.comparators),
+            )
+        )
     elif isinstance(node, ast.BinOp) and type(node.op) in _BINOP:
         if not (isinstance(node.op, ast.Add) and _is_str(node)):
             out.append(("binop_flip", ast.BinOp(node.left, _BINOP[type(node.op)](), node.right)))
     elif isinstance(node, ast.BoolOp):
-        out.append(("boolop_flip", ast.BoolOp(ast.Or() if isinstance(node.op, ast.And) else ast.And(), node.values)))
+        out.append(
+            (
+                "boolop_flip",
+                ast.BoolOp(ast.Or() if isinstance(node.op, ast.And) else ast.And(), node.values),
+            )
+        )
     elif isinstance(node, ast.Constant) and type(node.value) is int and 0 <= node.value <= 8:
-        out.append(("off_by_one", ast.Constant(node.value + 1 if node.value < 2 else node.value - 1)))
-    elif isinstance(node, ast.Call) and len(node.args) >= 2 and not any(isinstance(a, ast.Starred) for a in node.args[:2]):
+        out.append(
+            ("off_by_one", ast.Constant(node.value + 1 if node.value < 2 else node.value - 1))
+        )
+    elif (
+        isinstance(node, ast.Call)
+        and len(node.args) >= 2
+        and not any(isinstance(a, ast.Starred) for a in node.args[:2])
+    ):
         if ast.dump(node.args[0]) != ast.dump(node.args[1]):
-            out.append(("swap_args", ast.Call(node.func, [node.args[1], node.args[0], *node.args[2:]], node.keywords)))
+            out.append(
+                (
+                    "swap_args",
+                    ast.Call(
+                        node.func, [node.args[1], node.args[0], *node.args[2:]], node.keywords
+                    ),
+                )
+            )
     return out
 
 
 def _is_str(node: ast.BinOp) -> bool:
-    return any(isinstance(side, (ast.Constant, ast.JoinedStr)) and isinstance(getattr(side, "value", ""), str)
-               for side in (node.left, node.right))
+    return any(
+        isinstance(side, (ast.Constant, ast.JoinedStr))
+        and isinstance(getattr(side, "value", ""), str)
+        for side in (node.left, node.right)
+    )
 
 
 def find_mutations(source: str) -> list[Mutation]:
@@ -108,7 +150,9 @@ def _branch_mutations(function: str, node: ast.If, lines: list[str]) -> list[Mut
         else_line = node.orelse[0].lineno - 1
         if lines[else_line - 1].strip() == "else:":
             out.append(Mutation("remove_else", function, else_line, node.orelse[-1].end_lineno, ""))
-    elif not node.orelse and all(isinstance(s, (ast.Return, ast.Raise, ast.Continue)) for s in node.body):
+    elif not node.orelse and all(
+        isinstance(s, (ast.Return, ast.Raise, ast.Continue)) for s in node.body
+    ):
         if not lines[node.lineno - 1].lstrip().startswith("elif"):
             out.append(Mutation("remove_guard", function, node.lineno, node.end_lineno, ""))
     return out
@@ -118,7 +162,11 @@ def apply_mutation(source: str, mutation: Mutation) -> str | None:
     """``source`` with the mutation applied, or None when the result does not compile."""
     lines = source.splitlines(keepends=True)
     ending = "\n" if mutation.text else ""
-    new = lines[: mutation.first - 1] + ([mutation.text + ending] if mutation.text else []) + lines[mutation.last:]
+    new = (
+        lines[: mutation.first - 1]
+        + ([mutation.text + ending] if mutation.text else [])
+        + lines[mutation.last :]
+    )
     result = "".join(new)
     try:
         compile(result, "<mutated>", "exec")

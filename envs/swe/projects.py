@@ -45,16 +45,38 @@ class Project:
 PROJECTS: dict[str, Project] = {
     p.name: p
     for p in (
-        Project("toolz", "1.0.0", "2c86e3d9a04798ac556793bced838816296a2f085017664e4995cb40a1047a02",
-                ("toolz/itertoolz.py", "toolz/functoolz.py", "toolz/dicttoolz.py", "toolz/recipes.py"),
-                ("toolz/tests",), "pytoolz/toolz"),
-        Project("parse", "1.20.2", "b41d604d16503c79d81af5165155c0b20f6c8d6c559efa66b4b695c3e5a0a0ce",
-                ("parse.py",), ("tests",), "r1chardj0n3s/parse"),
-        Project("inflection", "0.5.1", "1a29730d366e996aaacffb2f1f1cb9593dc38e2ddd30c91250c6dde09ea9b417",
-                ("inflection/__init__.py",), ("test_inflection.py",), "jpvanhal/inflection"),
-        Project("more-itertools", "10.5.0", "5482bfef7849c25dc3c6dd53a6173ae4795da2a41a80faea6700d9f5846c5da6",
-                ("more_itertools/more.py", "more_itertools/recipes.py"), ("tests",),
-                "more-itertools/more-itertools"),
+        Project(
+            "toolz",
+            "1.0.0",
+            "2c86e3d9a04798ac556793bced838816296a2f085017664e4995cb40a1047a02",
+            ("toolz/itertoolz.py", "toolz/functoolz.py", "toolz/dicttoolz.py", "toolz/recipes.py"),
+            ("toolz/tests",),
+            "pytoolz/toolz",
+        ),
+        Project(
+            "parse",
+            "1.20.2",
+            "b41d604d16503c79d81af5165155c0b20f6c8d6c559efa66b4b695c3e5a0a0ce",
+            ("parse.py",),
+            ("tests",),
+            "r1chardj0n3s/parse",
+        ),
+        Project(
+            "inflection",
+            "0.5.1",
+            "1a29730d366e996aaacffb2f1f1cb9593dc38e2ddd30c91250c6dde09ea9b417",
+            ("inflection/__init__.py",),
+            ("test_inflection.py",),
+            "jpvanhal/inflection",
+        ),
+        Project(
+            "more-itertools",
+            "10.5.0",
+            "5482bfef7849c25dc3c6dd53a6173ae4795da2a41a80faea6700d9f5846c5da6",
+            ("more_itertools/more.py", "more_itertools/recipes.py"),
+            ("tests",),
+            "more-itertools/more-itertools",
+        ),
     )
 }
 
@@ -73,8 +95,19 @@ def image_name(proj: Project) -> str:
 
 def _download(proj: Project, folder: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                   f"{proj.name}=={proj.version}", "-d", tmp]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"{proj.name}=={proj.version}",
+            "-d",
+            tmp,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         archives = list(Path(tmp).glob("*.tar.gz"))
         if done.returncode != 0 or not archives:
@@ -84,7 +117,9 @@ def _download(proj: Project, folder: Path) -> None:
             )
         digest = file_digest(archives[0])
         if digest != proj.sha256:
-            raise DependencyNotInstalled(f"{archives[0].name} has SHA-256 {digest}, expected {proj.sha256}")
+            raise DependencyNotInstalled(
+                f"{archives[0].name} has SHA-256 {digest}, expected {proj.sha256}"
+            )
         with tarfile.open(archives[0]) as archive:
             archive.extractall(tmp, filter="data")
         root = Path(tmp) / proj.key

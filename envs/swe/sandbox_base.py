@@ -78,7 +78,9 @@ class Sandbox:
     def _cleanup(*args: Any) -> None:
         raise NotImplementedError
 
-    def call(self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None) -> dict[str, Any]:
+    def call(
+        self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Runs the in-sandbox tool with ``request`` (workspace/base paths are filled in)."""
         raise NotImplementedError
 

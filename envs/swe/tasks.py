@@ -35,7 +35,15 @@ from turngym.error import InvalidArgumentError
 __all__ = ["Task", "load_tasks", "grade", "DATA_FILE", "test_files"]
 
 DATA_FILE = Path(__file__).parent / "data" / "tasks.jsonl"
-REQUIRED = ("instance_id", "repo", "base_commit", "problem_statement", "patch", "FAIL_TO_PASS", "PASS_TO_PASS")
+REQUIRED = (
+    "instance_id",
+    "repo",
+    "base_commit",
+    "problem_statement",
+    "patch",
+    "FAIL_TO_PASS",
+    "PASS_TO_PASS",
+)
 
 
 def _id_list(value: Any) -> list[str]:
@@ -77,7 +85,9 @@ class Task:
         return cls(**values, extra={k: v for k, v in record.items() if k not in known})
 
     def to_dict(self) -> dict[str, Any]:
-        record = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "extra"}
+        record = {
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "extra"
+        }
         record.update(self.extra)
         return record
 
@@ -100,7 +110,9 @@ def load_tasks(path: str | Path | None = None) -> list[Task]:
             f"SWE task file {path} not found; pass tasks_path= a JSONL of SWE-bench instances or "
             "rebuild the bundled tasks with `python -m turngym.envs.swe.build tasks`."
         )
-    tasks = [Task.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    tasks = [
+        Task.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()
+    ]
     ids = [t.instance_id for t in tasks]
     if len(set(ids)) != len(ids):
         raise InvalidArgumentError(f"{path} repeats instance ids; every instance_id must be unique")

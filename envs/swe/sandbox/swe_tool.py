@@ -14,6 +14,7 @@ view       numbered lines ``start..end`` of a workspace file
 edit       replace the one occurrence of ``old`` by ``new`` in a file
 create     write a (new or existing) file
 diff       unified diff workspace vs ``base`` (and its hash)
+stop       kill every other process of the calling (unprivileged) user
 apply      apply a unified diff to the workspace
 grade      restore test files from ``base``, apply ``test_patch``, run pytest on ``files``, report
            each test's status
@@ -44,8 +45,15 @@ SKIP_SUFFIXES = (".pyc", ".pyo")
 TEST_CONFIG = {"conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml"}
 #: Files an agent could add to hijack the grading run (shadow pytest or its report plugin, hook into
 #: the interpreter): removed at grading unless the repository had them at the start.
-SHADOWING = TEST_CONFIG | {"pytest.py", "py.py", "pluggy.py", "turngym_pytest_report.py", "sitecustomize.py",
-                           "usercustomize.py", "__main__.py"}
+SHADOWING = TEST_CONFIG | {
+    "pytest.py",
+    "py.py",
+    "pluggy.py",
+    "turngym_pytest_report.py",
+    "sitecustomize.py",
+    "usercustomize.py",
+    "__main__.py",
+}
 SHADOWING_DIRS = {"pytest", "_pytest", "pluggy", "py"}
 MAX_FILE_BYTES = 2_000_000
 
@@ -90,10 +98,15 @@ def make_diff(base: str, workspace: str) -> str:
             chunks.append(header + f"Binary files a/{rel} and b/{rel} differ\n")
             continue
         lines = difflib.unified_diff(
-            a_text.splitlines(True), b_text.splitlines(True),
-            "a/" + rel if a is not None else "/dev/null", "b/" + rel if b is not None else "/dev/null",
+            a_text.splitlines(True),
+            b_text.splitlines(True),
+            "a/" + rel if a is not None else "/dev/null",
+            "b/" + rel if b is not None else "/dev/null",
         )
-        body = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+        body = "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in lines
+        )
         chunks.append(header + body)
     return "".join(chunks)
 
@@ -107,14 +120,18 @@ def parse_diff(text: str) -> list:
     while i < len(lines):
         if lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
             src, dst = lines[i][4:].split("\t")[0].strip(), lines[i + 1][4:].split("\t")[0].strip()
-            path = (dst if dst != "/dev/null" else src)
+            path = dst if dst != "/dev/null" else src
             path = path[2:] if path[:2] in ("a/", "b/") else path
             entry = [path, src == "/dev/null", dst == "/dev/null", []]
             i += 2
             while i < len(lines) and _HUNK.match(lines[i]):
                 hunk, start, i = [], int(_HUNK.match(lines[i]).group(1)), i + 1
                 while i < len(lines) and lines[i][:1] in (" ", "-", "+", "\\", "\n"):
-                    if lines[i].startswith(("--- ", "+++ ")) and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
+                    if (
+                        lines[i].startswith(("--- ", "+++ "))
+                        and i + 1 < len(lines)
+                        and lines[i + 1].startswith("+++ ")
+                    ):
                         break
                     hunk.append(lines[i])
                     i += 1
@@ -130,8 +147,10 @@ def hunk_sides(hunk: list) -> tuple:
     for index, line in enumerate(hunk):
         tag, body = line[:1], line[1:] if line != "\n" else "\n"
         if tag == "\\":
-            target = old if hunk[index - 1][:1] == "-" else new if hunk[index - 1][:1] == "+" else None
-            for side in ([old, new] if target is None else [target]):
+            target = (
+                old if hunk[index - 1][:1] == "-" else new if hunk[index - 1][:1] == "+" else None
+            )
+            for side in [old, new] if target is None else [target]:
                 if side:
                     side[-1] = side[-1].rstrip("\n")
             continue
@@ -167,7 +186,7 @@ def apply_diff(workspace: str, diff: str, skip=lambda path: False) -> list:
             if not spots:
                 raise ValueError(f"hunk does not apply cleanly to {path}")
             spot = min(spots, key=lambda at: abs(text.count("\n", 0, at) + 1 - start))
-            text = text[:spot] + new + text[spot + len(old):]
+            text = text[:spot] + new + text[spot + len(old) :]
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -177,14 +196,19 @@ def apply_diff(workspace: str, diff: str, skip=lambda path: False) -> list:
 
 def _diff_result(request: dict) -> dict:
     diff = make_diff(request["base"], request["workspace"])
-    return {"diff": diff if request.get("with_diff") else None, "diff_hash": hashlib.sha1(diff.encode()).hexdigest()}
+    return {
+        "diff": diff if request.get("with_diff") else None,
+        "diff_hash": hashlib.sha1(diff.encode()).hexdigest(),
+    }
 
 
 def _resolve(request: dict) -> str:
     root = os.path.realpath(request["workspace"])
     path = os.path.realpath(os.path.join(root, request["path"]))
     if path != root and not path.startswith(root + os.sep):
-        raise ValueError(f"path {request['path']!r} is outside the repository {request['workspace']}")
+        raise ValueError(
+            f"path {request['path']!r} is outside the repository {request['workspace']}"
+        )
     return path
 
 
@@ -194,14 +218,21 @@ def _limits(request: dict):
 
         for name, value in (request.get("rlimits") or {}).items():
             resource.setrlimit(getattr(resource, name), (value, value))
+
     return apply
 
 
 def _run(request: dict) -> dict:
     env = dict(os.environ, **(request.get("env") or {}))
     process = subprocess.Popen(
-        ["bash", "-c", request["command"]], cwd=request["workspace"], env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_limits(request),
+        ["bash", "-c", request["command"]],
+        cwd=request["workspace"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_limits(request),
     )
     limit, head, total = int(request.get("max_output", 20000)), bytearray(), 0
     tail = b""
@@ -223,7 +254,7 @@ def _run(request: dict) -> dict:
         total += len(chunk)
         if len(head) < limit // 2:
             head.extend(chunk[: limit // 2 - len(head)])
-        tail = (tail + chunk)[-(limit // 2):]
+        tail = (tail + chunk)[-(limit // 2) :]
     if not timed_out:
         try:
             process.wait(timeout=max(0.0, min(2.0, deadline - time.monotonic())))
@@ -238,13 +269,24 @@ def _run(request: dict) -> dict:
     except subprocess.TimeoutExpired:
         code = -9
     if total <= limit:
-        output = (bytes(head) + tail[len(tail) - (total - len(head)):] if total > len(head) else bytes(head))
+        output = (
+            bytes(head) + tail[len(tail) - (total - len(head)) :]
+            if total > len(head)
+            else bytes(head)
+        )
         text = output.decode("utf-8", "replace")
     else:
         omitted = total - len(head) - len(tail)
-        text = (f"{bytes(head).decode('utf-8', 'replace')}\n... [{omitted} bytes of output omitted] ...\n"
-                f"{tail.decode('utf-8', 'replace')}")
-    result = {"output": text, "exit_code": None if timed_out else code, "timed_out": timed_out, "bytes": total}
+        text = (
+            f"{bytes(head).decode('utf-8', 'replace')}\n... [{omitted} bytes of output omitted] ...\n"
+            f"{tail.decode('utf-8', 'replace')}"
+        )
+    result = {
+        "output": text,
+        "exit_code": None if timed_out else code,
+        "timed_out": timed_out,
+        "bytes": total,
+    }
     report = request.get("report")
     if report and os.path.exists(report):
         try:
@@ -272,7 +314,9 @@ def _grade(request: dict) -> dict:
         for name in names + links:
             path = os.path.join(folder, name)
             rel = os.path.relpath(path, workspace)
-            shadowing = name in SHADOWING or SHADOWING_DIRS & set(rel.split(os.sep)[:-1]) or name in links
+            shadowing = (
+                name in SHADOWING or SHADOWING_DIRS & set(rel.split(os.sep)[:-1]) or name in links
+            )
             if rel not in original and shadowing:
                 os.remove(path)
     for rel in original:
@@ -288,7 +332,51 @@ def _grade(request: dict) -> dict:
     command = f"{request.get('python', 'python3')} -m pytest -q -p no:cacheprovider -p turngym_pytest_report {quoted}"
     env = dict(request.get("env") or {}, TURNGYM_PYTEST_REPORT=report)
     run = _run(dict(request, command=command, report=report, env=env))
-    return {"tests": run.get("tests", {}), "output": run["output"][-4000:], "timed_out": run["timed_out"]}
+    return {
+        "tests": run.get("tests", {}),
+        "output": run["output"][-4000:],
+        "timed_out": run["timed_out"],
+    }
+
+
+def _stop() -> dict:
+    """Kills every other process of this (unprivileged) user; repeats while a fork bomb refills."""
+    uid, spared = (
+        os.getuid(),
+        {os.getpid(), os.getppid()},
+    )  # the parent is `timeout`, holding the exec
+    if uid == 0:
+        return {"error": "stop runs as the agent's user, never as root"}
+    for _ in range(300):
+        left = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in spared:
+                continue
+            try:
+                with open(f"/proc/{entry}/status") as handle:
+                    fields = dict(
+                        line.split(":", 1) for line in handle.read().splitlines() if ":" in line
+                    )
+            except OSError:
+                continue  # exited meanwhile
+            if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
+                left.append(int(entry))
+        if not left:
+            return {"stopped": True}
+        for pid in left:
+            try:
+                os.kill(
+                    pid, signal.SIGSTOP
+                )  # frozen first, so a fork bomb cannot refill while we kill
+            except OSError:
+                pass
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.005)
+    return {"error": "the agent's processes kept respawning"}
 
 
 def _empty(folder: str) -> None:
@@ -310,13 +398,17 @@ def handle(request: dict) -> dict:
                 if os.path.isdir(folder):
                     _empty(folder)
             if shutil.which("ipcrm"):  # System V shared memory, semaphores, message queues
-                subprocess.run(["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    ["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
         if request.get("src"):
             shutil.copytree(request["src"], request["workspace"], dirs_exist_ok=True)
         if request.get("patch"):
             apply_diff(request["workspace"], request["patch"])
         shutil.rmtree(request["base"], ignore_errors=True)
-        shutil.copytree(request["workspace"], request["base"], ignore=shutil.ignore_patterns(*SKIP_DIRS))
+        shutil.copytree(
+            request["workspace"], request["base"], ignore=shutil.ignore_patterns(*SKIP_DIRS)
+        )
         if request.get("owner") is not None:
             uid = int(request["owner"])
             for folder, _, names in os.walk(request["workspace"]):
@@ -324,20 +416,26 @@ def handle(request: dict) -> dict:
                     os.lchown(name, uid, uid)
     elif op == "run":
         result = _run(request)
+    elif op == "stop":
+        return _stop()
     elif op == "view":
         lines = open(_resolve(request), encoding="utf-8", errors="replace").read().splitlines()
         start = max(1, int(request.get("start") or 1))
         end = min(len(lines), int(request.get("end") or len(lines)), start + 399)
-        result = {"text": "\n".join(f"{n:6d}  {lines[n - 1]}" for n in range(start, end + 1)),
-                  "lines": len(lines)}
+        result = {
+            "text": "\n".join(f"{n:6d}  {lines[n - 1]}" for n in range(start, end + 1)),
+            "lines": len(lines),
+        }
         return result
     elif op == "edit":
         path = _resolve(request)
         text = open(path, encoding="utf-8").read()
         count = text.count(request["old"]) if request["old"] else 0
         if count != 1:
-            return {"error": f"old text found {count} times in {request['path']}; it must occur exactly once "
-                             "(add context lines)"}
+            return {
+                "error": f"old text found {count} times in {request['path']}; it must occur exactly once "
+                "(add context lines)"
+            }
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text.replace(request["old"], request["new"], 1))
     elif op == "create":
