@@ -82,17 +82,13 @@ def play(
     raise AssertionError("the episode did not end within max_turns")
 
 
-def _generate(task: tuple[str, int, str]) -> str:
-    return str(games.generated_game(*task))
-
-
 @pytest.fixture(scope="session")
 def seeded_tasks() -> list[str]:
     """The 60 seeded train tasks (10 per type), generated and verified in parallel on first use."""
     tasks = [(task_type, seed, "seen") for task_type in TASK_TYPES for seed in SEEDS]
     workers = max(1, min(2, os.cpu_count() or 1))
-    with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(_generate, tasks))
+    with ProcessPoolExecutor(workers) as pool:  # a package function: importable by any start method
+        list(pool.map(games.generated_game, *zip(*tasks, strict=True)))
     return [f"{task_type}-{rooms}-{seed}" for task_type, seed, rooms in tasks]
 
 
@@ -394,6 +390,10 @@ def test_official_data_loader_follows_alfworlds_splits_and_filters(
     assert ALFWorldEnv(data_dir=official_root, task_types=["pick_and_place_simple"]).task_ids == []
     monkeypatch.setenv("ALFWORLD_DATA", str(official_root))
     assert gymnasium.make("turngym/ALFWorld-v0").unwrapped.task_ids == train.task_ids
+    monkeypatch.setenv("ALFWORLD_DATA", str(official_root / "train"))  # not the data folder
+    with pytest.warns(UserWarning, match="alfworld-download"):
+        generated = ALFWorldEnv()
+    assert generated.data_root is None and generated.task_ids[0] == "pick_and_place_simple-seen-0"
 
 
 def test_official_games_play_with_their_walkthrough_or_the_planner(official_root) -> None:

@@ -41,6 +41,7 @@ from turngym.envs.swe.tasks import DATA_FILE, Task
 
 from turngym.cache import file_digest
 from turngym.core import stable_hash
+from turngym.error import DependencyNotInstalled
 
 __all__ = ["build_tasks", "build_images", "main"]
 
@@ -226,10 +227,21 @@ def build_images(
     client=None, base: str = BASE_IMAGE, docker_dir: Path = DOCKER_DIR
 ) -> dict[str, float]:
     """Builds ``turngym/swe-<project>:<version>`` on ``base`` unless already built on the same base."""
+    import docker.errors
     from turngym.envs.swe.docker_backend import connect
 
     client = client or connect()
-    base_id = client.images.get(base).id
+    try:
+        base_id = client.images.get(base).id
+    except docker.errors.ImageNotFound as error:
+        raise DependencyNotInstalled(
+            f"the base image {base} is not built; run `bash docker/build_base.sh` (or `source docker/ci_setup.sh`)"
+        ) from error
+    if not (docker_dir / "swe").is_dir():
+        raise DependencyNotInstalled(
+            f"{docker_dir / 'swe'} (the per-project Dockerfiles) is missing; build the images from a source "
+            "checkout of turngym, where docker/ sits next to envs/"
+        )
     seconds = {}
     for proj in PROJECTS.values():
         dockerfile = docker_dir / "swe" / proj.name / "Dockerfile"
