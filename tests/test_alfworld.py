@@ -87,8 +87,11 @@ def seeded_tasks() -> list[str]:
     """The 60 seeded train tasks (10 per type), generated and verified in parallel on first use."""
     tasks = [(task_type, seed, "seen") for task_type in TASK_TYPES for seed in SEEDS]
     workers = max(1, min(2, os.cpu_count() or 1))
+    # pytest-xdist workers each run this fixture: they walk the tasks from opposite ends and the
+    # generator's per-game lock makes each game built once.
+    order = tasks[::-1] if os.environ.get("PYTEST_XDIST_WORKER", "gw0")[-1] in "13579" else tasks
     with ProcessPoolExecutor(workers) as pool:  # a package function: importable by any start method
-        list(pool.map(games.generated_game, *zip(*tasks, strict=True)))
+        list(pool.map(games.generated_game, *zip(*order, strict=True)))
     return [f"{task_type}-{rooms}-{seed}" for task_type, seed, rooms in tasks]
 
 

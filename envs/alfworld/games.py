@@ -12,16 +12,18 @@ goal check (``won``) must hold at the end. A problem that fails is re-drawn dete
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from turngym.envs.alfworld.engine import AlfredEngine, domain_and_grammar
 from turngym.envs.alfworld.problems import TASK_TYPES, Problem, generate_problem, mangle
 
-from turngym.cache import cached_dir
+from turngym.cache import cache_root, cached_dir
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -164,8 +166,30 @@ def generated_game(task_type: str, seed: int, rooms: str) -> Path:
         raise ValueError(f"unknown task type {task_type!r}; valid: {list(TASK_TYPES)}")
     task_id = f"{task_type}-{rooms}-{seed}"
     key = f"{GENERATOR_VERSION}-{task_id}"
-    folder = cached_dir("alfworld", key, lambda tmp: _build(tmp, task_type, seed, rooms, task_id))
+    with _build_lock(key):
+        folder = cached_dir(
+            "alfworld", key, lambda tmp: _build(tmp, task_type, seed, rooms, task_id)
+        )
     return folder / "game.tw-pddl"
+
+
+@contextlib.contextmanager
+def _build_lock(key: str) -> Iterator[None]:
+    """Serialises processes that need the same game (parallel rollouts, test workers): a build takes
+    seconds, so the second process waits for the first one's result instead of building it again."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: concurrent builds stay correct, only slower
+        yield
+        return
+    folder = cache_root() / "alfworld" / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{key}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 #: ``$ALFWORLD_DATA`` as the user set it. Importing ``alfworld.info`` (the engine does) sets the variable
