@@ -9,7 +9,12 @@ from pathlib import Path
 from setuptools import setup
 
 ROOT = Path(__file__).parent
-MAPPING = {"turngym": "turngym", "turngym.envs": "envs", "turngym.agents": "agents", "turngym.credit": "credit"}
+MAPPING = {
+    "turngym": "turngym",
+    "turngym.envs": "envs",
+    "turngym.agents": "agents",
+    "turngym.credit": "credit",
+}
 
 
 def _packages() -> list[str]:

@@ -7,7 +7,6 @@ model builder and the learner load on first use (they need torch/transformers/ht
 
 from turngym.agents.expert import expert
 from turngym.agents.random import RandomPolicy
-
 from turngym.policy import Conversation, GeneratedAction, Policy
 
 __all__ = [

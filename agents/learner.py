@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 import torch
+
+import turngym
 from turngym.agents.hf import HFPolicy, default_device
 from turngym.agents.learner_config import LearnerConfig
 from turngym.agents.learner_credit import gold_answer_probabilities, turn_features
 from turngym.agents.learner_io import MetricsLogger, load_checkpoint, save_checkpoint
 from turngym.agents.logprobs import completion_logprobs
-
-import turngym
 from turngym.error import PolicyError
 from turngym.trajectory import Trajectory
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
 from turngym.agents.hf import render_prompt
 from turngym.agents.learner_io import gold_answer
 from turngym.agents.logprobs import completion_logprobs, last_hidden_states
-
 from turngym.trajectory import Trajectory
 
 __all__ = ["gold_answer_probabilities", "turn_features"]

@@ -44,6 +44,7 @@ class _MixedPolicy:
 
     def __init__(self, env_id: str, fraction: float, seed: int) -> None:
         import numpy as np
+
         from turngym.agents.expert import expert
         from turngym.agents.random import RandomPolicy
 

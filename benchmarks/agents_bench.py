@@ -25,7 +25,9 @@ def policy_table(env_ids: list[str], policies: list[str], episodes: int, out: st
 
     report = run_bench(env_ids, policies, episodes, out, progress=False)
     baseline = {r["env"]: r["mean_reward"] for r in report["results"] if r["policy"] == "random"}
-    print(f"\n{'env':<30}{'policy':<12}{'success':>9}{'reward':>9}{'turns':>8}{'reward/random':>15}")
+    print(
+        f"\n{'env':<30}{'policy':<12}{'success':>9}{'reward':>9}{'turns':>8}{'reward/random':>15}"
+    )
     for r in report["results"]:
         base = baseline.get(r["env"])
         ratio = f"{r['mean_reward'] / base:.2f}x" if base not in (None, 0) else "-"
@@ -37,10 +39,10 @@ def policy_table(env_ids: list[str], policies: list[str], episodes: int, out: st
 
 def generation_speed(batch_sizes: list[int], repeats: int) -> None:
     import torch
+
     from turngym.agents.hf import HFPolicy
     from turngym.agents.learner import Learner, LearnerConfig
     from turngym.agents.tiny import tiny_model_dir
-
     from turngym.policy import Conversation
 
     env_kwargs = {"lengths": (1, 2), "max_turns": 4}
@@ -97,7 +99,9 @@ def generation_speed(batch_sizes: list[int], repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two envs, few episodes, small batches")
+    parser.add_argument(
+        "--quick", action="store_true", help="two envs, few episodes, small batches"
+    )
     parser.add_argument("--env", default=None, help="ID[,ID] or all")
     parser.add_argument("--episodes", type=int, default=None)
     parser.add_argument("--hf", default=None, help="also benchmark hf:PATH")

@@ -29,12 +29,12 @@ from collections.abc import Callable
 
 import gymnasium
 import numpy as np
+
+import turngym
 from turngym.agents import RandomPolicy, expert
 from turngym.envs.alfworld.engine import AlfredEngine, request_infos
 from turngym.envs.alfworld.env import ALFWorldEnv
 from turngym.envs.alfworld.problems import TASK_TYPES
-
-import turngym
 
 Episode = tuple[str, str, list[str]]  # (task id, game file, commands)
 

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 
 import torch
+
+from turngym import Trajectory, Turn
 from turngym.credit import (
     TurnBatch,
     gae,
@@ -35,8 +37,6 @@ from turngym.credit import (
     salt,
     spa,
 )
-
-from turngym import Trajectory, Turn
 
 GOAL_SECONDS = 1.0  # CPU goal for grpo / gigpo / salt on 1M turns
 

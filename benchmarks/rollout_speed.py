@@ -40,8 +40,14 @@ def busy_factory(work_ms: float = 2.0, max_turns: int = 12):
 
 def bench_rollout(num_envs: int, episodes: int, work_ms: float) -> tuple[float, int]:
     start = time.perf_counter()
-    trajectories = turngym.rollout(busy_factory, turngym.agents.RandomPolicy(seed=0), num_episodes=episodes,
-                                   num_envs=num_envs, env_kwargs={"work_ms": work_ms}, progress=False)
+    trajectories = turngym.rollout(
+        busy_factory,
+        turngym.agents.RandomPolicy(seed=0),
+        num_episodes=episodes,
+        num_envs=num_envs,
+        env_kwargs={"work_ms": work_ms},
+        progress=False,
+    )
     steps = sum(len(t.turns) for t in trajectories)
     return steps / (time.perf_counter() - start), steps
 
@@ -70,9 +76,18 @@ def main() -> None:
     episodes = 40 if args.quick else 200
     base, steps = bench_rollout(1, episodes, args.work_ms)
     rows = [("turngym.rollout, in-process (baseline)", base)]
-    rows.append((f"turngym.rollout, {args.envs} worker processes", bench_rollout(args.envs, episodes, args.work_ms)[0]))
-    rows.append((f"gymnasium AsyncVectorEnv, {args.envs} envs (no policy batching, auto-reset)",
-                 bench_async_vector(args.envs, steps, args.work_ms)))
+    rows.append(
+        (
+            f"turngym.rollout, {args.envs} worker processes",
+            bench_rollout(args.envs, episodes, args.work_ms)[0],
+        )
+    )
+    rows.append(
+        (
+            f"gymnasium AsyncVectorEnv, {args.envs} envs (no policy batching, auto-reset)",
+            bench_async_vector(args.envs, steps, args.work_ms),
+        )
+    )
     print(f"env steps with {args.work_ms} ms CPU work each, {steps} steps per runner")
     print(f"{'runner':<72} {'steps/s':>9} {'vs baseline':>11}")
     for name, rate in rows:

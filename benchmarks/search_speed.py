@@ -100,11 +100,18 @@ def _child(size: int, queries: int, dense: bool, out: mp.Queue) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2k and 20k passages, 200 queries")
-    parser.add_argument("--sizes", default=None, help="comma-separated passage counts (default 100000,1000000)")
-    parser.add_argument("--queries", type=int, default=None, help="BM25 queries per size (default 1000)")
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated passage counts (default 100000,1000000)"
+    )
+    parser.add_argument(
+        "--queries", type=int, default=None, help="BM25 queries per size (default 1000)"
+    )
     parser.add_argument("--no-dense", action="store_true", help="skip the dense baseline")
     args = parser.parse_args()
-    sizes = [int(s) for s in (args.sizes or ("2000,20000" if args.quick else "100000,1000000")).split(",")]
+    sizes = [
+        int(s)
+        for s in (args.sizes or ("2000,20000" if args.quick else "100000,1000000")).split(",")
+    ]
     queries = args.queries or (200 if args.quick else 1000)
     context = mp.get_context("spawn")
     rows = []
@@ -115,9 +122,23 @@ def main() -> None:
         rows.append(out.get())
         process.join()
         print(f"done {size:,} passages", flush=True)
-    columns = ["passages", "generate_s", "bm25_build_s", "warm_open_s", "index_mib", "rss_build_mib",
-               "rss_peak_mib", "bm25_qps", "dense_embed_s", "dense_qps", "ratio", "questions",
-               "expert_em", "nosearch_em", "nosearch_bridge_em"]
+    columns = [
+        "passages",
+        "generate_s",
+        "bm25_build_s",
+        "warm_open_s",
+        "index_mib",
+        "rss_build_mib",
+        "rss_peak_mib",
+        "bm25_qps",
+        "dense_embed_s",
+        "dense_qps",
+        "ratio",
+        "questions",
+        "expert_em",
+        "nosearch_em",
+        "nosearch_bridge_em",
+    ]
     print()
     print(" | ".join(columns))
     print(" | ".join("---" for _ in columns))
@@ -125,9 +146,17 @@ def main() -> None:
         cells = []
         for column in columns:
             value = row.get(column, "-")
-            cells.append(f"{value:,.3g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value)
+            cells.append(
+                f"{value:,.3g}"
+                if isinstance(value, float)
+                else f"{value:,}"
+                if isinstance(value, int)
+                else value
+            )
         print(" | ".join(cells))
-    print("\nratio = BM25 queries/s / brute-force dense (hashed BoW, 256-d) queries/s, same corpus, same run.")
+    print(
+        "\nratio = BM25 queries/s / brute-force dense (hashed BoW, 256-d) queries/s, same corpus, same run."
+    )
 
 
 if __name__ == "__main__":

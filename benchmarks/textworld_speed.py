@@ -22,10 +22,10 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import textworld
-from turngym.envs.textworld.env import game_pool, request_infos
-from turngym.envs.textworld.games import split_seeds
 
 import turngym  # noqa: F401 - registers the ids
+from turngym.envs.textworld.env import game_pool, request_infos
+from turngym.envs.textworld.games import split_seeds
 
 Episode = tuple[int, Path, list[str]]  # (game seed, game path, commands)
 

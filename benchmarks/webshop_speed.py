@@ -118,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 
     env = webshop_env.WebShopEnv(num_products=args.products)
     from turngym.envs.webshop.expert import WebShopExpert
-
     from turngym.policy import Conversation
 
     expert, steps, step_time = WebShopExpert(), 0, 0.0

@@ -10,11 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import turngym  # noqa: E402
 from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model, untrained_model  # noqa: E402
 from turngym.agents.hf import HFPolicy  # noqa: E402
 from turngym.agents.logprobs import completion_logprobs  # noqa: E402
-
-import turngym  # noqa: E402
 from turngym.policy import Conversation  # noqa: E402
 
 

@@ -8,9 +8,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from turngym.agents.openai_compat import OpenAIPolicy
 
 import turngym
+from turngym.agents.openai_compat import OpenAIPolicy
 from turngym.error import PolicyError
 from turngym.policy import Conversation
 

@@ -23,6 +23,7 @@ import pytest
 pytest.importorskip("alfworld")
 pytest.importorskip("fast_downward")
 
+from helpers.episodes import play  # noqa: E402
 from turngym.agents import RandomPolicy, expert  # noqa: E402
 from turngym.envs.alfworld import games, problems  # noqa: E402
 from turngym.envs.alfworld.engine import domain_and_grammar  # noqa: E402
@@ -30,9 +31,7 @@ from turngym.envs.alfworld.env import INVALID_FEEDBACK, TEST_SEED_OFFSET, ALFWor
 from turngym.envs.alfworld.goals import GoalSpec, goal_progress  # noqa: E402
 from turngym.envs.alfworld.problems import TASK_TYPES, generate_problem  # noqa: E402
 from turngym.envs.alfworld.scenes import floor_plans  # noqa: E402
-
 from turngym.error import InvalidArgumentError, UnknownTaskError  # noqa: E402
-from turngym.policy import Conversation  # noqa: E402
 from turngym.testing import check_env  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "alfworld"
@@ -58,28 +57,6 @@ OFFICIAL_WALKTHROUGHS = {
         "move egg 2 to countertop 1",
     ],
 }
-
-
-def play(
-    env: gymnasium.Env, policy, task: str, prefix: tuple[str, ...] = ()
-) -> tuple[bool, list[dict]]:
-    """Plays one episode of ``task``: first the ``prefix`` actions, then ``policy``."""
-    observation, info = env.reset(options={"task": task})
-    conversation = Conversation(messages=[{"role": "system", "content": info["instructions"]}])
-    infos = [info]
-    for turn in range(env.unwrapped.max_turns):
-        conversation.messages.append({"role": "user", "content": observation})
-        conversation.admissible_actions = info["admissible_actions"]
-        conversation.privileged = (
-            info["privileged"] if getattr(policy, "privileged", False) else None
-        )
-        action = prefix[turn] if turn < len(prefix) else policy.act([conversation])[0]
-        observation, _, terminated, truncated, info = env.step(action)
-        conversation.messages.append({"role": "assistant", "content": action})
-        infos.append(info)
-        if terminated or truncated:
-            return bool(info["success"]), infos
-    raise AssertionError("the episode did not end within max_turns")
 
 
 @pytest.fixture(scope="session")

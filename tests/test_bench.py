@@ -6,9 +6,9 @@ import csv
 import json
 
 import pytest
-from turngym.agents import bench
 
 import turngym
+from turngym.agents import bench
 from turngym.trajectory import Trajectory, Turn
 
 

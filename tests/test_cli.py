@@ -42,8 +42,11 @@ def test_check_command(capsys) -> None:
 
 
 def test_unknown_env_is_a_clean_error() -> None:
-    result = subprocess.run([sys.executable, "-m", "turngym.cli", "play", "turngym/Nope-v0"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "turngym.cli", "play", "turngym/Nope-v0"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "Registered turngym ids" in result.stderr and "Traceback" not in result.stderr
 

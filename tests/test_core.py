@@ -88,7 +88,7 @@ def test_wrong_arguments_list_what_is_valid() -> None:
 def test_bytes_actions_are_decoded() -> None:
     env = make()
     env.reset(options={"task": "L2-east"})
-    _, reward, *_ , info = env.step(b"go east")
+    _, reward, *_, info = env.step(b"go east")
     assert info["valid_action"] and reward == pytest.approx(0.5)
 
 
@@ -111,7 +111,12 @@ def test_state_key_equal_for_equal_states_across_episodes() -> None:
 def test_state_key_is_process_independent() -> None:
     code = "from turngym.core import stable_hash; print(stable_hash({'b': [1, 2], 'a': 'x'}))"
     outputs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONHASHSEED": str(s)}).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={"PYTHONHASHSEED": str(s)},
+        ).stdout.strip()
         for s in (1, 2)
     }
     assert outputs == {stable_hash({"a": "x", "b": [1, 2]})}

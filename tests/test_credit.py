@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+
+from turngym import Trajectory, Turn
 from turngym.credit import (
     TurnBatch,
     gae,
@@ -21,8 +23,6 @@ from turngym.credit import (
     salt,
     spread_to_tokens,
 )
-
-from turngym import Trajectory, Turn
 
 R2 = 2**-0.5  # 0.7071
 

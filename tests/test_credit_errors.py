@@ -9,9 +9,9 @@ import pytest
 import torch
 from test_credit import grpo_batch, igpo_batch, traj
 from test_credit_properties import all_methods, random_trajectories
-from turngym.credit import TurnBatch, gae, gated, gigpo, grpo, igpo, reinforce, returns, rloo, salt
 
 from turngym import Trajectory, Turn
+from turngym.credit import TurnBatch, gae, gated, gigpo, grpo, igpo, reinforce, returns, rloo, salt
 
 
 # ---------------------------------------------------------------------------- bad input

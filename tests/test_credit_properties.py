@@ -8,9 +8,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from turngym.credit import TurnBatch, gae, gated, gigpo, grpo, igpo, reinforce, rloo, salt, spa
 
 from turngym import Trajectory, Turn
+from turngym.credit import TurnBatch, gae, gated, gigpo, grpo, igpo, reinforce, rloo, salt, spa
 from turngym.wrappers import gate_chain
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,11 @@ import pytest
 
 import turngym
 
-CORE = [f"turngym.{m.name}" for m in pkgutil.iter_modules(turngym.__path__) if m.name not in {"envs", "agents", "credit"}]
+CORE = [
+    f"turngym.{m.name}"
+    for m in pkgutil.iter_modules(turngym.__path__)
+    if m.name not in {"envs", "agents", "credit"}
+]
 
 
 def _credit_modules() -> list[str]:

@@ -10,12 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import turngym  # noqa: E402
 from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model  # noqa: E402
 from turngym.agents.learner import Learner, gold_answer_probabilities  # noqa: E402
 from turngym.agents.learner_config import LearnerConfig  # noqa: E402
 from turngym.agents.learner_io import gold_answer  # noqa: E402
-
-import turngym  # noqa: E402
 
 
 def episode_grpo(trajectories):

@@ -11,12 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model  # noqa: E402
 from test_learner import episode_grpo  # noqa: E402
-from turngym.agents.learner import Learner  # noqa: E402
-from turngym.agents.learner_config import LearnerConfig  # noqa: E402
 
 import turngym  # noqa: E402
+from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model  # noqa: E402
+from turngym.agents.learner import Learner  # noqa: E402
+from turngym.agents.learner_config import LearnerConfig  # noqa: E402
 
 #: Required gain in mean episode return (the return ranges over [-0.4, 2]).
 MARGIN = 0.4

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPING = {"envs": "turngym/envs", "agents": "turngym/agents", "credit": "turngym/credit", "turngym": "turngym"}
+MAPPING = {
+    "envs": "turngym/envs",
+    "agents": "turngym/agents",
+    "credit": "turngym/credit",
+    "turngym": "turngym",
+}
 DATA_SUFFIXES = (".jsonl", ".json", ".pddl", ".twl2", ".html", ".css")
 
 
@@ -24,7 +29,10 @@ def _checkout_files() -> list[str]:
     """Tracked files plus untracked ones git does not ignore: what a clean checkout would hold."""
     return subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
 
 
@@ -50,14 +58,27 @@ def test_wheel_holds_every_module_and_data_file(tmp_path):
         shutil.copy2(ROOT / rel, source / rel)
     out = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )
     (wheel,) = out.glob("turngym-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = sorted(_expected_files(files) - names)
-    assert not missing, f"files missing from the wheel (fix setup.py / package-data): {missing[:20]}"
+    assert not missing, (
+        f"files missing from the wheel (fix setup.py / package-data): {missing[:20]}"
+    )
     # The data every family loads at run time.
     assert "turngym/envs/swe/data/tasks.jsonl" in names
     assert not any(name.startswith(("tests/", "benchmarks/", "envs/")) for name in names)

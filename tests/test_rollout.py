@@ -30,8 +30,15 @@ class PeekingPolicy(RecordingPolicy):
 
 def test_one_policy_call_per_turn_for_all_live_episodes() -> None:
     policy = RecordingPolicy()
-    trajectories = turngym.rollout(ENV, policy, num_episodes=4, num_envs=4, progress=False,
-                                   env_kwargs={"lengths": (3,)}, seed=0)
+    trajectories = turngym.rollout(
+        ENV,
+        policy,
+        num_episodes=4,
+        num_envs=4,
+        progress=False,
+        env_kwargs={"lengths": (3,)},
+        seed=0,
+    )
     # All 4 episodes run together: every task is L3-east or L3-west; going east wins the east
     # ones in 3 turns and runs the west ones to the turn limit (12). One act() call per turn.
     assert [len(batch) for batch in policy.batches[:3]] == [4, 4, 4]
@@ -41,8 +48,14 @@ def test_one_policy_call_per_turn_for_all_live_episodes() -> None:
 
 
 def test_groups_share_task_and_seed() -> None:
-    trajectories = turngym.rollout(ENV, turngym.agents.RandomPolicy(seed=3), num_episodes=12,
-                                   group_size=3, progress=False, seed=10)
+    trajectories = turngym.rollout(
+        ENV,
+        turngym.agents.RandomPolicy(seed=3),
+        num_episodes=12,
+        group_size=3,
+        progress=False,
+        seed=10,
+    )
     groups = {}
     for trajectory in trajectories:
         groups.setdefault(trajectory.group_id, []).append(trajectory)
@@ -54,8 +67,9 @@ def test_groups_share_task_and_seed() -> None:
 
 
 def test_turn_records_observation_state_and_reward() -> None:
-    (trajectory,) = turngym.rollout(ENV, RecordingPolicy(), num_episodes=1, progress=False,
-                                    env_kwargs={"lengths": (2,)}, seed=0)
+    (trajectory,) = turngym.rollout(
+        ENV, RecordingPolicy(), num_episodes=1, progress=False, env_kwargs={"lengths": (2,)}, seed=0
+    )
     first = trajectory.turns[0]
     assert first.observation == trajectory.initial_observation
     assert first.state_key is not None and first.state_key != first.info["state_key"]
@@ -79,21 +93,32 @@ def test_privileged_only_for_privileged_policies() -> None:
 
 def test_worker_processes_match_in_process_run() -> None:
     policy = turngym.agents.RandomPolicy
-    local = turngym.rollout(ENV, policy(seed=1), num_episodes=6, group_size=2, num_envs=1, progress=False)
-    parallel = turngym.rollout(ENV, policy(seed=1), num_episodes=6, group_size=2, num_envs=1, progress=False)
+    local = turngym.rollout(
+        ENV, policy(seed=1), num_episodes=6, group_size=2, num_envs=1, progress=False
+    )
+    parallel = turngym.rollout(
+        ENV, policy(seed=1), num_episodes=6, group_size=2, num_envs=1, progress=False
+    )
     assert [t.to_dict() for t in local] == [t.to_dict() for t in parallel]
     # With several workers the policy sees batches in another order, so compare what does not
     # depend on it: the tasks and the expert's results.
     expert = turngym.agents.expert(ENV)
     many = turngym.rollout(ENV, expert, num_episodes=6, group_size=2, num_envs=3, progress=False)
     one = turngym.rollout(ENV, expert, num_episodes=6, group_size=2, num_envs=1, progress=False)
-    assert [(t.task_id, t.success, len(t.turns)) for t in many] == [(t.task_id, t.success, len(t.turns)) for t in one]
+    assert [(t.task_id, t.success, len(t.turns)) for t in many] == [
+        (t.task_id, t.success, len(t.turns)) for t in one
+    ]
     assert all(t.success for t in many)
 
 
 def test_generated_action_metadata_is_recorded() -> None:
     def policy(batch):
-        return [GeneratedAction("go east", token_ids=[1, 2], logprobs=[-0.1, -0.2], prompt_token_ids=[7]) for _ in batch]
+        return [
+            GeneratedAction(
+                "go east", token_ids=[1, 2], logprobs=[-0.1, -0.2], prompt_token_ids=[7]
+            )
+            for _ in batch
+        ]
 
     (trajectory,) = turngym.rollout(ENV, policy, num_episodes=1, progress=False)
     assert trajectory.turns[0].token_ids == [1, 2] and trajectory.turns[0].logprobs == [-0.1, -0.2]
@@ -114,5 +139,11 @@ def test_bad_policies_and_arguments() -> None:
 
 def test_worker_errors_surface_with_the_cause() -> None:
     with pytest.raises(TurnGymError, match="unknown argument"):
-        turngym.rollout(ENV, RecordingPolicy(), num_episodes=2, num_envs=2, progress=False,
-                        env_kwargs={"bogus": 1})
+        turngym.rollout(
+            ENV,
+            RecordingPolicy(),
+            num_episodes=2,
+            num_envs=2,
+            progress=False,
+            env_kwargs={"bogus": 1},
+        )

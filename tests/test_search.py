@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gymnasium
 import pytest
-from turngym.envs.search.answer import exact_match, f1_score, normalize_answer, parse_action
-from turngym.envs.search.env import FORMAT_PENALTY, NO_SEARCH_PENALTY, SearchQAEnv
 
 import turngym
+from turngym.envs.search.answer import exact_match, f1_score, normalize_answer, parse_action
+from turngym.envs.search.env import FORMAT_PENALTY, NO_SEARCH_PENALTY, SearchQAEnv
 from turngym.error import InvalidArgumentError
 from turngym.testing import EnvConformanceMixin
 
@@ -20,29 +20,39 @@ def first_task(env: SearchQAEnv, prefix: str) -> str:
     return next(t for t in env.task_ids if t.startswith(prefix))
 
 
-@pytest.mark.parametrize("text, kind, body", [
-    ("<search>Velmora</search>", "search", "Velmora"),
-    ("  <answer> 1843 </answer>\n", "answer", "1843"),
-    ("<think>first the author\nthen the city</think>\n<search>The Zeldom Harbor</search>", "search", "The Zeldom Harbor"),
-])
+@pytest.mark.parametrize(
+    "text, kind, body",
+    [
+        ("<search>Velmora</search>", "search", "Velmora"),
+        ("  <answer> 1843 </answer>\n", "answer", "1843"),
+        (
+            "<think>first the author\nthen the city</think>\n<search>The Zeldom Harbor</search>",
+            "search",
+            "The Zeldom Harbor",
+        ),
+    ],
+)
 def test_parse_accepts_exactly_one_action(text: str, kind: str, body: str) -> None:
     action = parse_action(text)
     assert (action.kind, action.body, action.error) == (kind, body, None)
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("Sure! I will now do: <search>x</search>. I hope this helps", "outside"),
-    ("<search>x</search> thanks", "outside"),
-    ("<search>x", "unbalanced"),
-    ("<search>a</search><search>b</search>", "more than one"),
-    ("<search><answer>a</answer></search>", "nested"),
-    ("<search>   </search>", "empty search"),
-    ("<answer></answer>", "empty answer"),
-    ("<search>" + "x" * 100_000 + "</search>", "limit"),
-    ("", "empty action"),
-    ("search for the capital", "no <search>"),
-    ("<think>a</think><think>b</think><answer>c</answer>", "nested"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("Sure! I will now do: <search>x</search>. I hope this helps", "outside"),
+        ("<search>x</search> thanks", "outside"),
+        ("<search>x", "unbalanced"),
+        ("<search>a</search><search>b</search>", "more than one"),
+        ("<search><answer>a</answer></search>", "nested"),
+        ("<search>   </search>", "empty search"),
+        ("<answer></answer>", "empty answer"),
+        ("<search>" + "x" * 100_000 + "</search>", "limit"),
+        ("", "empty action"),
+        ("search for the capital", "no <search>"),
+        ("<think>a</think><think>b</think><answer>c</answer>", "nested"),
+    ],
+)
 def test_parse_rejects_everything_else(text: str, reason: str) -> None:
     action = parse_action(text)
     assert action.kind is None and reason in action.error
@@ -62,8 +72,13 @@ def test_bad_input_gets_feedback_penalty_and_keeps_state() -> None:
     env = small_env()
     _, info = env.reset(options={"task": first_task(env, "h2-")})
     key = info["state_key"]
-    for action in ("<search>unbalanced", "<search></search>", "<search>" + "q" * 100_000 + "</search>",
-                   "I think <answer>x</answer>", "<answer>a</answer><answer>b</answer>"):
+    for action in (
+        "<search>unbalanced",
+        "<search></search>",
+        "<search>" + "q" * 100_000 + "</search>",
+        "I think <answer>x</answer>",
+        "<answer>a</answer><answer>b</answer>",
+    ):
         obs, reward, terminated, truncated, info = env.step(action)
         assert not info["valid_action"] and not terminated
         assert reward == FORMAT_PENALTY and info["reward_components"]["format"] == FORMAT_PENALTY
@@ -78,7 +93,12 @@ def test_answer_without_search_is_penalised_and_scored() -> None:
     gold = info["privileged"]["golden_answers"][0]
     obs, reward, terminated, _, info = env.step(f"<answer>{gold}</answer>")
     assert terminated and info["valid_action"] and info["success"]
-    assert info["reward_components"] == {"format": 0.0, "retrieval": 0.0, "no_search": NO_SEARCH_PENALTY, "outcome": 1.0}
+    assert info["reward_components"] == {
+        "format": 0.0,
+        "retrieval": 0.0,
+        "no_search": NO_SEARCH_PENALTY,
+        "outcome": 1.0,
+    }
     assert reward == pytest.approx(1.0 + NO_SEARCH_PENALTY)
     assert "without searching" in obs and info["exact_match"] == 1.0
 
@@ -91,13 +111,19 @@ def test_dense_retrieval_reward_progress_and_state_key() -> None:
     start = plan["branches"][0]["start"]
     obs, reward, _, _, info = env.step(f"<search>{start}</search>")
     assert obs.startswith("<information>") and obs.rstrip().endswith("</information>")
-    assert f"id: {supporting[0]}" in obs, "searching an entity's exact name returns its article first"
+    assert f"id: {supporting[0]}" in obs, (
+        "searching an entity's exact name returns its article first"
+    )
     assert info["reward_components"]["retrieval"] == pytest.approx(0.2 / len(supporting))
     assert info["progress"] == pytest.approx(1 / len(supporting))
     key = info["state_key"]
     # The same passage again: no new reward, no new state.
     _, reward, _, _, info = env.step(f"<search>{start.lower()}!</search>")
-    assert reward == 0.0 and info["state_key"] == key and info["progress"] == pytest.approx(1 / len(supporting))
+    assert (
+        reward == 0.0
+        and info["state_key"] == key
+        and info["progress"] == pytest.approx(1 / len(supporting))
+    )
     _, _, _, _, info = env.step("<search>qqqqzzzz</search>")
     assert info["valid_action"] and info["num_results"] == 0 and info["state_key"] == key
 
@@ -120,7 +146,9 @@ def test_sparse_mode_pays_only_the_outcome_f1() -> None:
     assert reward == 0.0 and info["reward_components"] == {}
     gold = info["privileged"]["golden_answers"][0]
     _, reward, _, _, info = env.step(f"<answer>{gold} extra words</answer>")
-    assert info["reward_components"] == {"outcome": pytest.approx(f1_score(gold + " extra words", [gold]))}
+    assert info["reward_components"] == {
+        "outcome": pytest.approx(f1_score(gold + " extra words", [gold]))
+    }
     assert 0 < reward < 1 and info["success"] is False
 
 
@@ -152,11 +180,19 @@ def test_splits_are_disjoint_and_hops_filter() -> None:
     assert len(train.task_ids) == 4 * 32 and len(test.task_ids) == 4 * 8
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"hops": 5}, "hops"), ({"top_k": 0}, "top_k"), ({"retriever": "tfidf"}, "bm25"),
-    ({"retriever": "dense"}, "embedding_fn"), ({"outcome_metric": "acc"}, "em"),
-    ({"corpus_path": "x.jsonl"}, "questions_path"), ({"num_passages": 10}, "num_passages"), ({"topk": 3}, "top_k"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"hops": 5}, "hops"),
+        ({"top_k": 0}, "top_k"),
+        ({"retriever": "tfidf"}, "bm25"),
+        ({"retriever": "dense"}, "embedding_fn"),
+        ({"outcome_metric": "acc"}, "em"),
+        ({"corpus_path": "x.jsonl"}, "questions_path"),
+        ({"num_passages": 10}, "num_passages"),
+        ({"topk": 3}, "top_k"),
+    ],
+)
 def test_wrong_arguments_say_what_is_valid(kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=message):
         SearchQAEnv(**kwargs)
@@ -164,7 +200,9 @@ def test_wrong_arguments_say_what_is_valid(kwargs: dict, message: str) -> None:
 
 def test_registered_ids_and_expert() -> None:
     ids = [i for i in turngym.list_envs() if i.startswith("turngym/SearchQA")]
-    assert sorted(ids) == sorted(["turngym/SearchQA-v0"] + [f"turngym/SearchQA-{h}hop-v0" for h in (1, 2, 3, 4)])
+    assert sorted(ids) == sorted(
+        ["turngym/SearchQA-v0"] + [f"turngym/SearchQA-{h}hop-v0" for h in (1, 2, 3, 4)]
+    )
     env = gymnasium.make("turngym/SearchQA-2hop-v0")
     assert all(t.startswith("h2-") for t in env.unwrapped.task_ids)
     assert turngym.agents.expert("turngym/SearchQA-v0").privileged is True
@@ -172,7 +210,9 @@ def test_registered_ids_and_expert() -> None:
 
 class TestSmallWorldConformance(EnvConformanceMixin):
     def make_env(self):
-        return gymnasium.make("turngym/SearchQA-v0", num_passages=1_000, questions_per_hop=40, top_k=5)
+        return gymnasium.make(
+            "turngym/SearchQA-v0", num_passages=1_000, questions_per_hop=40, top_k=5
+        )
 
 
 def test_answer_module_doctests() -> None:

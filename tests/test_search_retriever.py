@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from turngym.envs.search.corpus import (
     jsonl_corpus,
     read_corpus_jsonl,
@@ -16,7 +17,6 @@ from turngym.envs.search.corpus import (
 from turngym.envs.search.env import SearchQAEnv
 from turngym.envs.search.expert import SearchExpert, evaluate
 from turngym.envs.search.retriever import DenseRetriever, HashingEmbedder, top_k
-
 from turngym.error import InvalidArgumentError
 from turngym.testing import check_env
 
@@ -52,7 +52,10 @@ def test_index_is_cached_and_shared(tmp_path, monkeypatch) -> None:
         world_corpus.cache_clear()
         mtime = (first.folder / "texts.bin").stat().st_mtime_ns
         second = world_corpus(1_000, 5, 10)
-        assert second.folder == first.folder and (second.folder / "texts.bin").stat().st_mtime_ns == mtime
+        assert (
+            second.folder == first.folder
+            and (second.folder / "texts.bin").stat().st_mtime_ns == mtime
+        )
         assert second.store.text(7) == first.store.text(7) and second.questions == first.questions
     finally:
         world_corpus.cache_clear()
@@ -60,7 +63,11 @@ def test_index_is_cached_and_shared(tmp_path, monkeypatch) -> None:
 
 def test_dense_hook_with_a_deterministic_embedding(tmp_path, monkeypatch) -> None:
     embed = HashingEmbedder(128)
-    docs = ["red apples grow in the orchard", "the harbor has three ships", "ships sail from the harbor at dawn"]
+    docs = [
+        "red apples grow in the orchard",
+        "the harbor has three ships",
+        "ships sail from the harbor at dawn",
+    ]
     retriever = DenseRetriever(embed, docs, batch_size=2)
     assert retriever.embeddings.shape == (3, 128)
     assert np.allclose(np.linalg.norm(retriever.embeddings, axis=1), 1.0)
@@ -81,9 +88,16 @@ def test_dense_env_passes_conformance_and_caches_embeddings(tmp_path, monkeypatc
         return HashingEmbedder(256)(texts)
 
     try:
+
         def make():
-            return SearchQAEnv(num_passages=1_000, questions_per_hop=10, retriever="dense",
-                               embedding_fn=embed, embedding_key="hash256")
+            return SearchQAEnv(
+                num_passages=1_000,
+                questions_per_hop=10,
+                retriever="dense",
+                embedding_fn=embed,
+                embedding_key="hash256",
+            )
+
         check_env(make)
         assert sum(calls[:4]) == 1_000 and len(list(tmp_path.glob("search/*dense-hash256"))) == 1
         env = make()
@@ -99,16 +113,25 @@ def test_dense_env_passes_conformance_and_caches_embeddings(tmp_path, monkeypatc
 def test_corpus_loader_reads_both_schemas(name: str) -> None:
     rows = list(read_corpus_jsonl(FIXTURES / name))
     assert len(rows) == 12
-    assert rows[0] == ("1", "Orvane Telsid", "Orvane Telsid is a lighthouse keeper who was born in Brisk Harbour "
-                                             "in 1822. He wrote the memoir Salt on the Lamp.")
+    assert rows[0] == (
+        "1",
+        "Orvane Telsid",
+        "Orvane Telsid is a lighthouse keeper who was born in Brisk Harbour "
+        "in 1822. He wrote the memoir Salt on the Lamp.",
+    )
 
 
 def test_question_loader_reads_golden_answers_and_answer() -> None:
     rows = read_questions_jsonl(FIXTURES / "questions.jsonl")
     assert [r["id"] for r in rows] == ["q1", "q2", "q3", "q4"]
-    assert rows[1]["golden_answers"] == ["Idra Vensel", "Vensel"] and rows[0]["supporting_ids"] == ["3", "4"]
+    assert rows[1]["golden_answers"] == ["Idra Vensel", "Vensel"] and rows[0]["supporting_ids"] == [
+        "3",
+        "4",
+    ]
     plain = read_questions_jsonl(FIXTURES / "questions_answer.jsonl")
-    assert [r["golden_answers"] for r in plain] == [["printing"], ["1810"]] and plain[0]["id"] == "q0"
+    assert [r["golden_answers"] for r in plain] == [["printing"], ["1810"]] and plain[0][
+        "id"
+    ] == "q0"
 
 
 def test_loaders_explain_bad_files(tmp_path) -> None:
@@ -127,13 +150,23 @@ def test_loaders_explain_bad_files(tmp_path) -> None:
 
 @pytest.mark.parametrize("corpus", ["corpus.jsonl", "corpus_contents.jsonl"])
 def test_env_on_real_data_fixtures(corpus: str) -> None:
-    kwargs = {"corpus_path": str(FIXTURES / corpus), "questions_path": str(FIXTURES / "questions.jsonl")}
+    kwargs = {
+        "corpus_path": str(FIXTURES / corpus),
+        "questions_path": str(FIXTURES / "questions.jsonl"),
+    }
     env = SearchQAEnv(**kwargs)
-    assert env.task_ids == ["q1", "q2"] and SearchQAEnv(split="test", **kwargs).task_ids == ["q3", "q4"]
+    assert env.task_ids == ["q1", "q2"] and SearchQAEnv(split="test", **kwargs).task_ids == [
+        "q3",
+        "q4",
+    ]
     obs, info = env.reset(options={"task": "q1"})
     assert obs == "Question: In which town was the publisher of Salt on the Lamp founded?"
     obs, reward, *_, info = env.step("<search>Salt on the Lamp memoir</search>")
-    assert "(id: 3, title: Salt on the Lamp)" in obs and info["progress"] == 0.5 and reward == pytest.approx(0.1)
+    assert (
+        "(id: 3, title: Salt on the Lamp)" in obs
+        and info["progress"] == 0.5
+        and reward == pytest.approx(0.1)
+    )
     obs, *_, info = env.step("<search>Merrow Press founded</search>")
     assert info["progress"] == 1.0
     *_, info = env.step("<answer>the town of Callowick</answer>")
@@ -143,9 +176,19 @@ def test_env_on_real_data_fixtures(corpus: str) -> None:
 
 
 def test_real_questions_without_supporting_ids_use_f1_progress() -> None:
-    env = SearchQAEnv(corpus_path=str(FIXTURES / "corpus.jsonl"), questions_path=str(FIXTURES / "questions_answer.jsonl"))
-    assert env.task_ids == ["q0", "q1"] == SearchQAEnv(
-        corpus_path=str(FIXTURES / "corpus.jsonl"), questions_path=str(FIXTURES / "questions_answer.jsonl"), split="test").task_ids
+    env = SearchQAEnv(
+        corpus_path=str(FIXTURES / "corpus.jsonl"),
+        questions_path=str(FIXTURES / "questions_answer.jsonl"),
+    )
+    assert (
+        env.task_ids
+        == ["q0", "q1"]
+        == SearchQAEnv(
+            corpus_path=str(FIXTURES / "corpus.jsonl"),
+            questions_path=str(FIXTURES / "questions_answer.jsonl"),
+            split="test",
+        ).task_ids
+    )
     env.reset(options={"task": "q1"})
     _, reward, _, _, info = env.step("<search>river mills rebuilt</search>")
     assert info["progress"] == 0.0 and info["reward_components"]["retrieval"] == 0.0

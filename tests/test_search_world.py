@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
+
+from turngym.core import stable_hash
 from turngym.envs.search.answer import normalize_answer
 from turngym.envs.search.questions import generate_questions
 from turngym.envs.search.world import RELATIONS, generate_world
-
-from turngym.core import stable_hash
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,9 @@ def questions(world):
 def test_names_are_unique_short_and_invented(world) -> None:
     names = [name for kind in world.names.values() for name in kind]
     assert len(names) == world.num_passages == 2_000
-    assert len({normalize_answer(n) for n in names}) == len(names), "every entity needs a distinct name"
+    assert len({normalize_answer(n) for n in names}) == len(names), (
+        "every entity needs a distinct name"
+    )
     assert max(map(len, names)) < 24, "names must stay under the conformance check's leak threshold"
     common = {"the", "and", "city", "river", "john", "london", "paris", "smith", "king", "war"}
     invented = [w for n in world.names["person"] + world.names["city"] for w in n.lower().split()]
@@ -42,9 +44,13 @@ def test_passages_are_deterministic_and_seed_dependent(world) -> None:
 
 
 def test_generation_is_identical_in_another_process(world) -> None:
-    code = ("import json; from turngym.core import stable_hash; from turngym.envs.search.world import generate_world;"
-            "print(json.dumps(stable_hash(list(generate_world(2000, 3).passages()))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    code = (
+        "import json; from turngym.core import stable_hash; from turngym.envs.search.world import generate_world;"
+        "print(json.dumps(stable_hash(list(generate_world(2000, 3).passages()))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert json.loads(out.stdout) == stable_hash(list(world.passages()))
 
 
@@ -64,7 +70,9 @@ def test_every_relation_reads_back_from_its_article(world) -> None:
 
 
 def test_world_is_coherent(world) -> None:
-    assert (world.work_year > world.person_year[world.work_author]).all(), "works come after their authors' births"
+    assert (world.work_year > world.person_year[world.work_author]).all(), (
+        "works come after their authors' births"
+    )
     assert (world.org_year > world.person_year[world.org_founder]).all()
     mentors = world.person_mentor
     older = world.person_year[mentors] <= world.person_year
@@ -90,7 +98,10 @@ def test_questions_have_their_hops_of_support(world, questions) -> None:
             assert len(q["plan"]["branches"][0]["relations"]) == q["hops"]
         else:
             assert answer in {texts[pid][0] for pid in support}
-            assert q["plan"]["attribute"] in RELATIONS and q["plan"]["order"] in ("earlier", "later")
+            assert q["plan"]["attribute"] in RELATIONS and q["plan"]["order"] in (
+                "earlier",
+                "later",
+            )
 
 
 def test_questions_are_deterministic(world, questions) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import gymnasium
 import pytest
+
 from turngym.envs.swe.actions import parse_action
 from turngym.envs.swe.expert import SWEExpert, patch_to_calls
 from turngym.envs.swe.local_backend import bwrap_available
@@ -16,7 +17,6 @@ from turngym.envs.swe.mutate import apply_mutation, find_mutations
 from turngym.envs.swe.projects import PROJECTS, project_source
 from turngym.envs.swe.sandbox.swe_tool import apply_diff, handle, make_diff
 from turngym.envs.swe.tasks import Task, grade, load_tasks
-
 from turngym.error import DependencyNotInstalled, InvalidArgumentError
 from turngym.policy import Conversation
 from turngym.testing import adversarial_actions, check_env

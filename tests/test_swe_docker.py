@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import gymnasium
 import numpy as np
 import pytest
+
 from turngym.envs.swe.projects import PROJECTS, image_name
 from turngym.envs.swe.sandbox_base import SandboxError
-
 from turngym.testing import check_env
 
 
@@ -93,7 +93,6 @@ def test_reused_container_keeps_nothing_of_the_last_episode() -> None:
 
 def _play(env_id_kwargs: dict, tasks: list[str], policy: str) -> list[bool]:
     from turngym.agents import RandomPolicy, expert
-
     from turngym.policy import Conversation
 
     env = gymnasium.make("turngym/SWE-v0", **env_id_kwargs)

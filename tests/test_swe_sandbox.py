@@ -15,9 +15,9 @@ import uuid
 
 import gymnasium
 import pytest
+
 from turngym.envs.swe.local_backend import bwrap_available
 from turngym.envs.swe.projects import PROJECTS, image_name, project_source
-
 from turngym.error import DependencyNotInstalled
 
 

@@ -84,7 +84,16 @@ class InflatesReward(gymnasium.Wrapper):
         (NoInstructions, "instructions"),
         (lambda: InflatesReward(CorridorEnv()), "sum of reward_components"),
     ],
-    ids=["nondeterministic", "leak", "accepts-garbage", "crash", "state-key", "never-ends", "no-instructions", "reward-sum"],
+    ids=[
+        "nondeterministic",
+        "leak",
+        "accepts-garbage",
+        "crash",
+        "state-key",
+        "never-ends",
+        "no-instructions",
+        "reward-sum",
+    ],
 )
 def test_check_env_catches_broken_envs(factory, message: str) -> None:
     with pytest.raises(ConformanceError, match=message):

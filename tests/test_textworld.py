@@ -13,6 +13,9 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+
+import turngym
+from helpers.episodes import play  # noqa: E402
 from turngym.agents import RandomPolicy, expert
 from turngym.envs.textworld import games
 from turngym.envs.textworld.env import TextWorldEnv, game_pool
@@ -24,10 +27,7 @@ from turngym.envs.textworld.games import (
     cache_key,
     generate_game,
 )
-
-import turngym
 from turngym.error import InvalidArgumentError, UnknownTaskError
-from turngym.policy import Conversation
 from turngym.testing import EnvConformanceMixin, check_env
 
 OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
@@ -37,28 +37,6 @@ TEXTWORLD_IDS = [
     "turngym/TextWorld-Medium-v0",
     "turngym/TextWorld-Hard-v0",
 ]
-
-
-def play(
-    env: gymnasium.Env, policy, task: str, prefix: tuple[str, ...] = ()
-) -> tuple[bool, list[dict]]:
-    """Plays one episode of ``task``: first the ``prefix`` actions, then ``policy``."""
-    observation, info = env.reset(options={"task": task})
-    conversation = Conversation(messages=[{"role": "system", "content": info["instructions"]}])
-    infos = [info]
-    for turn in range(env.unwrapped.max_turns):
-        conversation.messages.append({"role": "user", "content": observation})
-        conversation.admissible_actions = info["admissible_actions"]
-        conversation.privileged = (
-            info["privileged"] if getattr(policy, "privileged", False) else None
-        )
-        action = prefix[turn] if turn < len(prefix) else policy.act([conversation])[0]
-        observation, _, terminated, truncated, info = env.step(action)
-        conversation.messages.append({"role": "assistant", "content": action})
-        infos.append(info)
-        if terminated or truncated:
-            return bool(info["success"]), infos
-    raise AssertionError("the episode did not end within max_turns")
 
 
 class TestEasyConformance(EnvConformanceMixin):

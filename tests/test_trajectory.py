@@ -17,8 +17,13 @@ def test_build_by_keyword_as_design_promises() -> None:
 
 
 def test_jsonl_round_trip_and_pandas(tmp_path) -> None:
-    trajectories = turngym.rollout("turngym/Corridor-v0", turngym.agents.RandomPolicy(), num_episodes=4,
-                                   group_size=2, progress=False)
+    trajectories = turngym.rollout(
+        "turngym/Corridor-v0",
+        turngym.agents.RandomPolicy(),
+        num_episodes=4,
+        group_size=2,
+        progress=False,
+    )
     path = save_trajectories(tmp_path / "out" / "trajs.jsonl", trajectories)
     loaded = load_trajectories(path)
     assert [t.to_dict() for t in loaded] == [t.to_dict() for t in trajectories]

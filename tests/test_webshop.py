@@ -5,11 +5,11 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 import pytest
+
+import turngym
 from turngym.envs.webshop.catalog import GeneratedCatalog, generate_products
 from turngym.envs.webshop.env import WebShopEnv
 from turngym.envs.webshop.vocab import CATEGORIES
-
-import turngym
 from turngym.error import InvalidArgumentError
 from turngym.testing import check_env
 

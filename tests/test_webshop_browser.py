@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+
 from turngym.envs.webshop.server import make_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import gymnasium
-from turngym.envs.webshop.realdata import load_webshop_data
 
 import turngym
+from turngym.envs.webshop.realdata import load_webshop_data
 from turngym.testing import check_env
 
 FIXTURE = Path(__file__).parent / "fixtures" / "webshop"

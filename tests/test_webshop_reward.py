@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from turngym.envs.webshop.nouns import title_nouns
 from turngym.envs.webshop.reward import best_options, normalize_color, type_reward, webshop_reward
 
@@ -179,7 +180,9 @@ def test_noun_tagger(title: str, nouns: tuple[str, ...]) -> None:
     assert title_nouns(title) == nouns
 
 
-@pytest.mark.parametrize("module_name", ["turngym.envs.webshop.reward", "turngym.envs.webshop.nouns"])
+@pytest.mark.parametrize(
+    "module_name", ["turngym.envs.webshop.reward", "turngym.envs.webshop.nouns"]
+)
 def test_doctests(module_name: str) -> None:
     import doctest
     import importlib

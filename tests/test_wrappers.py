@@ -29,7 +29,9 @@ def test_gate_open_pays_immediate_rewards_at_the_end() -> None:
     rewards, infos = play(env, "L2-east", ["jump", "go east", "go east"])
     assert rewards == pytest.approx([0.0, 0.0, 1.9])
     assert infos[0]["gate_pending"] == pytest.approx({"format": -0.1, "progress": 0.0})
-    assert infos[-1]["reward_components"] == pytest.approx({"outcome": 1.0, "gated_format": -0.1, "gated_progress": 1.0})
+    assert infos[-1]["reward_components"] == pytest.approx(
+        {"outcome": 1.0, "gated_format": -0.1, "gated_progress": 1.0}
+    )
     assert sum(infos[-1]["reward_components"].values()) == pytest.approx(rewards[-1])
 
 
@@ -49,7 +51,9 @@ def test_chain_of_priorities() -> None:
     # Chain: outcome (delta 1) > progress (delta 0.9) > rest (format).
     # Winning L2-east with one invalid action: outcome 1 opens gate 1, progress 1.0 >= 0.9 opens
     # gate 2, format -0.1 counts: R = 1 + 1 - 0.1 = 1.9.
-    env = GateReward(gymnasium.make("turngym/Corridor-v0"), chain=[("outcome", 1.0), ("progress", 0.9)])
+    env = GateReward(
+        gymnasium.make("turngym/Corridor-v0"), chain=[("outcome", 1.0), ("progress", 0.9)]
+    )
     rewards, infos = play(env, "L2-east", ["jump", "go east", "go east"])
     assert rewards[-1] == pytest.approx(1.9)
     assert infos[-1]["gates_opened"] == [True, True]

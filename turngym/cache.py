@@ -71,7 +71,9 @@ def cached_dir(namespace: str, key: str, build: Callable[[Path], None]) -> Path:
     if folder.exists():
         if _is_valid(folder):
             return folder
-        warnings.warn(f"turngym cache {folder} is corrupt or incomplete; rebuilding it", stacklevel=2)
+        warnings.warn(
+            f"turngym cache {folder} is corrupt or incomplete; rebuilding it", stacklevel=2
+        )
         shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))

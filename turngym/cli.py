@@ -1,11 +1,11 @@
 """The ``turngym`` command line.
 
-    turngym list                               registered ids and what they are
-    turngym play ENV_ID [--seed S] [--task T]  play an env in the terminal
-    turngym check ENV_ID [ENV_ID ...]          run the conformance check
-    turngym bench --env ID[,ID]|all --policy NAME[,NAME] --episodes N [--out DIR]
-    turngym train --config FILE                train an LLM policy with the learner
-    turngym serve webshop [--port P]           the web shop as HTML pages on localhost
+turngym list                               registered ids and what they are
+turngym play ENV_ID [--seed S] [--task T]  play an env in the terminal
+turngym check ENV_ID [ENV_ID ...]          run the conformance check
+turngym bench --env ID[,ID]|all --policy NAME[,NAME] --episodes N [--out DIR]
+turngym train --config FILE                train an LLM policy with the learner
+turngym serve webshop [--port P]           the web shop as HTML pages on localhost
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
         if terminated or truncated:
             print(observation)
             end = "terminated" if terminated else "truncated (turn limit)"
-            print(f"== episode {end}: outcome {info['outcome']}, success {info['success']}, return {total:+.3f} ==")
+            print(
+                f"== episode {end}: outcome {info['outcome']}, success {info['success']}, return {total:+.3f} =="
+            )
             return 0
 
 
@@ -108,14 +110,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="turngym", description="turngym: text envs for multi-turn agentic RL")
+    parser = argparse.ArgumentParser(
+        prog="turngym", description="turngym: text envs for multi-turn agentic RL"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list registered env ids").set_defaults(run=_cmd_list)
     play = sub.add_parser("play", help="play an env in the terminal")
     play.add_argument("env_id")
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--task", default=None, help="a task id (default: drawn with the seed)")
-    play.add_argument("--kwargs", default="{}", help='env kwargs as JSON, e.g. \'{"split": "test"}\'')
+    play.add_argument(
+        "--kwargs", default="{}", help='env kwargs as JSON, e.g. \'{"split": "test"}\''
+    )
     play.set_defaults(run=_cmd_play)
     check = sub.add_parser("check", help="run turngym.testing.check_env on env ids")
     check.add_argument("env_ids", nargs="+")

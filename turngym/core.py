@@ -275,7 +275,9 @@ class TurnEnv(gymnasium.Env[str, str]):
         self._turn += 1
         dense = {name: float(value) for name, value in result.reward_components.items()}
         if OUTCOME in dense:
-            raise RuntimeError(f"{type(self).__name__}._act must report the outcome in Outcome.outcome")
+            raise RuntimeError(
+                f"{type(self).__name__}._act must report the outcome in Outcome.outcome"
+            )
         components = dense if self.reward_mode == "dense" else {}
         terminated = bool(result.terminated)
         truncated = not terminated and self._turn >= self.max_turns

@@ -170,7 +170,11 @@ def rollout(
         progress: show a progress bar (tqdm, on stderr).
         mp_context: multiprocessing start method for the workers (default forkserver on Linux).
     """
-    for name, value in (("num_episodes", num_episodes), ("group_size", group_size), ("num_envs", num_envs)):
+    for name, value in (
+        ("num_episodes", num_episodes),
+        ("group_size", group_size),
+        ("num_envs", num_envs),
+    ):
         if not isinstance(value, int) or value < 1:
             raise InvalidArgumentError(f"{name}={value!r} must be a positive int")
     if num_episodes % group_size:
@@ -202,8 +206,10 @@ def rollout(
             starts.append((free.pop(0), index))
         if not starts:
             return
-        results = runner.call([(slot, "reset", seed + index // group_size) for slot, index in starts])
-        for (slot, index), (observation, info) in zip(starts, results):
+        results = runner.call(
+            [(slot, "reset", seed + index // group_size) for slot, index in starts]
+        )
+        for (slot, index), (observation, info) in zip(starts, results, strict=True):
             episode_seed = seed + index // group_size
             group_id = f"{name}/seed{episode_seed}"
             instructions = info.get("instructions", "")
@@ -229,8 +235,10 @@ def rollout(
         while live:
             slots = sorted(live)
             actions = call_policy(policy, [live[slot].conversation for slot in slots])
-            results = runner.call([(slot, "step", action.text) for slot, action in zip(slots, actions)])
-            for slot, action, result in zip(slots, actions, results):
+            results = runner.call(
+                [(slot, "step", action.text) for slot, action in zip(slots, actions, strict=True)]
+            )
+            for slot, action, result in zip(slots, actions, results, strict=True):
                 episode = live[slot]
                 observation, reward, terminated, truncated, info = result
                 episode.trajectory.turns.append(
@@ -259,7 +267,9 @@ def rollout(
                     free.append(slot)
                     bar.update(1)
                 else:
-                    episode.conversation.messages.append({"role": "assistant", "content": action.text})
+                    episode.conversation.messages.append(
+                        {"role": "assistant", "content": action.text}
+                    )
                     episode.conversation.messages.append({"role": "user", "content": observation})
                     _refresh(episode, privileged_policy)
             start_episodes()

@@ -79,14 +79,20 @@ def _fail(message: str) -> None:
 def _check_info(info: dict[str, Any], where: str, at_reset: bool = False) -> None:
     for key, expected in STANDARD_INFO_KEYS.items():
         if key not in info:
-            _fail(f"{where}: info lacks the standard key {key!r}; TurnEnv adds it, did you override step?")
+            _fail(
+                f"{where}: info lacks the standard key {key!r}; TurnEnv adds it, did you override step?"
+            )
         if not isinstance(info[key], expected):
             _fail(f"{where}: info[{key!r}] is {type(info[key]).__name__}, expected {expected}")
     if not 0.0 <= info["progress"] <= 1.0:
         _fail(f"{where}: info['progress']={info['progress']} is outside [0, 1]")
     if at_reset and not isinstance(info.get("instructions"), str):
-        _fail(f"{where}: reset info must hold info['instructions'] (str): the task and action syntax")
-    if info["admissible_actions"] is not None and not all(isinstance(a, str) for a in info["admissible_actions"]):
+        _fail(
+            f"{where}: reset info must hold info['instructions'] (str): the task and action syntax"
+        )
+    if info["admissible_actions"] is not None and not all(
+        isinstance(a, str) for a in info["admissible_actions"]
+    ):
         _fail(f"{where}: info['admissible_actions'] must be a list of str")
 
 
@@ -115,7 +121,9 @@ def _check_step(result: tuple, where: str) -> None:
     _check_info(info, where)
     total = sum(info["reward_components"].values())
     if not math.isclose(total, reward, rel_tol=1e-6, abs_tol=1e-6):
-        _fail(f"{where}: reward {reward} != sum of reward_components {info['reward_components']} = {total}")
+        _fail(
+            f"{where}: reward {reward} != sum of reward_components {info['reward_components']} = {total}"
+        )
     if not math.isfinite(reward):
         _fail(f"{where}: reward {reward} is not finite")
     ended = terminated or truncated
@@ -138,11 +146,15 @@ def _make_factory(env_or_factory: Any) -> tuple[gymnasium.Env, Callable[[], gymn
     if isinstance(env_or_factory, gymnasium.Env):
         env = env_or_factory
         if env.spec is None:
-            _fail("check_env needs a second instance: pass an env made by gymnasium.make, or a factory")
+            _fail(
+                "check_env needs a second instance: pass an env made by gymnasium.make, or a factory"
+            )
         return env, lambda: env.spec.make()
     if callable(env_or_factory):
         return env_or_factory(), env_or_factory
-    raise TypeError("check_env takes a gymnasium.Env made by gymnasium.make, or a zero-arg env factory")
+    raise TypeError(
+        "check_env takes a gymnasium.Env made by gymnasium.make, or a zero-arg env factory"
+    )
 
 
 def check_env(
@@ -176,7 +188,8 @@ def check_env(
             problems = [
                 str(w.message)
                 for w in caught
-                if "gymnasium" in str(w.filename) and not any(s in str(w.message) for s in _BENIGN_WARNINGS)
+                if "gymnasium" in str(w.filename)
+                and not any(s in str(w.message) for s in _BENIGN_WARNINGS)
             ]
             if problems:
                 _fail(f"gymnasium's check_env warned: {problems}")
@@ -189,14 +202,18 @@ def check_env(
         twin.close()
 
 
-def _check_episode_pair(env: gymnasium.Env, twin: gymnasium.Env, seed: int, rng: np.random.Generator, max_steps: int) -> None:
+def _check_episode_pair(
+    env: gymnasium.Env, twin: gymnasium.Env, seed: int, rng: np.random.Generator, max_steps: int
+) -> None:
     where = f"episode seed={seed}"
     obs_a, info_a = env.reset(seed=seed)
     obs_b, info_b = twin.reset(seed=seed)
     _check_info(info_a, f"{where} reset", at_reset=True)
     _check_no_leak(obs_a + info_a["instructions"], info_a, f"{where} reset")
     if obs_a != obs_b or info_a["state_key"] != info_b["state_key"]:
-        _fail(f"{where}: two instances reset with the same seed differ; derive all randomness from self.np_random")
+        _fail(
+            f"{where}: two instances reset with the same seed differ; derive all randomness from self.np_random"
+        )
     obs_c, info_c = env.reset(seed=seed)
     if obs_c != obs_a or info_c["state_key"] != info_a["state_key"]:
         _fail(f"{where}: reset with the same seed twice gave different observations or state keys")
@@ -204,7 +221,11 @@ def _check_episode_pair(env: gymnasium.Env, twin: gymnasium.Env, seed: int, rng:
         action = _pick_action(info_a, env, rng)
         result_a, result_b = env.step(action), twin.step(action)
         _check_step(result_a, f"{where} step {step} action {action!r}")
-        if result_a[0] != result_b[0] or result_a[1] != result_b[1] or result_a[2:4] != result_b[2:4]:
+        if (
+            result_a[0] != result_b[0]
+            or result_a[1] != result_b[1]
+            or result_a[2:4] != result_b[2:4]
+        ):
             _fail(f"{where} step {step}: two instances given the same seed and actions diverged")
         if result_a[4]["state_key"] != result_b[4]["state_key"]:
             _fail(f"{where} step {step}: state_key differs between instances in the same state")
@@ -243,13 +264,17 @@ def _check_adversarial(env: gymnasium.Env, seed: int) -> None:
         _check_step(result, where)
         observation, _, terminated, truncated, info = result
         if info["valid_action"]:
-            _fail(f"{where} was accepted as valid; parse strictly and answer unparseable text with feedback")
+            _fail(
+                f"{where} was accepted as valid; parse strictly and answer unparseable text with feedback"
+            )
         if not observation.strip():
             _fail(f"{where}: the feedback observation is empty; tell the agent what was wrong")
         if len(observation) > 20_000:
             _fail(f"{where}: feedback of {len(observation)} chars; truncate echoes of the action")
         if not (terminated or truncated) and info["state_key"] != key_before:
-            _fail(f"{where}: a rejected action changed state_key; equal states must keep equal keys")
+            _fail(
+                f"{where}: a rejected action changed state_key; equal states must keep equal keys"
+            )
         if terminated or truncated:
             _, info = env.reset(seed=seed)
 

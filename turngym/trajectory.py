@@ -149,5 +149,7 @@ def load_trajectories(path: str | os.PathLike) -> list[Trajectory]:
             try:
                 trajectories.append(Trajectory.from_dict(json.loads(line)))
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number} is not valid JSON ({error}); the file is corrupt") from None
+                raise ValueError(
+                    f"{path}:{number} is not valid JSON ({error}); the file is corrupt"
+                ) from None
     return trajectories

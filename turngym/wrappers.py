@@ -78,7 +78,13 @@ class GateReward(gymnasium.Wrapper):
             raise InvalidArgumentError("chain must name at least one (components, threshold) level")
         self.levels: list[tuple[tuple[str, ...], float]] = []
         for names, delta in chain:
-            names = (names,) if isinstance(names, str) else tuple(names) if isinstance(names, (list, tuple)) else ()
+            names = (
+                (names,)
+                if isinstance(names, str)
+                else tuple(names)
+                if isinstance(names, (list, tuple))
+                else ()
+            )
             if not names or not all(isinstance(n, str) for n in names):
                 raise InvalidArgumentError(
                     f"chain level {names!r} must be a component name or a sequence of names"
@@ -100,12 +106,14 @@ class GateReward(gymnasium.Wrapper):
             info["reward_components"] = {}
             return observation, 0.0, terminated, truncated, info
         named = {name for names, _ in self.levels for name in names}
-        level_values = [(sum(self._pending.get(n, 0.0) for n in names), d) for names, d in self.levels]
+        level_values = [
+            (sum(self._pending.get(n, 0.0) for n in names), d) for names, d in self.levels
+        ]
         rest_names = sorted(set(self._pending) - named)
         rest = sum(self._pending[n] for n in rest_names)
         reward, opened = gate_chain(level_values, rest)
         components: dict[str, float] = {}
-        for (names, _), (value, _), was_reached in zip(self.levels, level_values, [True, *opened[:-1]]):
+        for (names, _), was_reached in zip(self.levels, [True, *opened[:-1]], strict=True):
             for name in names:
                 components[name] = self._pending.get(name, 0.0) if was_reached else 0.0
         for name in rest_names:

@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.alfworld.engine import STATIC_PREDICATES, AlfredEngine, canonical_state
 from turngym.envs.alfworld.games import (
     OFFICIAL_SPLITS,
@@ -57,8 +59,6 @@ from turngym.envs.alfworld.games import (
 from turngym.envs.alfworld.goals import GOAL_STATIC_PREDICATES, GoalSpec, goal_progress
 from turngym.envs.alfworld.problems import TASK_TYPES
 from turngym.envs.alfworld.scenes import ROOMS
-
-from turngym.core import Outcome, Start, TurnEnv
 from turngym.error import InvalidArgumentError
 
 __all__ = [

@@ -20,10 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from turngym.cache import cache_root, cached_dir
 from turngym.envs.alfworld.engine import AlfredEngine, domain_and_grammar
 from turngym.envs.alfworld.problems import TASK_TYPES, Problem, generate_problem, mangle
-
-from turngym.cache import cache_root, cached_dir
 
 __all__ = [
     "GENERATOR_VERSION",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from turngym.envs.alfworld.scenes import Scene, floor_plans, load_scene
 
 __all__ = ["TASK_TYPES", "Problem", "generate_problem", "mangle", "task_description"]

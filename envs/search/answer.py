@@ -18,7 +18,14 @@ import re
 import string
 from dataclasses import dataclass
 
-__all__ = ["Action", "parse_action", "normalize_answer", "exact_match", "f1_score", "MAX_QUERY_CHARS"]
+__all__ = [
+    "Action",
+    "parse_action",
+    "normalize_answer",
+    "exact_match",
+    "f1_score",
+    "MAX_QUERY_CHARS",
+]
 
 #: Longest query or answer accepted (longer ones are invalid with feedback).
 MAX_QUERY_CHARS = 1_000
@@ -50,21 +57,35 @@ def parse_action(text: str) -> Action:
     if match is not None and not _ANY_TAG.search(match["body"] + (match["think"] or "")):
         kind, body = match["kind"], match["body"].strip()
         if not body:
-            return Action(None, error=f"empty {kind}: put a {'query' if kind == 'search' else 'text'} between the tags")
+            return Action(
+                None,
+                error=f"empty {kind}: put a {'query' if kind == 'search' else 'text'} between the tags",
+            )
         if len(body) > MAX_QUERY_CHARS:
-            return Action(None, error=f"{kind} of {len(body)} characters; the limit is {MAX_QUERY_CHARS}")
+            return Action(
+                None, error=f"{kind} of {len(body)} characters; the limit is {MAX_QUERY_CHARS}"
+            )
         return Action(kind, body)
     if not _ANY_TAG.search(text):
         return Action(None, error="no <search> or <answer> tag")
     blocks = [b for b in _BLOCK.findall(text) if not _ANY_TAG.search(b[1])]
     if len(blocks) > 1:
-        return Action(None, error="more than one action: give one <search> or one <answer> per turn")
+        return Action(
+            None, error="more than one action: give one <search> or one <answer> per turn"
+        )
     if match is not None:
         return Action(None, error="tags nested inside another tag")
-    if len(re.findall(r"<(?:search|answer)>", text)) != len(re.findall(r"</(?:search|answer)>", text)):
-        return Action(None, error="unbalanced tags: every <search> or <answer> needs its closing tag")
-    return Action(None, error="text outside the tags: write only <search>...</search> or "
-                              "<answer>...</answer> (optionally after <think>...</think>)")
+    if len(re.findall(r"<(?:search|answer)>", text)) != len(
+        re.findall(r"</(?:search|answer)>", text)
+    ):
+        return Action(
+            None, error="unbalanced tags: every <search> or <answer> needs its closing tag"
+        )
+    return Action(
+        None,
+        error="text outside the tags: write only <search>...</search> or "
+        "<answer>...</answer> (optionally after <think>...</think>)",
+    )
 
 
 def normalize_answer(text: str) -> str:

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from turngym.cache import cached_dir, file_digest
 from turngym.envs.search.questions import generate_questions
 from turngym.envs.search.retriever import BM25Retriever, PassageStore
 from turngym.envs.search.world import generate_world
-
-from turngym.cache import cached_dir, file_digest
 from turngym.error import InvalidArgumentError
 
 __all__ = ["Corpus", "world_corpus", "jsonl_corpus", "read_corpus_jsonl", "read_questions_jsonl"]
@@ -74,7 +73,9 @@ def jsonl_corpus(path: str) -> Corpus:
     """A corpus JSONL file (see the module docstring), indexed once per file content."""
     source = Path(path).expanduser()
     if not source.is_file():
-        raise InvalidArgumentError(f"corpus_path={path!r} is not a file; give a corpus JSONL(.gz) path.")
+        raise InvalidArgumentError(
+            f"corpus_path={path!r} is not a file; give a corpus JSONL(.gz) path."
+        )
     stat = source.stat()
     return _jsonl_corpus(str(source), stat.st_size, stat.st_mtime_ns)
 
@@ -103,9 +104,13 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise InvalidArgumentError(f"{path}:{number} is not valid JSON ({error}); one JSON object a line.") from error
+                raise InvalidArgumentError(
+                    f"{path}:{number} is not valid JSON ({error}); one JSON object a line."
+                ) from error
             if not isinstance(row, dict):
-                raise InvalidArgumentError(f"{path}:{number} is a {type(row).__name__}; each line must be a JSON object.")
+                raise InvalidArgumentError(
+                    f"{path}:{number} is a {type(row).__name__}; each line must be a JSON object."
+                )
             yield number, row
 
 
@@ -133,7 +138,9 @@ def read_questions_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Reads a questions JSONL file into rows ``{"id", "question", "golden_answers", ...}``."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise InvalidArgumentError(f"questions_path={str(path)!r} is not a file; give a questions JSONL path.")
+        raise InvalidArgumentError(
+            f"questions_path={str(path)!r} is not a file; give a questions JSONL path."
+        )
     rows, seen = [], set()
     for number, row in _lines(path):
         answers = row.get("golden_answers", row.get("answer", row.get("answers")))
@@ -145,15 +152,21 @@ def read_questions_jsonl(path: str | Path) -> list[dict[str, Any]]:
         metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
         question_id = str(row.get("id", f"q{number - 1}"))
         if question_id in seen:
-            raise InvalidArgumentError(f"{path}:{number} repeats the id {question_id!r}; question ids must be unique.")
+            raise InvalidArgumentError(
+                f"{path}:{number} repeats the id {question_id!r}; question ids must be unique."
+            )
         seen.add(question_id)
-        rows.append({
-            **row,
-            "id": question_id,
-            "question": str(row["question"]),
-            "golden_answers": [str(a) for a in answers],
-            "supporting_ids": [str(s) for s in row.get("supporting_ids", metadata.get("supporting_ids", []))],
-        })
+        rows.append(
+            {
+                **row,
+                "id": question_id,
+                "question": str(row["question"]),
+                "golden_answers": [str(a) for a in answers],
+                "supporting_ids": [
+                    str(s) for s in row.get("supporting_ids", metadata.get("supporting_ids", []))
+                ],
+            }
+        )
     if not rows:
         raise InvalidArgumentError(f"questions file {str(path)!r} holds no questions.")
     return rows

@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from turngym.cache import cached_dir
+from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.search.answer import MAX_QUERY_CHARS, exact_match, f1_score, parse_action
 from turngym.envs.search.corpus import Corpus, jsonl_corpus, read_questions_jsonl, world_corpus
 from turngym.envs.search.questions import HOPS
 from turngym.envs.search.retriever import DenseRetriever, EmbeddingFn
-
-from turngym.cache import cached_dir
-from turngym.core import Outcome, Start, TurnEnv
 from turngym.error import InvalidArgumentError
 
 __all__ = ["SearchQAEnv", "FORMAT_PENALTY", "NO_SEARCH_PENALTY"]
@@ -51,8 +51,10 @@ NO_SEARCH_PENALTY = -0.1
 MAX_PASSAGE_CHARS = 1_500
 _ECHO_CHARS = 100
 _DENSE: dict[tuple[str, Any], DenseRetriever] = {}
-_SYNTAX = ("Reply with exactly one action: <search>query</search> or <answer>short answer</answer>, "
-           "optionally preceded by <think>your reasoning</think>, and nothing else.")
+_SYNTAX = (
+    "Reply with exactly one action: <search>query</search> or <answer>short answer</answer>, "
+    "optionally preceded by <think>your reasoning</think>, and nothing else."
+)
 
 
 class SearchQAEnv(TurnEnv):
@@ -104,38 +106,73 @@ class SearchQAEnv(TurnEnv):
         max_turns: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        super().__init__(reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode)
+        super().__init__(
+            reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
+        )
         self.hops = (hops,) if isinstance(hops, int) else tuple(int(h) for h in hops)
         if not self.hops or not set(self.hops) <= set(HOPS):
-            raise InvalidArgumentError(f"hops={hops!r} is not valid; use hop counts from {list(HOPS)}.")
+            raise InvalidArgumentError(
+                f"hops={hops!r} is not valid; use hop counts from {list(HOPS)}."
+            )
         if not isinstance(top_k, int) or not 1 <= top_k <= 50:
             raise InvalidArgumentError(f"top_k={top_k!r} must be an int in 1..50.")
         if outcome_metric not in ("f1", "em"):
-            raise InvalidArgumentError(f"outcome_metric={outcome_metric!r} is not valid; use 'f1' or 'em'.")
+            raise InvalidArgumentError(
+                f"outcome_metric={outcome_metric!r} is not valid; use 'f1' or 'em'."
+            )
         if retriever not in ("bm25", "dense"):
-            raise InvalidArgumentError(f"retriever={retriever!r} is not valid; use 'bm25' or 'dense' (with embedding_fn=).")
+            raise InvalidArgumentError(
+                f"retriever={retriever!r} is not valid; use 'bm25' or 'dense' (with embedding_fn=)."
+            )
         if retriever == "dense" and embedding_fn is None:
-            raise InvalidArgumentError("retriever='dense' needs embedding_fn=<callable (list[str]) -> np.ndarray [n, dim]>.")
+            raise InvalidArgumentError(
+                "retriever='dense' needs embedding_fn=<callable (list[str]) -> np.ndarray [n, dim]>."
+            )
         if corpus_path is not None and questions_path is None:
-            raise InvalidArgumentError("corpus_path= needs questions_path= (a questions JSONL over that corpus).")
-        self.top_k, self.outcome_metric, self.retrieval_reward = top_k, outcome_metric, float(retrieval_reward)
+            raise InvalidArgumentError(
+                "corpus_path= needs questions_path= (a questions JSONL over that corpus)."
+            )
+        self.top_k, self.outcome_metric, self.retrieval_reward = (
+            top_k,
+            outcome_metric,
+            float(retrieval_reward),
+        )
         if corpus_path is None:
             if not isinstance(num_passages, int) or not 1_000 <= num_passages <= 10_000_000:
-                raise InvalidArgumentError(f"num_passages={num_passages!r} must be an int in 1,000..10,000,000.")
-            self.corpus: Corpus = world_corpus(num_passages, int(world_seed), int(questions_per_hop))
+                raise InvalidArgumentError(
+                    f"num_passages={num_passages!r} must be an int in 1,000..10,000,000."
+                )
+            self.corpus: Corpus = world_corpus(
+                num_passages, int(world_seed), int(questions_per_hop)
+            )
         else:
             self.corpus = jsonl_corpus(str(Path(corpus_path).expanduser().resolve()))
-        rows = self.corpus.questions if questions_path is None else read_questions_jsonl(questions_path)
+        rows = (
+            self.corpus.questions
+            if questions_path is None
+            else read_questions_jsonl(questions_path)
+        )
         rows = [r for r in rows if r.get("hops", self.hops[0]) in self.hops]
         self._questions = {row["id"]: row for row in rows}
         self._splits = self._split_ids(rows, generated=questions_path is None)
-        self._retriever = self.corpus.bm25 if retriever == "bm25" else self._dense(embedding_fn, embedding_key)
-        self._question, self._retrieved, self._searches, self._answered, self._answer_f1 = {}, set(), 0, False, 0.0
+        self._retriever = (
+            self.corpus.bm25 if retriever == "bm25" else self._dense(embedding_fn, embedding_key)
+        )
+        self._question, self._retrieved, self._searches, self._answered, self._answer_f1 = (
+            {},
+            set(),
+            0,
+            False,
+            0.0,
+        )
 
     @staticmethod
     def _split_ids(rows: list[dict[str, Any]], generated: bool) -> dict[str, list[str]]:
         if any("split" in row for row in rows):
-            return {s: [r["id"] for r in rows if r.get("split", "train") == s] for s in ("train", "test")}
+            return {
+                s: [r["id"] for r in rows if r.get("split", "train") == s]
+                for s in ("train", "test")
+            }
         if not generated:
             ids = [r["id"] for r in rows]
             return {"train": ids, "test": ids}
@@ -144,7 +181,10 @@ class SearchQAEnv(TurnEnv):
         for row in rows:
             per_hop[row["hops"]] = per_hop.get(row["hops"], 0) + 1
         test = {r["id"] for r in rows if int(r["id"].split("-")[1]) >= 0.8 * per_hop[r["hops"]]}
-        return {"train": [r["id"] for r in rows if r["id"] not in test], "test": [r["id"] for r in rows if r["id"] in test]}
+        return {
+            "train": [r["id"] for r in rows if r["id"] not in test],
+            "test": [r["id"] for r in rows if r["id"] in test],
+        }
 
     def _dense(self, embed: EmbeddingFn, key: str | None) -> DenseRetriever:
         memo = (self.corpus.key, key if key is not None else id(embed))
@@ -152,8 +192,12 @@ class SearchQAEnv(TurnEnv):
             if key is None:
                 _DENSE[memo] = DenseRetriever(embed, self.corpus.store.documents())
             else:
+
                 def build(tmp: Path) -> None:
-                    np.save(tmp / "embeddings.npy", DenseRetriever(embed, self.corpus.store.documents()).embeddings)
+                    np.save(
+                        tmp / "embeddings.npy",
+                        DenseRetriever(embed, self.corpus.store.documents()).embeddings,
+                    )
 
                 folder = cached_dir("search", f"{self.corpus.key}-dense-{key}", build)
                 _DENSE[memo] = DenseRetriever(embed, embeddings=np.load(folder / "embeddings.npy"))
@@ -175,7 +219,11 @@ class SearchQAEnv(TurnEnv):
             "The facts are not common knowledge: search before you answer, and search again for each "
             f"entity the passages lead you to.\nQuestion: {question}"
         )
-        info = {"question": question, "hops": self._question.get("hops"), "question_type": self._question.get("type")}
+        info = {
+            "question": question,
+            "hops": self._question.get("hops"),
+            "question_type": self._question.get("type"),
+        }
         return Start(observation=f"Question: {question}", instructions=instructions, info=info)
 
     def _act(self, action: str) -> Outcome:
@@ -184,8 +232,11 @@ class SearchQAEnv(TurnEnv):
         if parsed.error is not None:
             echo = action[:_ECHO_CHARS] + ("..." if len(action) > _ECHO_CHARS else "")
             components["format"] = FORMAT_PENALTY
-            return Outcome(f"Invalid action ({parsed.error}). {_SYNTAX} You wrote: {echo!r}", components,
-                           valid_action=False)
+            return Outcome(
+                f"Invalid action ({parsed.error}). {_SYNTAX} You wrote: {echo!r}",
+                components,
+                valid_action=False,
+            )
         if parsed.kind == "search":
             return self._search(parsed.body, components)
         return self._answer(parsed.body, components)
@@ -206,7 +257,9 @@ class SearchQAEnv(TurnEnv):
             components["retrieval"] = self.retrieval_reward * len(gained) / len(set(supporting))
         self._retrieved |= new
         body = "\n".join(lines) if lines else "No passage matches this query; try other words."
-        return Outcome(f"<information>\n{body}\n</information>", components, info={"num_results": len(lines)})
+        return Outcome(
+            f"<information>\n{body}\n</information>", components, info={"num_results": len(lines)}
+        )
 
     def _answer(self, answer: str, components: dict[str, float]) -> Outcome:
         gold = self._question["golden_answers"]
@@ -220,7 +273,10 @@ class SearchQAEnv(TurnEnv):
         shown = answer[:_ECHO_CHARS]
         return Outcome(
             f"You answered {shown!r}. Exact match: {em:.0f}, F1: {f1:.2f}.{note} The episode is over.",
-            components, terminated=True, outcome=outcome, success=em == 1.0,
+            components,
+            terminated=True,
+            outcome=outcome,
+            success=em == 1.0,
             info={"exact_match": em, "f1": f1, "answer": shown},
         )
 

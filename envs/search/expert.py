@@ -19,12 +19,13 @@ from typing import Any
 
 from turngym.envs.search.answer import normalize_answer
 from turngym.envs.search.world import MONTHS, RELATIONS
-
 from turngym.policy import Conversation
 
 __all__ = ["SearchExpert", "NoSearchPolicy", "read_passages", "evaluate"]
 
-_DOC = re.compile(r"^Doc \d+ \(id: (?P<id>[^,]*), title: (?P<title>.*?)\) (?P<text>.*)$", re.MULTILINE)
+_DOC = re.compile(
+    r"^Doc \d+ \(id: (?P<id>[^,]*), title: (?P<title>.*?)\) (?P<text>.*)$", re.MULTILINE
+)
 _NAME = re.compile(r"(?:[A-Z][a-z]+ )*[A-Z][a-z]+")
 
 
@@ -61,8 +62,11 @@ class SearchExpert:
     def _act(self, conversation: Conversation) -> str:
         privileged = conversation.privileged or {}
         plan = privileged.get("plan")
-        searched = {normalize_answer(a[len("<search>"):-len("</search>")]) for a in conversation.actions
-                    if a.startswith("<search>")}
+        searched = {
+            normalize_answer(a[len("<search>") : -len("</search>")])
+            for a in conversation.actions
+            if a.startswith("<search>")
+        }
         if not plan:
             if not searched:
                 return f"<search>{_question(conversation)[:500]}</search>"
@@ -71,7 +75,9 @@ class SearchExpert:
         return step if step.startswith("<") else f"<answer>{step}</answer>"
 
     @staticmethod
-    def _read(name: str, relation: str, passages: dict[str, str], searched: set[str]) -> tuple[str, bool]:
+    def _read(
+        name: str, relation: str, passages: dict[str, str], searched: set[str]
+    ) -> tuple[str, bool]:
         """(value, True) when ``name``'s article is known, else (action to take, False)."""
         text = passages.get(normalize_answer(name))
         if text is None:
@@ -127,16 +133,23 @@ def evaluate(env: Any, policy: Any, task_ids: list[str]) -> dict[str, float]:
     totals = {"exact_match": 0.0, "f1": 0.0, "turns": 0.0, "success": 0.0}
     for task_id in task_ids:
         observation, info = env.reset(options={"task": task_id})
-        conversation = Conversation(messages=[{"role": "system", "content": info["instructions"]},
-                                              {"role": "user", "content": observation}], task_id=task_id)
+        conversation = Conversation(
+            messages=[
+                {"role": "system", "content": info["instructions"]},
+                {"role": "user", "content": observation},
+            ],
+            task_id=task_id,
+        )
         done = False
         while not done:
             if getattr(policy, "privileged", False):
                 conversation.privileged = info["privileged"]
             action = policy.act([conversation])[0]
             observation, _, terminated, truncated, info = env.step(action)
-            conversation.messages += [{"role": "assistant", "content": action},
-                                      {"role": "user", "content": observation}]
+            conversation.messages += [
+                {"role": "assistant", "content": action},
+                {"role": "user", "content": observation},
+            ]
             done = terminated or truncated
         totals["exact_match"] += info.get("exact_match", 0.0)
         totals["f1"] += info.get("f1", 0.0)

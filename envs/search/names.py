@@ -14,8 +14,32 @@ import numpy as np
 
 __all__ = ["SYLLABLES", "WordPool", "unique_words"]
 
-_ONSETS = ("b", "br", "d", "dr", "f", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "r", "s",
-           "t", "th", "v", "z", "sh", "st", "y", "c")
+_ONSETS = (
+    "b",
+    "br",
+    "d",
+    "dr",
+    "f",
+    "g",
+    "gr",
+    "h",
+    "k",
+    "kr",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "th",
+    "v",
+    "z",
+    "sh",
+    "st",
+    "y",
+    "c",
+)
 _VOWELS = ("a", "e", "i", "o", "u", "ae", "ei", "ou", "y")
 _CODAS = ("", "", "n", "r", "l", "s", "m", "x", "th")
 #: Every syllable (onset + vowel + coda), sorted so the inventory never depends on set order.
@@ -71,6 +95,10 @@ class WordPool:
         self.rng = rng
         self.taken: set[str] = set()
 
-    def take(self, count: int, *, syllables: tuple[int, int] = (2, 3), max_chars: int = 11) -> list[str]:
+    def take(
+        self, count: int, *, syllables: tuple[int, int] = (2, 3), max_chars: int = 11
+    ) -> list[str]:
         """``count`` new words, distinct from every word this pool gave before."""
-        return unique_words(self.rng, count, syllables=syllables, max_chars=max_chars, taken=self.taken)
+        return unique_words(
+            self.rng, count, syllables=syllables, max_chars=max_chars, taken=self.taken
+        )

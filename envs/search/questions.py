@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from turngym.envs.search.world import RELATIONS, World
 
 __all__ = ["generate_questions", "HOPS"]
@@ -22,19 +23,30 @@ __all__ = ["generate_questions", "HOPS"]
 HOPS = (1, 2, 3, 4)
 #: "the X of {x}" noun phrases for inner hops.
 _PHRASE = {
-    "author": "the author of {x}", "publisher": "the publisher of {x}", "birthplace": "the birthplace of {x}",
-    "employer": "the employer of {x}", "mentor": "the mentor of {x}", "founder": "the founder of {x}",
-    "headquarters": "the headquarters city of {x}", "region": "the region containing {x}",
+    "author": "the author of {x}",
+    "publisher": "the publisher of {x}",
+    "birthplace": "the birthplace of {x}",
+    "employer": "the employer of {x}",
+    "mentor": "the mentor of {x}",
+    "founder": "the founder of {x}",
+    "headquarters": "the headquarters city of {x}",
+    "region": "the region containing {x}",
     "capital": "the capital of {x}",
 }
 #: Question forms for the last hop.
 _ASK = {
-    "author": "Who wrote {x}?", "publisher": "Which organisation published {x}?",
-    "published": "In what year was {x} first published?", "birthplace": "In which city was {x} born?",
-    "employer": "Which organisation did {x} work for?", "mentor": "Who was the mentor of {x}?",
-    "born": "On what date was {x} born?", "founder": "Who founded {x}?",
-    "headquarters": "In which city is {x} headquartered?", "founded": "In what year was {x} founded?",
-    "region": "In which region is {x}?", "established": "In what year was {x} established?",
+    "author": "Who wrote {x}?",
+    "publisher": "Which organisation published {x}?",
+    "published": "In what year was {x} first published?",
+    "birthplace": "In which city was {x} born?",
+    "employer": "Which organisation did {x} work for?",
+    "mentor": "Who was the mentor of {x}?",
+    "born": "On what date was {x} born?",
+    "founder": "Who founded {x}?",
+    "headquarters": "In which city is {x} headquartered?",
+    "founded": "In what year was {x} founded?",
+    "region": "In which region is {x}?",
+    "established": "In what year was {x} established?",
     "capital": "What is the capital of {x}?",
 }
 #: Comparison questions: the chronological attribute of each type and its wording.
@@ -44,8 +56,10 @@ _COMPARE = {
     "org": ("founded", "Which organisation was founded {order}, {a} or {b}?"),
     "city": ("established", "Which city was established {order}, {a} or {b}?"),
 }
-_OUT = {kind: [name for name, rel in RELATIONS.items() if rel.source == kind] for kind in
-        ("person", "work", "org", "city", "region")}
+_OUT = {
+    kind: [name for name, rel in RELATIONS.items() if rel.source == kind]
+    for kind in ("person", "work", "org", "city", "region")
+}
 _INTO = {kind: [name for name, rel in RELATIONS.items() if rel.target == kind] for kind in _COMPARE}
 
 
@@ -60,7 +74,9 @@ def _bridge(world: World, hops: int, rng: np.random.Generator) -> dict[str, Any]
         value = world.follow(relation, entity)
         relations.append(relation)
         if last:
-            answer = value if isinstance(value, str) else world.names[RELATIONS[relation].target][value]
+            answer = (
+                value if isinstance(value, str) else world.names[RELATIONS[relation].target][value]
+            )
             break
         kind, entity = RELATIONS[relation].target, int(value)
         if (kind, entity) in seen:
@@ -82,7 +98,12 @@ def _branch(world: World, kind: str, with_hop: bool, rng: np.random.Generator) -
     """One side of a comparison: (phrase, plan branch, [(kind, index) read], resolved index)."""
     if not with_hop:
         index = int(rng.integers(len(world.names[kind])))
-        return world.names[kind][index], {"start": world.names[kind][index], "relations": []}, [(kind, index)], index
+        return (
+            world.names[kind][index],
+            {"start": world.names[kind][index], "relations": []},
+            [(kind, index)],
+            index,
+        )
     options = _INTO.get(kind, [])
     if not options:
         return None
@@ -91,8 +112,12 @@ def _branch(world: World, kind: str, with_hop: bool, rng: np.random.Generator) -
     start = int(rng.integers(len(world.names[source])))
     index = int(world.follow(relation, start))
     name = world.names[source][start]
-    return (_PHRASE[relation].format(x=name), {"start": name, "relations": [relation]},
-            [(source, start), (kind, index)], index)
+    return (
+        _PHRASE[relation].format(x=name),
+        {"start": name, "relations": [relation]},
+        [(source, start), (kind, index)],
+        index,
+    )
 
 
 def _comparison(world: World, hops: int, rng: np.random.Generator) -> dict[str, Any] | None:
@@ -121,7 +146,9 @@ def _comparison(world: World, hops: int, rng: np.random.Generator) -> dict[str, 
     }
 
 
-def generate_questions(world: World, per_hop: int, seed: int = 0, hops: tuple[int, ...] = HOPS) -> list[dict[str, Any]]:
+def generate_questions(
+    world: World, per_hop: int, seed: int = 0, hops: tuple[int, ...] = HOPS
+) -> list[dict[str, Any]]:
     """Generates ``per_hop`` distinct questions for each hop count in ``hops``.
 
     Returns:
@@ -136,12 +163,17 @@ def generate_questions(world: World, per_hop: int, seed: int = 0, hops: tuple[in
         while len(seen) < per_hop:
             attempts += 1
             if attempts > 200 * per_hop + 1000:
-                raise RuntimeError(f"could not compose {per_hop} distinct {hop}-hop questions; use a larger world")
+                raise RuntimeError(
+                    f"could not compose {per_hop} distinct {hop}-hop questions; use a larger world"
+                )
             comparison = hop >= 2 and rng.random() < (0.5 if hop == 2 else 0.3)
             row = _comparison(world, hop, rng) if comparison else _bridge(world, hop, rng)
             if row is None or row["question"] in seen:
                 continue
-            if any(answer.lower() in row["question"].lower() for answer in row["golden_answers"]) and row["type"] == "bridge":
+            if (
+                any(answer.lower() in row["question"].lower() for answer in row["golden_answers"])
+                and row["type"] == "bridge"
+            ):
                 continue  # the answer must not be given away by the question
             seen.add(row["question"])
             rows.append({"id": f"h{hop}-{len(seen) - 1:05d}", "hops": hop, **row})

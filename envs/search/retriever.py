@@ -21,7 +21,14 @@ import numpy as np
 
 from turngym.error import InvalidArgumentError, missing_dependency
 
-__all__ = ["PassageStore", "BM25Retriever", "DenseRetriever", "EmbeddingFn", "HashingEmbedder", "top_k"]
+__all__ = [
+    "PassageStore",
+    "BM25Retriever",
+    "DenseRetriever",
+    "EmbeddingFn",
+    "HashingEmbedder",
+    "top_k",
+]
 
 EmbeddingFn = Callable[[list[str]], np.ndarray]
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -36,9 +43,15 @@ def top_k(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     threshold = scores[candidates].min()
     # Every index tied with the k-th score competes, so ties never depend on argpartition's order.
-    candidates = np.flatnonzero(scores >= threshold) if threshold > 0 else np.flatnonzero(scores > 0)
+    candidates = (
+        np.flatnonzero(scores >= threshold) if threshold > 0 else np.flatnonzero(scores > 0)
+    )
     order = np.lexsort((candidates, -scores[candidates]))[:k]
-    return [(int(candidates[i]), float(scores[candidates[i]])) for i in order if scores[candidates[i]] > 0]
+    return [
+        (int(candidates[i]), float(scores[candidates[i]]))
+        for i in order
+        if scores[candidates[i]] > 0
+    ]
 
 
 class PassageStore:
@@ -46,9 +59,15 @@ class PassageStore:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self._data = {f: np.memmap(self.folder / f"{f}.bin", dtype=np.uint8, mode="r")
-                      if (self.folder / f"{f}.bin").stat().st_size else np.zeros(0, np.uint8) for f in _FIELDS}
-        self._offsets = {f: np.load(self.folder / f"{f}.offsets.npy", mmap_mode="r") for f in _FIELDS}
+        self._data = {
+            f: np.memmap(self.folder / f"{f}.bin", dtype=np.uint8, mode="r")
+            if (self.folder / f"{f}.bin").stat().st_size
+            else np.zeros(0, np.uint8)
+            for f in _FIELDS
+        }
+        self._offsets = {
+            f: np.load(self.folder / f"{f}.offsets.npy", mmap_mode="r") for f in _FIELDS
+        }
         self._index: dict[str, int] | None = None
 
     @staticmethod
@@ -154,7 +173,9 @@ class DenseRetriever:
         self.embed = embed
         if embeddings is None:
             if documents is None:
-                raise InvalidArgumentError("DenseRetriever needs documents or precomputed embeddings.")
+                raise InvalidArgumentError(
+                    "DenseRetriever needs documents or precomputed embeddings."
+                )
             embeddings = self.encode(documents, batch_size)
         self.embeddings = embeddings
 

@@ -30,41 +30,123 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
 from turngym.envs.search.names import WordPool
 
 __all__ = ["World", "Relation", "RELATIONS", "TYPES", "generate_world", "MONTHS"]
 
 TYPES = ("person", "work", "org", "city", "region")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
-_OCCUPATIONS = ("cartographer", "glassmaker", "astronomer", "poet", "shipwright", "composer",
-                "botanist", "archivist", "engineer", "painter", "physician", "historian",
-                "weaver", "mathematician", "playwright", "brewer", "sculptor", "surveyor")
-_ORG_KINDS = ("Guild", "Institute", "Academy", "Company", "Society", "Press", "Foundry", "Bank",
-              "Library", "Observatory")
-_WORK_NOUNS = ("Lantern", "Orchard", "Tide", "Harbor", "Ledger", "Compass", "Mirror", "Garden",
-               "Crown", "Bridge", "Winter", "Archive", "Voyage", "Meadow", "Furnace", "Atlas")
-_WORK_KINDS = ("novel", "poem cycle", "treatise", "symphony", "play", "chronicle", "atlas",
-               "song book", "memoir")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_OCCUPATIONS = (
+    "cartographer",
+    "glassmaker",
+    "astronomer",
+    "poet",
+    "shipwright",
+    "composer",
+    "botanist",
+    "archivist",
+    "engineer",
+    "painter",
+    "physician",
+    "historian",
+    "weaver",
+    "mathematician",
+    "playwright",
+    "brewer",
+    "sculptor",
+    "surveyor",
+)
+_ORG_KINDS = (
+    "Guild",
+    "Institute",
+    "Academy",
+    "Company",
+    "Society",
+    "Press",
+    "Foundry",
+    "Bank",
+    "Library",
+    "Observatory",
+)
+_WORK_NOUNS = (
+    "Lantern",
+    "Orchard",
+    "Tide",
+    "Harbor",
+    "Ledger",
+    "Compass",
+    "Mirror",
+    "Garden",
+    "Crown",
+    "Bridge",
+    "Winter",
+    "Archive",
+    "Voyage",
+    "Meadow",
+    "Furnace",
+    "Atlas",
+)
+_WORK_KINDS = (
+    "novel",
+    "poem cycle",
+    "treatise",
+    "symphony",
+    "play",
+    "chronicle",
+    "atlas",
+    "song book",
+    "memoir",
+)
 _CITY_KINDS = ("port town", "market town", "hill city", "river town", "mining town", "city")
 _REGION_SUFFIXES = ("ia", "land", " Vale", " Reach", " March")
-_TOPICS = ("studies of river tides", "a survey of coastal salt marshes", "designs for lock gates",
-           "a catalogue of northern stars", "reforms of the guild courts", "portraits of merchants",
-           "a method for dyeing wool", "work on mountain roads", "essays on winter festivals",
-           "improvements to the printing press", "maps of the inland lakes")
+_TOPICS = (
+    "studies of river tides",
+    "a survey of coastal salt marshes",
+    "designs for lock gates",
+    "a catalogue of northern stars",
+    "reforms of the guild courts",
+    "portraits of merchants",
+    "a method for dyeing wool",
+    "work on mountain roads",
+    "essays on winter festivals",
+    "improvements to the printing press",
+    "maps of the inland lakes",
+)
 _PRODUCE = ("amber", "salt", "barley", "wool", "copper", "tea", "timber", "glass", "honey")
 _NAME = r"(?P<value>[^.]+?)"
 
 # Article templates. The regex next to each relation must read its value back from them.
-PERSON = ("{name} is a {occupation} who was born on {date} in {city}. {pronoun} worked for {org} "
-          "and studied under {mentor}. {pronoun} is best known for {topic}.")
+PERSON = (
+    "{name} is a {occupation} who was born on {date} in {city}. {pronoun} worked for {org} "
+    "and studied under {mentor}. {pronoun} is best known for {topic}."
+)
 PERSON_WORK = " {possessive} works include {work}."
-WORK = ("{title} is a {kind} written by {author}. It was first published in {year} by "
-        "{publisher}. The {kind} is set in {city}.")
-ORG = ("{name} is a {kind} founded in {year} by {founder}. Its headquarters are in {city}. "
-       "It is known for its trade in {produce}.")
-CITY = ("{name} is a {kind} in {region}. It was established in {year}. {name} is known for its "
-        "{produce} market.")
+WORK = (
+    "{title} is a {kind} written by {author}. It was first published in {year} by "
+    "{publisher}. The {kind} is set in {city}."
+)
+ORG = (
+    "{name} is a {kind} founded in {year} by {founder}. Its headquarters are in {city}. "
+    "It is known for its trade in {produce}."
+)
+CITY = (
+    "{name} is a {kind} in {region}. It was established in {year}. {name} is known for its "
+    "{produce} market."
+)
 REGION = "{name} is a region whose capital is {capital}. The region is known for {produce}."
 
 
@@ -78,15 +160,27 @@ class Relation:
 
 
 RELATIONS: dict[str, Relation] = {
-    "born": Relation("person", None, re.compile(r"was born on (?P<value>\d{1,2} [A-Z][a-z]+ \d{3,4}) in ")),
-    "birthplace": Relation("person", "city", re.compile(r"was born on \d{1,2} [A-Z][a-z]+ \d{3,4} in " + _NAME + r"\. ")),
-    "employer": Relation("person", "org", re.compile(r" worked for " + _NAME + r" and studied under ")),
+    "born": Relation(
+        "person", None, re.compile(r"was born on (?P<value>\d{1,2} [A-Z][a-z]+ \d{3,4}) in ")
+    ),
+    "birthplace": Relation(
+        "person",
+        "city",
+        re.compile(r"was born on \d{1,2} [A-Z][a-z]+ \d{3,4} in " + _NAME + r"\. "),
+    ),
+    "employer": Relation(
+        "person", "org", re.compile(r" worked for " + _NAME + r" and studied under ")
+    ),
     "mentor": Relation("person", "person", re.compile(r" and studied under " + _NAME + r"\. ")),
     "author": Relation("work", "person", re.compile(r" written by " + _NAME + r"\. It was first")),
     "published": Relation("work", None, re.compile(r"first published in (?P<value>\d{3,4}) by ")),
-    "publisher": Relation("work", "org", re.compile(r"first published in \d{3,4} by " + _NAME + r"\. ")),
+    "publisher": Relation(
+        "work", "org", re.compile(r"first published in \d{3,4} by " + _NAME + r"\. ")
+    ),
     "founded": Relation("org", None, re.compile(r" founded in (?P<value>\d{3,4}) by ")),
-    "founder": Relation("org", "person", re.compile(r" founded in \d{3,4} by " + _NAME + r"\. Its ")),
+    "founder": Relation(
+        "org", "person", re.compile(r" founded in \d{3,4} by " + _NAME + r"\. Its ")
+    ),
     "headquarters": Relation("org", "city", re.compile(r"headquarters are in " + _NAME + r"\. ")),
     "region": Relation("city", "region", re.compile(r" in " + _NAME + r"\. It was established ")),
     "established": Relation("city", None, re.compile(r"established in (?P<value>\d{3,4})\. ")),
@@ -135,10 +229,18 @@ class World:
     def follow(self, relation: str, index: int) -> int | str:
         """The value of ``relation`` for entity ``index``: a target index, or a date/year text."""
         table: dict[str, np.ndarray] = {
-            "birthplace": self.person_city, "employer": self.person_org, "mentor": self.person_mentor,
-            "author": self.work_author, "publisher": self.work_publisher, "founder": self.org_founder,
-            "headquarters": self.org_city, "region": self.city_region, "capital": self.region_capital,
-            "published": self.work_year, "founded": self.org_year, "established": self.city_year,
+            "birthplace": self.person_city,
+            "employer": self.person_org,
+            "mentor": self.person_mentor,
+            "author": self.work_author,
+            "publisher": self.work_publisher,
+            "founder": self.org_founder,
+            "headquarters": self.org_city,
+            "region": self.city_region,
+            "capital": self.region_capital,
+            "published": self.work_year,
+            "founded": self.org_year,
+            "established": self.city_year,
         }
         if relation == "born":
             return self.date(index)
@@ -148,7 +250,11 @@ class World:
     def sort_key(self, kind: str, index: int) -> tuple[int, int, int]:
         """Chronological key of an entity (birth date, publication, founding, establishment)."""
         if kind == "person":
-            return int(self.person_year[index]), int(self.person_month[index]), int(self.person_day[index])
+            return (
+                int(self.person_year[index]),
+                int(self.person_month[index]),
+                int(self.person_day[index]),
+            )
         year = {"work": self.work_year, "org": self.org_year, "city": self.city_year}[kind][index]
         return int(year), 0, 0
 
@@ -161,55 +267,83 @@ class World:
             kinds[self.passage_of[kind]] = code
         first_work = np.full(len(self.names["person"]), -1, dtype=np.int64)
         first_work[self.work_author[::-1]] = np.arange(len(self.work_author))[::-1]
-        render = {"person": self._person, "work": self._work, "org": self._org,
-                  "city": self._city, "region": self._region}
+        render = {
+            "person": self._person,
+            "work": self._work,
+            "org": self._org,
+            "city": self._city,
+            "region": self._region,
+        }
         for position, (code, index) in enumerate(zip(kinds.tolist(), order.tolist(), strict=True)):
             kind = TYPES[code]
             text = render[kind](index)
             if kind == "person" and first_work[index] >= 0:
                 possessive = ("Her", "His", "Their")[self.person_pronoun[index]]
-                text += PERSON_WORK.format(possessive=possessive, work=self.names["work"][first_work[index]])
+                text += PERSON_WORK.format(
+                    possessive=possessive, work=self.names["work"][first_work[index]]
+                )
             yield f"d{position:07d}", self.names[kind][index], text
 
     def _person(self, i: int) -> str:
         n = self.names
         return PERSON.format(
-            name=n["person"][i], occupation=_OCCUPATIONS[self.person_occupation[i]], date=self.date(i),
-            city=n["city"][self.person_city[i]], pronoun=("She", "He", "They")[self.person_pronoun[i]],
-            org=n["org"][self.person_org[i]], mentor=n["person"][self.person_mentor[i]],
+            name=n["person"][i],
+            occupation=_OCCUPATIONS[self.person_occupation[i]],
+            date=self.date(i),
+            city=n["city"][self.person_city[i]],
+            pronoun=("She", "He", "They")[self.person_pronoun[i]],
+            org=n["org"][self.person_org[i]],
+            mentor=n["person"][self.person_mentor[i]],
             topic=_TOPICS[self.person_occupation[i] % len(_TOPICS)],
         )
 
     def _work(self, i: int) -> str:
         n = self.names
         return WORK.format(
-            title=n["work"][i], kind=_WORK_KINDS[self.work_kind[i]], author=n["person"][self.work_author[i]],
-            year=self.work_year[i], publisher=n["org"][self.work_publisher[i]], city=n["city"][self.work_city[i]],
+            title=n["work"][i],
+            kind=_WORK_KINDS[self.work_kind[i]],
+            author=n["person"][self.work_author[i]],
+            year=self.work_year[i],
+            publisher=n["org"][self.work_publisher[i]],
+            city=n["city"][self.work_city[i]],
         )
 
     def _org(self, i: int) -> str:
         n = self.names
         kind = n["org"][i].rsplit(" ", 1)[1].lower()
         return ORG.format(
-            name=n["org"][i], kind=kind, year=self.org_year[i], founder=n["person"][self.org_founder[i]],
-            city=n["city"][self.org_city[i]], produce=_PRODUCE[self.produce["org"][i]],
+            name=n["org"][i],
+            kind=kind,
+            year=self.org_year[i],
+            founder=n["person"][self.org_founder[i]],
+            city=n["city"][self.org_city[i]],
+            produce=_PRODUCE[self.produce["org"][i]],
         )
 
     def _city(self, i: int) -> str:
         return CITY.format(
-            name=self.names["city"][i], kind=_CITY_KINDS[i % len(_CITY_KINDS)],
-            region=self.names["region"][self.city_region[i]], year=self.city_year[i],
+            name=self.names["city"][i],
+            kind=_CITY_KINDS[i % len(_CITY_KINDS)],
+            region=self.names["region"][self.city_region[i]],
+            year=self.city_year[i],
             produce=_PRODUCE[self.produce["city"][i]],
         )
 
     def _region(self, i: int) -> str:
-        return REGION.format(name=self.names["region"][i], capital=self.names["city"][self.region_capital[i]],
-                             produce=_PRODUCE[self.produce["region"][i]])
+        return REGION.format(
+            name=self.names["region"][i],
+            capital=self.names["city"][self.region_capital[i]],
+            produce=_PRODUCE[self.produce["region"][i]],
+        )
 
 
 def _counts(num_passages: int) -> dict[str, int]:
-    counts = {"region": max(3, num_passages * 3 // 100), "city": max(8, num_passages // 10),
-              "org": max(8, num_passages * 12 // 100), "work": max(8, num_passages * 30 // 100)}
+    counts = {
+        "region": max(3, num_passages * 3 // 100),
+        "city": max(8, num_passages // 10),
+        "org": max(8, num_passages * 12 // 100),
+        "work": max(8, num_passages * 30 // 100),
+    }
     counts["person"] = num_passages - sum(counts.values())
     return counts
 
@@ -219,7 +353,9 @@ def _person_names(pool: WordPool, rng: np.random.Generator, count: int) -> list[
     family = pool.take(max(40, count // 2 + 10), syllables=(2, 3), max_chars=11)
     chosen: dict[int, None] = {}  # insertion-ordered set of pair codes
     while len(chosen) < count:
-        codes = rng.integers(0, len(given), size=2 * count) * len(family) + rng.integers(0, len(family), size=2 * count)
+        codes = rng.integers(0, len(given), size=2 * count) * len(family) + rng.integers(
+            0, len(family), size=2 * count
+        )
         for code in codes.tolist():
             chosen.setdefault(code, None)
             if len(chosen) == count:
@@ -236,16 +372,31 @@ def generate_world(num_passages: int, seed: int = 0) -> World:
     pool = WordPool(rng)
     names = {
         "person": _person_names(pool, rng, counts["person"]),
-        "work": [f"The {w} {_WORK_NOUNS[k]}" for w, k in zip(
-            pool.take(counts["work"], syllables=(2, 2), max_chars=8),
-            rng.integers(0, len(_WORK_NOUNS), counts["work"]).tolist(), strict=True)],
-        "org": [f"{w} {_ORG_KINDS[k]}" for w, k in zip(
-            pool.take(counts["org"], max_chars=10),
-            rng.integers(0, len(_ORG_KINDS), counts["org"]).tolist(), strict=True)],
+        "work": [
+            f"The {w} {_WORK_NOUNS[k]}"
+            for w, k in zip(
+                pool.take(counts["work"], syllables=(2, 2), max_chars=8),
+                rng.integers(0, len(_WORK_NOUNS), counts["work"]).tolist(),
+                strict=True,
+            )
+        ],
+        "org": [
+            f"{w} {_ORG_KINDS[k]}"
+            for w, k in zip(
+                pool.take(counts["org"], max_chars=10),
+                rng.integers(0, len(_ORG_KINDS), counts["org"]).tolist(),
+                strict=True,
+            )
+        ],
         "city": pool.take(counts["city"], max_chars=11),
-        "region": [w + _REGION_SUFFIXES[k] for w, k in zip(
-            pool.take(counts["region"], syllables=(2, 2), max_chars=9),
-            rng.integers(0, len(_REGION_SUFFIXES), counts["region"]).tolist(), strict=True)],
+        "region": [
+            w + _REGION_SUFFIXES[k]
+            for w, k in zip(
+                pool.take(counts["region"], syllables=(2, 2), max_chars=9),
+                rng.integers(0, len(_REGION_SUFFIXES), counts["region"]).tolist(),
+                strict=True,
+            )
+        ],
     }
     P, W, N_ORG, C, R = (counts[k] for k in ("person", "work", "org", "city", "region"))
     person_year = rng.integers(1650, 1951, P)
@@ -282,6 +433,6 @@ def generate_world(num_passages: int, seed: int = 0) -> World:
         city_year=rng.integers(800, 1600, C),
         region_capital=np.arange(R),  # the first city given to each region is its capital
         produce={k: rng.integers(0, len(_PRODUCE), counts[k]) for k in ("org", "city", "region")},
-        passage_of={kind: perm[starts[i]:starts[i + 1]] for i, kind in enumerate(TYPES)},
+        passage_of={kind: perm[starts[i] : starts[i + 1]] for i, kind in enumerate(TYPES)},
         seed=seed,
     )

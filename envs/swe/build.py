@@ -28,6 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from turngym.cache import file_digest
+from turngym.core import stable_hash
 from turngym.envs.swe.mutate import Mutation, apply_mutation, find_mutations
 from turngym.envs.swe.projects import (
     IMAGE_SOURCE_DIR,
@@ -38,9 +41,6 @@ from turngym.envs.swe.projects import (
 )
 from turngym.envs.swe.sandbox.swe_tool import apply_diff, hunk_sides, make_diff, parse_diff
 from turngym.envs.swe.tasks import DATA_FILE, Task
-
-from turngym.cache import file_digest
-from turngym.core import stable_hash
 from turngym.error import DependencyNotInstalled
 
 __all__ = ["build_tasks", "build_images", "main"]
@@ -228,6 +228,7 @@ def build_images(
 ) -> dict[str, float]:
     """Builds ``turngym/swe-<project>:<version>`` on ``base`` unless already built on the same base."""
     import docker.errors
+
     from turngym.envs.swe.docker_backend import connect
 
     client = client or connect()

@@ -36,7 +36,6 @@ from turngym.envs.swe.sandbox_base import (
     Sandbox,
     SandboxError,
 )
-
 from turngym.error import DependencyNotInstalled
 
 __all__ = ["DockerSandbox", "connect", "reap", "engine_available", "wait_removals", "LABEL"]

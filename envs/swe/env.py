@@ -38,11 +38,11 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+
+from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.swe.actions import SYNTAX, ToolCall, parse_action
 from turngym.envs.swe.sandbox_base import REPORT_PATH, WORKSPACE, Limits, Sandbox, SandboxError
 from turngym.envs.swe.tasks import Task, grade, load_tasks, test_files
-
-from turngym.core import Outcome, Start, TurnEnv
 from turngym.error import DependencyNotInstalled, InvalidArgumentError
 from turngym.wrappers import GateReward
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 from turngym.envs.swe.sandbox.swe_tool import hunk_sides, parse_diff
-
 from turngym.policy import Conversation
 
 __all__ = ["SWEExpert", "patch_to_calls"]

@@ -33,7 +33,6 @@ from turngym.envs.swe.sandbox_base import (
     Sandbox,
     SandboxError,
 )
-
 from turngym.error import DependencyNotInstalled
 
 __all__ = ["LocalSandbox", "bwrap_available", "local_available"]

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.textworld.games import (
     DEFAULT_NUM_GAMES,
     PRESETS,
@@ -44,8 +46,6 @@ from turngym.envs.textworld.games import (
     resolve_params,
     split_seeds,
 )
-
-from turngym.core import Outcome, Start, TurnEnv
 from turngym.error import InvalidArgumentError, missing_dependency
 
 __all__ = ["TextWorldEnv", "game_pool", "request_infos", "normalize_command", "strip_banner"]

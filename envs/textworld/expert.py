@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from turngym.envs.textworld.env import normalize_command
-
 from turngym.policy import Conversation
 
 __all__ = ["TextWorldExpert"]

@@ -42,7 +42,9 @@ class CorridorEnv(TurnEnv):
         max_turns: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        super().__init__(reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode)
+        super().__init__(
+            reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
+        )
         self.lengths = tuple(int(n) for n in lengths)
         self._position, self._length, self._side = 0, 1, 1
 
@@ -60,7 +62,9 @@ class CorridorEnv(TurnEnv):
         return Start(observation=self._describe(), instructions=instructions)
 
     def _describe(self) -> str:
-        return f"You are in a corridor, {abs(self._position)} steps from the start. Exits: east, west."
+        return (
+            f"You are in a corridor, {abs(self._position)} steps from the start. Exits: east, west."
+        )
 
     def _act(self, action: str) -> Outcome:
         command = action.strip().lower()
@@ -75,8 +79,13 @@ class CorridorEnv(TurnEnv):
         self._position += {"go east": 1, "go west": -1, "wait": 0}[command]
         progress = self._potential() - before
         if self._position * self._side >= self._length:
-            return Outcome("You reach the exit. You win!", {"format": 0.0, "progress": progress},
-                           terminated=True, outcome=1.0, success=True)
+            return Outcome(
+                "You reach the exit. You win!",
+                {"format": 0.0, "progress": progress},
+                terminated=True,
+                outcome=1.0,
+                success=True,
+            )
         return Outcome(self._describe(), {"format": 0.0, "progress": progress})
 
     def _potential(self) -> float:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
 from turngym.envs.webshop.vocab import (
     BRAND_PARTS,
     CATEGORIES,
@@ -34,7 +35,6 @@ from turngym.envs.webshop.vocab import (
     PRODUCT_TYPES,
     ProductType,
 )
-
 from turngym.error import InvalidArgumentError
 
 __all__ = [

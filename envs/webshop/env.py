@@ -51,12 +51,12 @@ import os
 from typing import Any
 
 import numpy as np
+
+from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.webshop.catalog import Catalog, GeneratedCatalog
 from turngym.envs.webshop.reward import best_options, option_matches, webshop_reward
 from turngym.envs.webshop.search import SearchEngine
 from turngym.envs.webshop.shop import OBSERVATION_MODES, SEP, Shop, render_text
-
-from turngym.core import Outcome, Start, TurnEnv
 from turngym.error import InvalidArgumentError
 
 __all__ = ["WebShopEnv", "load_shop", "satisfying_options", "FORMAT_PENALTY", "SHAPING_SCALE"]

@@ -35,7 +35,6 @@ from typing import Any
 
 from turngym.envs.webshop.catalog import StaticCatalog
 from turngym.envs.webshop.tasks import price_bound, split_of
-
 from turngym.error import InvalidArgumentError
 
 __all__ = ["load_webshop_data", "normalize_products", "find_data_files"]

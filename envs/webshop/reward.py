@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
+
 from turngym.envs.webshop.nouns import title_nouns
 
 __all__ = [

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from turngym.envs.webshop.catalog import Catalog
 
 from turngym.cache import cached_dir
+from turngym.envs.webshop.catalog import Catalog
 from turngym.error import missing_dependency
 
 __all__ = ["SearchEngine", "SEARCH_RETURN_N", "PRODUCT_WINDOW", "product_document", "top_k"]

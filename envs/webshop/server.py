@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlparse
 
 from turngym.envs.webshop.env import WebShopEnv
 from turngym.envs.webshop.shop import Element
-
 from turngym.error import ResetNeeded
 
 __all__ = ["make_server", "serve", "main", "render_html"]
