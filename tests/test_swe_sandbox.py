@@ -182,3 +182,26 @@ def test_bad_edits_and_binary_garbage_are_feedback(env: gymnasium.Env) -> None:
     )
     assert "[exit code: 0]" in obs
     _still_answers(env)
+
+
+def test_local_jail_rebinds_an_interpreter_that_lives_under_tmp(tmp_path, monkeypatch) -> None:
+    """A checkout or venv under /tmp (CI clones there) stays visible under the jail's empty /tmp."""
+    import sys
+
+    from turngym.envs.swe import local_backend
+
+    if tmp_path.parts[1] != "tmp":
+        pytest.skip(f"needs pytest's tmp_path under /tmp, not {tmp_path} (TMPDIR is set)")
+    venv = tmp_path / "ci" / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    nested = venv / "lib" / "site-packages"
+    nested.mkdir(parents=True)
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "exec_prefix", str(venv))
+    monkeypatch.setattr(sys, "path", ["", "/tmp", str(nested), "/usr/lib/python3"])
+    args = local_backend._rebind_hidden_host_paths()
+    bound = args[1::3]
+    assert args[0::3] == ["--ro-bind"] * len(bound)
+    assert str(venv) in bound, args
+    assert str(nested) not in bound  # inside the venv, already bound
+    assert "/tmp" not in bound and "/usr/lib/python3" not in bound

@@ -39,6 +39,30 @@ __all__ = ["LocalSandbox", "bwrap_available", "local_available"]
 
 BASE_MOUNT = "/tmp/.turngym-base"
 _SKIP_ROOT = {"proc", "dev", "tmp", "sys", "run", "testbed"}
+
+
+def _rebind_hidden_host_paths() -> list[str]:
+    """``--ro-bind`` arguments for what the sandboxed tool needs from below /tmp or /run.
+
+    The jail mounts an empty /tmp (and no /run), which would hide an interpreter, a virtualenv
+    or a checkout living there (CI often clones into /tmp): ``execvp .venv/bin/python: No such
+    file``. The interpreter's prefixes, its import path and the sandbox tool are bound again,
+    read-only, on top. Folders directly at /tmp or /run themselves are never exposed.
+    """
+    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(SANDBOX_DIR), *sys.path}
+    candidates.add(str(Path(sys.executable).parent))
+    hidden = []
+    for path in candidates:
+        if not path or not os.path.isdir(path):
+            continue
+        parts = Path(os.path.abspath(path)).parts
+        if len(parts) > 2 and parts[1] in ("tmp", "run"):
+            hidden.append(os.path.abspath(path))
+    kept: list[str] = []
+    for path in sorted(hidden):  # a folder inside one already bound needs no bind of its own
+        if not any(path == k or path.startswith(k + os.sep) for k in kept):
+            kept.append(path)
+    return [arg for path in kept for arg in ("--ro-bind", path, path)]
 _BWRAP_OK = False  # bwrap worked once in this process (checked at every sandbox start until then)
 
 
@@ -172,6 +196,7 @@ class LocalSandbox(Sandbox):
             "/dev",
             "--tmpfs",
             "/tmp",
+            *_rebind_hidden_host_paths(),
             "--bind",
             str(self.workspace),
             WORKSPACE,
