@@ -115,7 +115,7 @@ def run_bench(
                 progress=progress,
             )
         except Exception as error:  # noqa: BLE001 - one failing env/policy must not stop the run
-            reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            reason = f"{type(error).__name__}: {error}".strip()
             print(f"skipped {env_id} with {name}: {reason}", file=sys.stderr)
             skipped.append({"env": env_id, "policy": name, "reason": reason})
             continue
@@ -214,33 +214,69 @@ def write_outputs(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = list(rewards)
-    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
-    axis.boxplot([rewards[label] for label in labels], showmeans=True)
-    jitter = np.random.default_rng(0)
-    for index, label in enumerate(labels, start=1):
-        axis.scatter(
-            index + jitter.uniform(-0.15, 0.15, len(rewards[label])), rewards[label], s=8, alpha=0.4
+    # One panel per env (small multiples), one box / one curve per policy inside it: readable
+    # with `--env all` (dozens of env/policy pairs) as well as with one env.
+    by_env: dict[str, list[str]] = {}
+    for label in rewards:
+        by_env.setdefault(label.split(" | ")[0], []).append(label)
+    policies = list(dict.fromkeys(label.split(" | ")[1] for label in rewards))
+    colors = {p: f"C{i % 10}" for i, p in enumerate(policies)}
+
+    def panels(title: str):
+        ncols = min(4, len(by_env))
+        nrows = -(-len(by_env) // ncols)
+        figure, axes = plt.subplots(
+            nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows + 0.6), squeeze=False
         )
-    axis.set_xticks(range(1, len(labels) + 1), labels, rotation=20, ha="right", fontsize=8)
-    axis.set_ylabel("episode return")
-    axis.set_title(f"Reward distribution ({report['episodes']} episodes each; triangle = mean)")
+        for axis in axes.flat[len(by_env) :]:
+            axis.set_visible(False)
+        figure.suptitle(title)
+        return figure, axes.flat
+
+    figure, axes = panels(
+        f"Episode return per env ({report['episodes']} episodes each; box = quartiles, "
+        "triangle = mean, dots = episodes)"
+    )
+    jitter = np.random.default_rng(0)
+    for axis, (env, labels) in zip(axes, by_env.items(), strict=False):
+        axis.boxplot([rewards[label] for label in labels], showmeans=True)
+        for index, label in enumerate(labels, start=1):
+            values = rewards[label]
+            axis.scatter(
+                index + jitter.uniform(-0.15, 0.15, len(values)),
+                values,
+                s=8,
+                alpha=0.5,
+                color=colors[label.split(" | ")[1]],
+            )
+        axis.set_xticks(range(1, len(labels) + 1), [lb.split(" | ")[1] for lb in labels])
+        axis.set_title(env, fontsize=9)
+        axis.tick_params(labelsize=8)
     figure.tight_layout()
-    figure.savefig(out / "rewards.png", dpi=110)
+    figure.savefig(out / "rewards.png", dpi=100)
     plt.close(figure)
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for label, curve in budgets.items():
-        axis.step(
-            range(1, len(curve) + 1), curve, where="post", label=label, marker="o", markersize=3
-        )
-    axis.set_xlabel("turn budget k")
-    axis.set_ylabel("success rate within k turns")
-    axis.set_ylim(-0.02, 1.02)
-    axis.set_title("Success by turn budget")
-    axis.legend(fontsize=7)
+    figure, axes = panels("Success rate within a budget of k turns")
+    for axis, (env, labels) in zip(axes, by_env.items(), strict=False):
+        for label in labels:
+            curve = budgets[label]
+            policy = label.split(" | ")[1]
+            axis.step(
+                range(1, len(curve) + 1),
+                curve,
+                where="post",
+                label=policy,
+                color=colors[policy],
+                marker="o",
+                markersize=2.5,  # a one-turn episode's curve is a single point
+            )
+        axis.set_ylim(-0.03, 1.03)
+        axis.set_title(env, fontsize=9)
+        axis.set_xlabel("turn budget k", fontsize=8)
+        axis.tick_params(labelsize=8)
+    axes[0].legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    figure.savefig(out / "success_by_turn_budget.png", dpi=110)
+    figure.savefig(out / "success_by_turn_budget.png", dpi=100)
     plt.close(figure)
 
 

@@ -107,3 +107,19 @@ def test_hf_policy_by_path(tmp_path):
         env_kwargs={"lengths": (1, 2), "max_turns": 4},
     )
     assert report["results"][0]["episodes"] == 4 and report["results"][0]["mean_turns"] <= 4
+
+
+def test_plots_stay_readable_with_many_envs(tmp_path):
+    """`--env all` gives dozens of env/policy pairs: one panel per env keeps figures bounded."""
+    import matplotlib.image
+
+    from turngym.agents.bench import write_outputs
+
+    envs = [f"Env{i}-v0" for i in range(22)]
+    rewards = {f"{e} | {p}": [0.0, 1.0, 0.5] for e in envs for p in ("random", "expert")}
+    budgets = {label: [0.0, 0.5, 1.0] for label in rewards}
+    write_outputs(tmp_path, {"results": [], "episodes": 3}, rewards, budgets)
+    for name in ("rewards.png", "success_by_turn_budget.png"):
+        height, width = matplotlib.image.imread(tmp_path / name).shape[:2]
+        assert width <= 1600 and height <= 2200, (name, width, height)
+        assert height > width  # 22 panels in rows of 4
