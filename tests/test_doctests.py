@@ -25,7 +25,7 @@ def _credit_modules() -> list[str]:
     return [f"turngym.credit.{m.name}" for m in pkgutil.iter_modules(credit.__path__)]
 
 
-@pytest.mark.parametrize("module_name", CORE + _credit_modules() + ["turngym.envs.bm25"])
+@pytest.mark.parametrize("module_name", CORE + _credit_modules())
 def test_doctests(module_name: str) -> None:
     module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

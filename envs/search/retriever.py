@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from turngym.envs.bm25 import BM25TopK, top_k
 from turngym.error import InvalidArgumentError, missing_dependency
 
 __all__ = [
@@ -34,6 +33,25 @@ __all__ = [
 EmbeddingFn = Callable[[list[str]], np.ndarray]
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _FIELDS = ("ids", "titles", "texts")
+
+
+def top_k(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best ``(index, score)`` pairs with positive score, ties broken by lower index."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    threshold = scores[candidates].min()
+    # Every index tied with the k-th score competes, so ties never depend on argpartition's order.
+    candidates = (
+        np.flatnonzero(scores >= threshold) if threshold > 0 else np.flatnonzero(scores > 0)
+    )
+    order = np.lexsort((candidates, -scores[candidates]))[:k]
+    return [
+        (int(candidates[i]), float(scores[candidates[i]]))
+        for i in order
+        if scores[candidates[i]] > 0
+    ]
 
 
 class PassageStore:
@@ -105,7 +123,6 @@ class BM25Retriever:
     def __init__(self, folder: Path, *, mmap: bool = True) -> None:
         bm25s = _bm25s()
         self.model = bm25s.BM25.load(str(folder), mmap=mmap, load_corpus=False, show_progress=False)
-        self._top = BM25TopK(self.model)
         self._stopwords = frozenset(json.loads((Path(folder) / "stopwords.json").read_text()))
 
     @staticmethod
@@ -128,7 +145,7 @@ class BM25Retriever:
         ids = self.model.get_tokens_ids(self.tokens(query))
         if not ids:
             return []
-        return self._top.top(ids, k)
+        return top_k(self.model.get_scores_from_ids(ids), k)
 
 
 class DenseRetriever:
