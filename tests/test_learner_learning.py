@@ -11,25 +11,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from test_learner import episode_grpo  # noqa: E402
 
-import turngym  # noqa: E402
 from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model  # noqa: E402
 from turngym.agents.learner import Learner  # noqa: E402
 from turngym.agents.learner_config import LearnerConfig  # noqa: E402
 
 #: Required gain in mean episode return (the return ranges over [-0.4, 2]).
 MARGIN = 0.4
-
-
-def _credit_fn(name):
-    """``turngym.credit.<name>`` when the credit package has it; GRPO falls back to a local copy."""
-    credit = turngym.credit
-    if hasattr(credit, name) and hasattr(credit, "TurnBatch"):
-        return None
-    if name == "grpo":
-        return episode_grpo
-    pytest.skip(f"turngym.credit.{name} is not available yet")
 
 
 @pytest.mark.parametrize("credit", ["grpo", "gigpo", "salt"])
@@ -49,7 +37,7 @@ def test_learning_improves_mean_reward(tmp_path, credit):
         device="cpu",
         seed=1,
     )
-    learner = Learner(config, credit_fn=_credit_fn(credit))
+    learner = Learner(config)  # credit from turngym.credit.<credit>
     before = learner.evaluate(num_groups=16)
     learner.train()
     after = learner.evaluate(num_groups=16)

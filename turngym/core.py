@@ -339,7 +339,7 @@ class TurnEnv(gymnasium.Env[str, str]):
         outcome: float | None,
         success: bool | None,
     ) -> dict[str, Any]:
-        progress = float(np.clip(self._progress(), 0.0, 1.0))
+        progress = min(1.0, max(0.0, float(self._progress())))  # np.clip costs ~20 us a step
         return {
             "turn": self._turn,
             "reward_components": components,

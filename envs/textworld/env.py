@@ -200,6 +200,7 @@ class TextWorldEnv(TurnEnv):
         else:
             self._splits = {name: split_seeds(name, num_games) for name in ("train", "test")}
         self._engine, self._loaded, self._game_state = None, None, None
+        self._fact_names: dict[Any, str] = {}
         self._admissible, self._walkthrough = {}, []
         self._initial_plan, self._plan, self._unfinishable, self._has_quest = 0, 0, False, False
 
@@ -297,7 +298,14 @@ class TextWorldEnv(TurnEnv):
     def _state(self) -> Any:
         if self._game_state is None:
             return None
-        facts = sorted(str(fact) for fact in self._game_state.get("_facts") or [])
+        # str(Proposition) is ~1 us a fact, every step: remember each fact's text.
+        names = self._fact_names
+        if len(names) > 50_000:
+            names.clear()
+        facts = sorted(
+            names.get(fact) or names.setdefault(fact, str(fact))
+            for fact in self._game_state.get("_facts") or []
+        )
         return [facts, bool(self._game_state.get("won")), bool(self._game_state.get("lost"))]
 
     def _progress(self) -> float:
