@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
-from turngym.error import InvalidArgumentError
+from turngym.wrappers import parse_chain
 
 from ._ops import masked, per_turn
 from .batch import TurnBatch
@@ -91,27 +91,4 @@ def gated(
 def _levels(
     chain: Sequence[tuple[str | Sequence[str], float]],
 ) -> list[tuple[frozenset[str], float]]:
-    levels = []
-    for entry in chain:
-        try:
-            names, delta = entry
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(
-                f"chain entry {entry!r} must be a (component names, delta) pair."
-            ) from None
-        names = (
-            (names,)
-            if isinstance(names, str)
-            else tuple(names)
-            if isinstance(names, (list, tuple))
-            else ()
-        )
-        if not names or not all(isinstance(name, str) for name in names):
-            raise InvalidArgumentError(
-                f"chain level {names!r} must be a component name or a sequence of names, e.g. "
-                "chain=[('outcome', 1.0), ('progress', 0.5)]."
-            )
-        levels.append((frozenset(names), float(delta)))
-    if not levels:
-        raise InvalidArgumentError("chain must name at least one (component names, delta) level.")
-    return levels
+    return [(frozenset(names), delta) for names, delta in parse_chain(chain)]

@@ -66,3 +66,21 @@ def test_bad_chain() -> None:
         GateReward(gymnasium.make("turngym/Corridor-v0"), chain=[])
     with pytest.raises(InvalidArgumentError):
         GateReward(gymnasium.make("turngym/Corridor-v0"), chain=[(3, 1.0)])
+
+
+@pytest.mark.parametrize(
+    "chain, message",
+    [
+        ([], "at least one"),
+        ([("outcome",)], "must be a \\(component names, delta\\) pair"),
+        ([(3, 1.0)], "must be a component name or a sequence of names"),
+        ([(["patch", 7], 1.0)], "must be a component name or a sequence of names"),
+    ],
+)
+def test_bad_gate_chains_say_how_to_fix(chain, message):
+    from turngym.wrappers import parse_chain
+
+    with pytest.raises(InvalidArgumentError, match=message):
+        parse_chain(chain)
+    with pytest.raises(InvalidArgumentError, match=message):
+        GateReward(gymnasium.make("turngym/Corridor-v0"), chain=chain)

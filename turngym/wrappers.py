@@ -25,7 +25,7 @@ import gymnasium
 
 from turngym.error import InvalidArgumentError
 
-__all__ = ["GateReward", "gate_chain"]
+__all__ = ["GateReward", "gate_chain", "parse_chain"]
 
 
 def gate_chain(levels: Sequence[tuple[float, float]], rest: float) -> tuple[float, list[bool]]:
@@ -51,6 +51,40 @@ def gate_chain(levels: Sequence[tuple[float, float]], rest: float) -> tuple[floa
     return total, opened
 
 
+def parse_chain(
+    chain: Sequence[tuple[str | Sequence[str], float]],
+) -> list[tuple[tuple[str, ...], float]]:
+    """Checks a G-RA chain ``[(component name(s), delta), ...]`` and normalises its names to tuples.
+
+    >>> parse_chain([("outcome", 1), (["patch", "submitted"], 0.1)])
+    [(('outcome',), 1.0), (('patch', 'submitted'), 0.1)]
+    """
+    levels = []
+    for entry in chain:
+        try:
+            names, delta = entry
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"chain entry {entry!r} must be a (component names, delta) pair."
+            ) from None
+        names = (
+            (names,)
+            if isinstance(names, str)
+            else tuple(names)
+            if isinstance(names, (list, tuple))
+            else ()
+        )
+        if not names or not all(isinstance(name, str) for name in names):
+            raise InvalidArgumentError(
+                f"chain level {names!r} must be a component name or a sequence of names, e.g. "
+                "chain=[('outcome', 1.0), ('progress', 0.5)]."
+            )
+        levels.append((names, float(delta)))
+    if not levels:
+        raise InvalidArgumentError("chain must name at least one (component names, delta) level.")
+    return levels
+
+
 class GateReward(gymnasium.Wrapper):
     """Gated reward accumulation over an episode (G-RA), settled on the episode's last step.
 
@@ -73,23 +107,7 @@ class GateReward(gymnasium.Wrapper):
         chain: Sequence[tuple[str | Sequence[str], float]] | None = None,
     ) -> None:
         super().__init__(env)
-        chain = [("outcome", threshold)] if chain is None else list(chain)
-        if not chain:
-            raise InvalidArgumentError("chain must name at least one (components, threshold) level")
-        self.levels: list[tuple[tuple[str, ...], float]] = []
-        for names, delta in chain:
-            names = (
-                (names,)
-                if isinstance(names, str)
-                else tuple(names)
-                if isinstance(names, (list, tuple))
-                else ()
-            )
-            if not names or not all(isinstance(n, str) for n in names):
-                raise InvalidArgumentError(
-                    f"chain level {names!r} must be a component name or a sequence of names"
-                )
-            self.levels.append((names, float(delta)))
+        self.levels = parse_chain([("outcome", threshold)] if chain is None else chain)
         self._pending: dict[str, float] = {}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
