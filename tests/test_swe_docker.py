@@ -269,3 +269,48 @@ def test_reap_removes_containers_of_killed_processes() -> None:
     assert len(client.containers.list(all=True, filters=filters)) == 1  # leaked, labelled
     assert reap(client) >= 1
     assert client.containers.list(all=True, filters=filters) == []
+
+
+def test_workspace_travels_by_put_archive_and_falls_back_to_the_image(monkeypatch) -> None:
+    """Bundled repositories go in with put_archive; without the host's copy, the image's serves."""
+    import tarfile
+    from io import BytesIO
+
+    from turngym.envs.swe import env as swe_env
+    from turngym.envs.swe.docker_backend import STAGED_SOURCE, workspace_archive
+    from turngym.envs.swe.expert import patch_to_calls
+
+    env = gymnasium.make("turngym/SWE-v0", backend="docker", split="test")
+    try:
+        task = env.unwrapped.tasks[env.unwrapped.task_ids[0]]
+        host = swe_env._host_source(task)
+        assert host is not None, "ci_setup.sh caches the project sources on the host"
+        names = tarfile.open(fileobj=BytesIO(workspace_archive(str(host)))).getnames()
+        assert names and all(n.split("/")[0] == "workspace-src" for n in names)
+        assert not any("__pycache__" in n for n in names)
+
+        env.reset(options={"task": task.instance_id})
+        sandbox = env.unwrapped._sandbox
+        assert sandbox.source == STAGED_SOURCE
+        bug_file = task.extra["bug_file"]
+        staged = sandbox.container.exec_run(["cat", f"{STAGED_SOURCE}/{bug_file}"])
+        assert staged.exit_code == 0
+        assert staged.output == (host / bug_file).read_bytes()  # the host's copy, before the bug
+        agent_write = sandbox.container.exec_run(["touch", f"{STAGED_SOURCE}/x"], user="1000:1000")
+        assert agent_write.exit_code != 0  # the agent cannot change what the next reset copies
+        _, reward, terminated, _, info = env.step('{"tool": "submit"}')
+        assert terminated and info["success"] is False  # the injected bug is in the workspace
+    finally:
+        env.close()
+
+    monkeypatch.setattr(swe_env, "_host_source", lambda task: None)
+    env = gymnasium.make("turngym/SWE-v0", backend="docker", split="test")
+    try:
+        env.reset(options={"task": task.instance_id})
+        assert env.unwrapped._sandbox.source == "/opt/src"
+        for call in patch_to_calls(task.patch):  # the gold patch resolves the image's copy too
+            env.step(call)
+        _, _, terminated, _, info = env.step('{"tool": "submit"}')
+        assert terminated and info["success"] is True
+    finally:
+        env.close()

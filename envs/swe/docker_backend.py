@@ -9,14 +9,19 @@ Containers run with ``network_mode="none"``, memory/swap, pids and CPU limits, a
 dropped but the three the root setup step needs, ``no-new-privileges``, a tini init that reaps
 orphans, and size-limited tmpfs mounts for the workspace (``/testbed``) and ``/tmp``. The agent's
 commands run as the unprivileged uid 1000, which can write nowhere else. Each command has the
-env's timeout (its process group is killed); leftover processes are killed before grading. The tool files are copied
-in with ``put_archive``; the project code comes from the image. Every container carries the labels
-``turngym.swe=1`` and ``turngym.pid=<owner pid>``: :func:`reap` removes those whose owner died.
+env's timeout (its process group is killed); leftover processes are killed before grading.
+
+``put_archive`` carries the tool files and, for bundled tasks, the repository: the project's
+source from the host's turngym cache, staged at ``/opt/workspace-src`` (root-owned) and copied
+into the tmpfs workspace at each reset; without that cache the image's own copy at ``/opt/src``
+serves. Every container carries the labels ``turngym.swe=1`` and ``turngym.pid=<owner pid>``:
+:func:`reap` removes those whose owner died.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import io
 import json
 import os
@@ -146,6 +151,28 @@ def reap(client: Any = None, everything: bool = False) -> int:
     return removed
 
 
+#: Where a workspace sent with ``put_archive`` is staged (root-owned; the agent cannot write it).
+STAGED_SOURCE = "/opt/workspace-src"
+
+
+@functools.lru_cache(maxsize=8)
+def workspace_archive(folder: str) -> bytes:
+    """A tar of the host folder ``folder`` (no ``__pycache__``), unpacking at :data:`STAGED_SOURCE`."""
+    buffer = io.BytesIO()
+    name = STAGED_SOURCE.rsplit("/", 1)[1]
+
+    def owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if "__pycache__" in info.name.split("/") or info.name.endswith(".pyc"):
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(folder, arcname=name, filter=owned_by_root)
+    return buffer.getvalue()
+
+
 def _tool_archive() -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -170,12 +197,15 @@ class DockerSandbox(Sandbox):
         source: str | None = "/opt/src",
         patch: str = "",
         task: str = "",
+        workspace: str | os.PathLike | None = None,
     ) -> None:
         import docker.errors
 
         self.client = connect()
         self.limits = limits
         self.image = image
+        if workspace is not None:  # the repository travels from the host with put_archive
+            source = STAGED_SOURCE
         self.source = source
         name = f"turngym-swe-{uuid.uuid4().hex[:12]}"
         try:
@@ -215,6 +245,8 @@ class DockerSandbox(Sandbox):
                 },
             )
             self.container.put_archive("/opt", _tool_archive())
+            if workspace is not None:
+                self.container.put_archive("/opt", workspace_archive(os.fspath(workspace)))
             result = self.call(
                 {"op": "setup", "src": source, "patch": patch, "owner": 1000 if source else None},
                 as_root=True,

@@ -7,7 +7,8 @@ Tasks              SWE-bench instances (:mod:`turngym.envs.swe.tasks`). Bundled:
 External tasks     ``tasks_path=`` a JSONL of SWE-bench/SWE-Gym/SWE-smith instances with ``image``
                    (repository at /testbed, pytest test ids; docker backend; commands run as root;
                    ``test_patch`` applied before grading)
-Sandbox            ``backend="docker"`` (a container with no network and memory/pids/CPU limits;
+Sandbox            ``backend="docker"`` (a container with no network and memory/pids/CPU limits,
+                   the repository copied in with ``put_archive`` from the host's cache;
                    the next reset on the same project reuses it after killing every agent process
                    and wiping the workspace, /tmp and /dev/shm) or ``"local"`` (bubblewrap, a
                    fresh jail per command). ``"auto"`` (default): docker when an engine answers and
@@ -34,6 +35,7 @@ privileged         ``{"patch": gold patch}``
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -60,6 +62,22 @@ GRADE_TIMEOUT = 180.0
 def gated(env: gymnasium.Env) -> GateReward:
     """``env`` with G-RA over :data:`GATE_CHAIN` (immediate rewards count only in resolved episodes)."""
     return GateReward(env, chain=GATE_CHAIN)
+
+
+def _host_source(task: Task) -> Path | None:
+    """The bundled project's source on this host, copied into the container with ``put_archive``.
+
+    None (the image's own copy at /opt/src is used) for external instances, or when the host's
+    turngym cache lacks the source (images built elsewhere).
+    """
+    if not task.project:
+        return None
+    from turngym.envs.swe.projects import project, project_source
+
+    try:
+        return project_source(project(task.project))
+    except DependencyNotInstalled:
+        return None
 
 
 class SWEEnv(TurnEnv):
@@ -192,13 +210,13 @@ class SWEEnv(TurnEnv):
                 raise InvalidArgumentError(
                     f"task {task.instance_id} names no 'image'; backend='docker' needs one"
                 )
-            source = "/opt/src" if task.project else None
             return DockerSandbox(
                 task.image,
                 self.limits,
-                source=source,
+                source="/opt/src" if task.project else None,
                 patch=task.setup_patch,
                 task=task.instance_id,
+                workspace=_host_source(task),
             )
         from turngym.envs.swe.local_backend import LocalSandbox
         from turngym.envs.swe.projects import project, project_source
