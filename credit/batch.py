@@ -41,23 +41,16 @@ import bisect
 import dataclasses
 import hashlib
 import itertools
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from turngym.error import InvalidArgumentError
+from turngym.policy import normalize_action
 from turngym.trajectory import Trajectory
 
 __all__ = ["TurnBatch", "action_hash", "normalize_action", "spread_to_tokens"]
-
-_SPACES = re.compile(r"\s+")
-
-
-def normalize_action(action: str) -> str:
-    """Strips, lower-cases and collapses runs of whitespace: ``" Go  North" -> "go north"``."""
-    return _SPACES.sub(" ", str(action).strip().lower())
 
 
 def action_hash(action: str) -> int:

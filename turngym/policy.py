@@ -10,13 +10,32 @@ ids and log-probabilities the learner needs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from turngym.error import PolicyError
 
-__all__ = ["Conversation", "GeneratedAction", "Policy", "as_policy", "call_policy"]
+__all__ = [
+    "Conversation",
+    "GeneratedAction",
+    "Policy",
+    "WalkthroughExpert",
+    "as_policy",
+    "call_policy",
+    "normalize_action",
+]
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_action(action: str) -> str:
+    """Strips, lower-cases and collapses runs of whitespace: ``" Go  North" -> "go north"``.
+
+    How text envs match a command to their admissible ones, and how credit hashes actions.
+    """
+    return _SPACES.sub(" ", str(action).strip().lower())
 
 
 @dataclass
@@ -108,3 +127,33 @@ def call_policy(policy: Any, batch: list[Conversation]) -> list[GeneratedAction]
                 f"{index}; return str or turngym.GeneratedAction."
             )
     return out
+
+
+class WalkthroughExpert:
+    """Plays ``info["privileged"]["walkthrough"]`` (a privileged policy; see DESIGN.md).
+
+    While the episode's earlier actions are a prefix of the walkthrough, its next command is
+    played (spelled as the admissible action that matches it). Off the walkthrough (the expert
+    took over a started episode, or a command was refused) :meth:`off_walkthrough` answers.
+    """
+
+    privileged = True
+
+    def act(self, batch: list[Conversation]) -> list[str]:
+        """One command per conversation."""
+        return [self._next(conversation) for conversation in batch]
+
+    def off_walkthrough(self, privileged: dict[str, Any], conversation: Conversation) -> str:
+        """The command played off the walkthrough; ``look`` (it changes nothing) by default."""
+        return "look"
+
+    def _next(self, conversation: Conversation) -> str:
+        privileged = conversation.privileged or {}
+        walkthrough = [normalize_action(c) for c in privileged.get("walkthrough") or []]
+        admissible = {normalize_action(c): c for c in conversation.admissible_actions or []}
+        done = [normalize_action(a) for a in conversation.actions]
+        if len(done) < len(walkthrough) and walkthrough[: len(done)] == done:
+            step = walkthrough[len(done)]
+            if step in admissible or not admissible:
+                return admissible.get(step, step)
+        return self.off_walkthrough(privileged, conversation)

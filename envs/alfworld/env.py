@@ -60,6 +60,7 @@ from turngym.envs.alfworld.goals import GOAL_STATIC_PREDICATES, GoalSpec, goal_p
 from turngym.envs.alfworld.problems import TASK_TYPES
 from turngym.envs.alfworld.scenes import ROOMS
 from turngym.error import InvalidArgumentError
+from turngym.policy import normalize_action
 
 __all__ = [
     "ALFWorldEnv",
@@ -77,7 +78,6 @@ TEST_SEED_OFFSET = 1_000_000
 INVALID_FEEDBACK = "Nothing happens."
 _BANNER = re.compile(r"^\s*-= Welcome to TextWorld, ALFRED! =-\s*")
 _TASK = re.compile(r"Your task is to: (.*)")
-_SPACES = re.compile(r"\s+")
 _SYNTAX = (
     "Each turn, answer with exactly one command, using the names the game shows (e.g. 'apple 1', "
     "'countertop 2'): go to (receptacle); open (receptacle); close (receptacle); take (object) from "
@@ -88,9 +88,8 @@ _SYNTAX = (
 )
 
 
-def normalize_command(text: str) -> str:
-    """Strips, lower-cases and collapses whitespace: how commands are matched to admissible ones."""
-    return _SPACES.sub(" ", text.strip().lower())
+#: How commands are matched to admissible ones (strip, lower-case, collapse whitespace).
+normalize_command = normalize_action
 
 
 def _task_types(task_types: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -63,6 +63,8 @@ def _rebind_hidden_host_paths() -> list[str]:
         if not any(path == k or path.startswith(k + os.sep) for k in kept):
             kept.append(path)
     return [arg for path in kept for arg in ("--ro-bind", path, path)]
+
+
 _BWRAP_OK = False  # bwrap worked once in this process (checked at every sandbox start until then)
 
 

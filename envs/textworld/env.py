@@ -47,11 +47,11 @@ from turngym.envs.textworld.games import (
     split_seeds,
 )
 from turngym.error import InvalidArgumentError, missing_dependency
+from turngym.policy import normalize_action
 
 __all__ = ["TextWorldEnv", "game_pool", "request_infos", "normalize_command", "strip_banner"]
 
 FORMAT_PENALTY = -0.1
-_SPACES = re.compile(r"\s+")
 #: The lines of TextWorld's ASCII-art banner: only these characters and spaces.
 _BANNER_LINE = re.compile(r"[\s_|\\$/<>]*")
 _INVALID_FEEDBACK = (
@@ -60,9 +60,8 @@ _INVALID_FEEDBACK = (
 )
 
 
-def normalize_command(text: str) -> str:
-    """Strips, lowercases and collapses whitespace: how commands are matched to admissible ones."""
-    return _SPACES.sub(" ", text.strip().lower())
+#: How commands are matched to admissible ones (strip, lower-case, collapse whitespace).
+normalize_command = normalize_action
 
 
 def strip_banner(text: str) -> str:
