@@ -43,11 +43,22 @@ class _Server:
                     fault = server.failures.pop(0) if server.failures else None
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                answered = False
+
+                def answering() -> None:
+                    # Out of flight before the first byte goes back: the client may send its next
+                    # request as soon as it reads the reply, before this thread runs on.
+                    nonlocal answered
+                    with server.lock:
+                        server.in_flight -= 1
+                    answered = True
+
                 try:
                     time.sleep(0.05)
                     if fault == "slow":
                         time.sleep(1.0)
                     if fault == "500":
+                        answering()
                         self.send_response(500)
                         self.end_headers()
                         self.wfile.write(b"internal error")
@@ -59,6 +70,7 @@ class _Server:
                     payload = json.dumps(
                         {"choices": [{"message": {"role": "assistant", "content": text}}]}
                     ).encode()
+                    answering()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
@@ -67,8 +79,8 @@ class _Server:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    if not answered:
+                        answering()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
