@@ -216,11 +216,11 @@ def write_outputs(
 
     # One panel per env (small multiples), one box / one curve per policy inside it: readable
     # with `--env all` (dozens of env/policy pairs) as well as with one env.
+    policy_of = {label: label.split(" | ", 1)[1] for label in rewards}  # labels: "env | policy"
     by_env: dict[str, list[str]] = {}
     for label in rewards:
-        by_env.setdefault(label.split(" | ")[0], []).append(label)
-    policies = list(dict.fromkeys(label.split(" | ")[1] for label in rewards))
-    colors = {p: f"C{i % 10}" for i, p in enumerate(policies)}
+        by_env.setdefault(label.split(" | ", 1)[0], []).append(label)
+    colors = {p: f"C{i % 10}" for i, p in enumerate(dict.fromkeys(policy_of.values()))}
 
     def panels(title: str):
         ncols = min(4, len(by_env))
@@ -247,9 +247,9 @@ def write_outputs(
                 values,
                 s=8,
                 alpha=0.5,
-                color=colors[label.split(" | ")[1]],
+                color=colors[policy_of[label]],
             )
-        axis.set_xticks(range(1, len(labels) + 1), [lb.split(" | ")[1] for lb in labels])
+        axis.set_xticks(range(1, len(labels) + 1), [policy_of[label] for label in labels])
         axis.set_title(env, fontsize=9)
         axis.tick_params(labelsize=8)
     figure.tight_layout()
@@ -259,8 +259,7 @@ def write_outputs(
     figure, axes = panels("Success rate within a budget of k turns")
     for axis, (env, labels) in zip(axes, by_env.items(), strict=False):
         for label in labels:
-            curve = budgets[label]
-            policy = label.split(" | ")[1]
+            curve, policy = budgets[label], policy_of[label]
             axis.step(
                 range(1, len(curve) + 1),
                 curve,
