@@ -120,6 +120,29 @@ def test_options_state_key_and_buy(env: WebShopEnv) -> None:
     assert "Your score (min 0.0, max 1.0)" in obs
 
 
+def test_page_follows_every_state_change(env: WebShopEnv) -> None:
+    """The memoised page is rebuilt after any change, also when the state is set directly."""
+    from turngym.envs.webshop.shop import render_text
+
+    _start(env, seed=6)
+    env.step("search[bluetooth speaker]")
+    shop = env.shop
+    first = render_text(shop)
+    assert shop.shown_results()[0] in first
+    shop.results = shop.results[::-1]  # set from outside, not through step()
+    assert render_text(shop) != first and shop.results[0] in render_text(shop)
+    asin = next(a for a in shop.shown_results() if env.catalog.product(a)["options"].get("color"))
+    env.step(f"click[{asin}]")
+    color = env.catalog.product(asin)["options"]["color"][0]
+    plain = render_text(shop, "text_rich")
+    shop.options["color"] = color  # mutated in place
+    chosen = render_text(shop, "text_rich")
+    assert chosen != plain and f"[clicked button] {color} [clicked button_]" in chosen
+    shop.page = "description"
+    assert render_text(shop).endswith(str(env.catalog.product(asin)["Description"]))
+    assert env.step("click[< prev]")[-1]["valid_action"] and shop.page == "item"
+
+
 def test_bad_input_gets_feedback_and_the_episode_goes_on(env: WebShopEnv) -> None:
     _, info = _start(env, seed=7)
     key = info["state_key"]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from turngym import ranking
 from turngym.error import InvalidArgumentError, missing_dependency
 
 __all__ = [
@@ -37,21 +38,7 @@ _FIELDS = ("ids", "titles", "texts")
 
 def top_k(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The ``k`` best ``(index, score)`` pairs with positive score, ties broken by lower index."""
-    k = min(k, len(scores))
-    if k <= 0:
-        return []
-    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    threshold = scores[candidates].min()
-    # Every index tied with the k-th score competes, so ties never depend on argpartition's order.
-    candidates = (
-        np.flatnonzero(scores >= threshold) if threshold > 0 else np.flatnonzero(scores > 0)
-    )
-    order = np.lexsort((candidates, -scores[candidates]))[:k]
-    return [
-        (int(candidates[i]), float(scores[candidates[i]]))
-        for i in order
-        if scores[candidates[i]] > 0
-    ]
+    return [(i, float(scores[i])) for i in ranking.top_k(scores, k).tolist()]
 
 
 class PassageStore:
@@ -123,6 +110,7 @@ class BM25Retriever:
     def __init__(self, folder: Path, *, mmap: bool = True) -> None:
         bm25s = _bm25s()
         self.model = bm25s.BM25.load(str(folder), mmap=mmap, load_corpus=False, show_progress=False)
+        self._scorer = ranking.BM25Scorer(self.model)
         self._stopwords = frozenset(json.loads((Path(folder) / "stopwords.json").read_text()))
 
     @staticmethod
@@ -142,10 +130,11 @@ class BM25Retriever:
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-``k`` ``(passage index, score)``; empty when no query word is in the corpus."""
-        ids = self.model.get_tokens_ids(self.tokens(query))
+        vocab = self._scorer.vocab
+        ids = [vocab[t] for t in self.tokens(query) if t in vocab]
         if not ids:
             return []
-        return top_k(self.model.get_scores_from_ids(ids), k)
+        return top_k(self._scorer.scores(ids), k)
 
 
 class DenseRetriever:

@@ -4,8 +4,8 @@ The original ranks with a Lucene BM25 index (pyserini) and shows the top 50 resu
 this index does the same in-process. Each product's document is its title (twice, so a title hit
 weighs more, as a title field boost would), bullet features, description and option values.
 Tokens are lowercased ``\\w\\w+`` words without English stop words. The index is built once per
-catalog and cached on disk; retrieval keeps an LRU cache of recent queries, since rollouts of
-one task repeat the same searches.
+catalog and cached on disk; scoring and the exact top 50 use :mod:`turngym.ranking`. Retrieval
+keeps an LRU cache of recent queries, since rollouts of one task repeat the same searches.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from turngym.cache import cached_dir
 from turngym.envs.webshop.catalog import Catalog
 from turngym.error import missing_dependency
+from turngym.ranking import BM25Scorer
 
-__all__ = ["SearchEngine", "SEARCH_RETURN_N", "PRODUCT_WINDOW", "product_document", "top_k"]
+__all__ = ["SearchEngine", "SEARCH_RETURN_N", "PRODUCT_WINDOW", "product_document"]
 
 SEARCH_RETURN_N = 50
 PRODUCT_WINDOW = 10
@@ -45,28 +44,6 @@ def product_document(product: dict[str, Any]) -> str:
     options = " ".join(value for values in product.get("options", {}).values() for value in values)
     title = product.get("Title", "")
     return f"{title} {title} {bullets} {product.get('Description', '')} {options}".lower()
-
-
-def top_k(scores: np.ndarray, k: int, block: int = 128) -> np.ndarray:
-    """Indexes of the ``k`` largest scores (unordered; ties at the k-th score broken arbitrarily).
-
-    Scans block maxima first: an element of the top ``k`` lies in a block whose maximum is among
-    the ``k`` largest block maxima, so only those ``k`` blocks (and the ragged tail) are
-    partitioned. About 4x faster than ``argpartition`` over 100k scores.
-    """
-    size = len(scores)
-    k = min(k, size)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    blocks = size // block
-    if blocks <= k:
-        return np.argpartition(-scores, k - 1)[:k]
-    maxima = scores[: blocks * block].reshape(blocks, block).max(axis=1)
-    best = np.argpartition(-maxima, k - 1)[:k]
-    candidates = np.concatenate(
-        [(best[:, None] * block + np.arange(block)).ravel(), np.arange(blocks * block, size)]
-    )
-    return candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
 
 
 class SearchEngine:
@@ -97,7 +74,8 @@ class SearchEngine:
             for asin, title, price in json.loads((folder / "listings.json").read_text())
         }
         self._stopwords = frozenset(bm25s.stopwords.STOPWORDS_EN)
-        self._vocab: dict[str, int] = self._model.vocab_dict
+        self._scorer = BM25Scorer(self._model)
+        self._vocab: dict[str, int] = self._scorer.vocab
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -117,15 +95,10 @@ class SearchEngine:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        terms = self.tokens(query[:10_000])
-        if not terms:
-            result: tuple[str, ...] = ()
-        else:
-            scores = self._model.get_scores(terms)
-            candidates = top_k(scores, k)
-            # Ties break by catalog order so rankings are reproducible.
-            order = np.lexsort((candidates, -scores[candidates]))
-            result = tuple(self._asins[i] for i in candidates[order] if scores[i] > 0)
+        vocab, asins = self._vocab, self._asins
+        ids = [vocab[term] for term in self.tokens(query[:10_000])]
+        # Ties break by catalog order so rankings are reproducible.
+        result = tuple(asins[i] for i in self._scorer.top(ids, k))
         self._cache[key] = result
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -90,6 +90,8 @@ class Shop:
     asin: str | None = None  # the product open on item/sub pages
     options: dict[str, str] = field(default_factory=dict)  # option name -> chosen value
     results: tuple[str, ...] = ()  # ranked ASINs of the last search
+    _page_key: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _page: tuple[Element, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def start(self, goal: dict[str, Any]) -> None:
         """Begins a session for ``goal`` on the search page."""
@@ -195,7 +197,25 @@ class Shop:
 
     # ------------------------------------------------------------------ pages
     def elements(self) -> list[Element]:
-        """The current page, top to bottom, without the instruction header."""
+        """The current page, top to bottom, without the instruction header.
+
+        Memoised on the page's state: a step renders the page and lists its clickables, and
+        both read the same elements.
+        """
+        key = (
+            self.page,
+            self.page_number,
+            self.asin,
+            tuple(self.options.items()),
+            self.results,
+            self.engine,
+            self.catalog,
+        )
+        if self._page_key != key:
+            self._page_key, self._page = key, tuple(self._build_elements())
+        return list(self._page)
+
+    def _build_elements(self) -> list[Element]:
         back = Element("button", "Back to Search", BACK_TO_SEARCH)
         prev = Element("button", "< Prev", PREV_PAGE)
         if self.page == "search":
