@@ -22,6 +22,14 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 NUMBER = r"[0-9][0-9.,e+]*"
 
 CASES = {
+    "agents": (
+        ["agents_bench.py", "--env", "turngym/Corridor-v0", "--episodes", "2", "--out", "out"],
+        [
+            r"turngym/Corridor-v0\s+expert\s+1\.00",
+            rf"^\s+16\s+{NUMBER}\s+{NUMBER}x",
+            r"learner iteration",
+        ],
+    ),
     "webshop": (
         ["webshop_speed.py", "--products", "1000", "--steps", "100"],
         [rf"search step, turngym SearchEngine\s+{NUMBER} st/s\s+{NUMBER}x", r"catalog \+ index"],
