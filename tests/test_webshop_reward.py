@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
-from turngym.envs.webshop.nouns import title_nouns
+from turngym.envs.webshop.nouns import noun_tagger, title_nouns
 from turngym.envs.webshop.reward import best_options, normalize_color, type_reward, webshop_reward
+from turngym.error import InvalidArgumentError
 
 GOAL_TITLE = "Velora Gluten Free Dark Chocolate Bar"
 
@@ -189,3 +191,65 @@ def test_doctests(module_name: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module_name))
     assert result.attempted > 0 and result.failed == 0
+
+
+def _spacy_pipeline(tmp_path: Path) -> Path:
+    """A real spaCy pipeline, saved to disk, whose POS tags come from rules (no model download):
+    "chocolate", "bar" and "spread" are NOUN, "kornix" is PROPN, every other token ADJ."""
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("attribute_ruler")
+    ruler.add([[{"IS_ASCII": True}], [{"IS_ASCII": False}]], {"POS": "ADJ"})
+    ruler.add([[{"LOWER": {"IN": ["chocolate", "bar", "spread"]}}]], {"POS": "NOUN"})
+    ruler.add([[{"LOWER": "kornix"}]], {"POS": "PROPN"})
+    nlp.to_disk(tmp_path / "pipeline")
+    return tmp_path / "pipeline"
+
+
+def test_spacy_noun_tagger_changes_r_type(tmp_path: Path) -> None:
+    tagger = noun_tagger(f"spacy:{_spacy_pipeline(tmp_path)}")
+    assert tagger("Kornix Milk Chocolate Spread") == ("kornix", "chocolate", "spread")
+    assert noun_tagger("builtin") is title_nouns
+    fudge = _product(
+        name="Kornix Velora Gluten Fudge",
+        Title="Kornix Velora Gluten Fudge",
+        query="spread",
+        product_category="x › y",
+    )
+    chosen = {"flavor": "mint", "size": "large"}
+    # Built-in tagger: goal nouns (velora, gluten, chocolate, bar), the fudge's (kornix, velora,
+    # gluten, fudge): 2/4 = 0.5 > 0.2 -> r_type 1.0; all 3 attributes, 2 options, price: 1.0.
+    builtin = webshop_reward(fudge, _goal(), 20.0, chosen)
+    assert (builtin.title_score, builtin.r_type, builtin.total) == (0.5, 1.0, 1.0)
+    # The pipeline: goal nouns (chocolate, bar), the fudge's (kornix): 0/2 -> r_type 0 -> 0.0.
+    tagged = webshop_reward(fudge, _goal(), 20.0, chosen, tagger)
+    assert (tagged.title_score, tagged.r_type, tagged.total) == (0.0, 0.0, 0.0)
+
+
+def test_env_scores_with_the_chosen_tagger(tmp_path: Path) -> None:
+    import gymnasium
+
+    import turngym
+
+    spec = f"spacy:{_spacy_pipeline(tmp_path)}"
+    env = gymnasium.make("turngym/WebShop-Small-v0", noun_tagger=spec)
+    policy = turngym.agents.expert("turngym/WebShop-Small-v0")
+    trajectory = turngym.rollout(
+        "turngym/WebShop-Small-v0",
+        policy,
+        num_episodes=1,
+        env_kwargs={"noun_tagger": spec},
+        progress=False,
+    )[0]
+    details = trajectory.turns[-1].info["reward_details"]
+    goal = env.unwrapped.catalog.goal(trajectory.task_id)
+    bought = env.unwrapped.catalog.product(goal["asin"])
+    expected = type_reward(bought, goal, noun_tagger(spec))["title_score"]
+    assert details["title_score"] == expected != type_reward(bought, goal)["title_score"]
+
+
+@pytest.mark.parametrize("spec", ["spacy:", "nltk", "spacy:/no/such/pipeline"])
+def test_bad_noun_tagger_says_what_works(spec: str) -> None:
+    pytest.importorskip("spacy")
+    with pytest.raises(InvalidArgumentError, match="builtin"):
+        noun_tagger(spec)

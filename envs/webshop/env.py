@@ -54,6 +54,8 @@ import numpy as np
 
 from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.webshop.catalog import Catalog, GeneratedCatalog
+from turngym.envs.webshop.nouns import NounTagger, title_nouns
+from turngym.envs.webshop.nouns import noun_tagger as noun_tagger_for
 from turngym.envs.webshop.reward import best_options, option_matches, webshop_reward
 from turngym.envs.webshop.search import SearchEngine
 from turngym.envs.webshop.shop import OBSERVATION_MODES, SEP, Shop, render_text
@@ -85,11 +87,11 @@ def load_shop(
 
 
 def satisfying_options(
-    product: dict[str, Any], goal: dict[str, Any]
+    product: dict[str, Any], goal: dict[str, Any], nouns: NounTagger = title_nouns
 ) -> frozenset[tuple[str, str]] | None:
     """If buying ``product`` can score 1.0 for ``goal``: the (option, value) pairs that count; else None."""
     chosen = best_options(product, goal)
-    if webshop_reward(product, goal, float(product["price"]), chosen).raw < 1.0:
+    if webshop_reward(product, goal, float(product["price"]), chosen, nouns).raw < 1.0:
         return None
     return frozenset(
         (name, value)
@@ -108,6 +110,9 @@ class WebShopEnv(TurnEnv):
         catalog_seed: seed of the generated catalog.
         data_dir: a folder with the original WebShop files; replaces the generated catalog.
         observation_mode: ``"text"`` or ``"text_rich"``.
+        noun_tagger: how the reward finds the nouns of titles for ``r_type``: ``"builtin"`` (a
+            lexicon tagger, no model) or ``"spacy:<model>"`` (an installed spaCy pipeline such as
+            the original's ``en_core_web_lg``, or a saved pipeline's path).
         reward_mode, split, max_turns, render_mode: see :class:`turngym.core.TurnEnv`.
     """
 
@@ -127,6 +132,7 @@ class WebShopEnv(TurnEnv):
         catalog_seed: int = 0,
         data_dir: str | os.PathLike | None = None,
         observation_mode: str = "text",
+        noun_tagger: str = "builtin",
         reward_mode: str = "dense",
         split: str = "train",
         max_turns: int | None = None,
@@ -146,7 +152,8 @@ class WebShopEnv(TurnEnv):
             num_products, catalog_seed, None if data_dir is None else os.fspath(data_dir)
         )
         self.catalog, self.engine = catalog, engine
-        self._shop = Shop(catalog, engine)
+        self.noun_tagger = noun_tagger
+        self._shop = Shop(catalog, engine, nouns=noun_tagger_for(noun_tagger))
         self._goal, self._satisfying, self._outcome, self._secret = {}, {}, None, {}
         self._satisfying_cache: dict[str, dict[str, frozenset[tuple[str, str]] | None]] = {}
 
@@ -233,7 +240,9 @@ class WebShopEnv(TurnEnv):
         if asin not in self._satisfying:
             product = self.catalog.product(asin)
             self._satisfying[asin] = (
-                None if product is None else satisfying_options(product, self._goal)
+                None
+                if product is None
+                else satisfying_options(product, self._goal, self._shop.nouns)
             )
         return self._satisfying[asin]
 

@@ -16,14 +16,26 @@ ships its own deterministic, lexicon-based tagger that needs no data file:
 Product titles are noun-heavy and the type reward only needs the *overlap* ratio, so this
 tagger and spaCy agree on the decisions that matter (same type vs different type); it is not a
 general POS tagger.
+
+Where spaCy and a pipeline are installed, :func:`noun_tagger` ``("spacy:en_core_web_lg")`` tags
+with it instead, as the original does (``WebShopEnv(noun_tagger=...)``): the name of an installed
+pipeline package or the path of one saved with ``nlp.to_disk``. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 
-__all__ = ["title_nouns", "NON_NOUNS"]
+from turngym.error import DependencyNotInstalled, InvalidArgumentError
+
+__all__ = ["title_nouns", "noun_tagger", "NounTagger", "NON_NOUNS", "SPACY_NOUN_TAGS"]
+
+#: A title in, its nouns out (lowercased, in order, duplicates kept).
+NounTagger = Callable[[str], tuple[str, ...]]
+#: The coarse tags the original counts as nouns (its list also names "PNOUN", which no model emits).
+SPACY_NOUN_TAGS = frozenset({"NOUN", "PROPN"})
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
 _NON_NOUN_SUFFIXES = ("ous", "ful", "less", "able", "ible", "ive", "ed", "ly")
@@ -83,3 +95,45 @@ def title_nouns(title: str) -> tuple[str, ...]:
     ('velora', 'gluten', 'chocolate', 'bar', 'count')
     """
     return tuple(token for token in _TOKEN.findall(title.lower()) if _is_noun(token))
+
+
+def noun_tagger(spec: str) -> NounTagger:
+    """The noun tagger named by ``spec``: ``"builtin"`` (:func:`title_nouns`) or ``"spacy:<model>"``.
+
+    ``<model>`` is an installed spaCy pipeline (``en_core_web_lg`` is the original's) or the path
+    of a pipeline saved with ``nlp.to_disk``; it is loaded once per process.
+    """
+    if spec == "builtin":
+        return title_nouns
+    if isinstance(spec, str) and spec.startswith("spacy:") and spec[len("spacy:") :].strip():
+        return _spacy_tagger(spec[len("spacy:") :].strip())
+    raise InvalidArgumentError(
+        f"noun_tagger={spec!r} is not valid; use 'builtin' (no model needed) or 'spacy:<model>' "
+        "with an installed spaCy pipeline, e.g. 'spacy:en_core_web_lg' (the original's), or "
+        "'spacy:/path/to/pipeline' saved with nlp.to_disk()."
+    )
+
+
+@cache
+def _spacy_tagger(model: str) -> NounTagger:
+    try:
+        import spacy
+    except ImportError as error:
+        raise DependencyNotInstalled(
+            f"noun_tagger='spacy:{model}' needs spaCy: pip install spacy, then a pipeline "
+            f"(python -m spacy download {model}); noun_tagger='builtin' needs neither."
+        ) from error
+    try:
+        nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "textcat"])
+    except OSError as error:
+        raise InvalidArgumentError(
+            f"spaCy could not load the pipeline {model!r} ({error}). Install it first "
+            f"(python -m spacy download {model}, which needs the network) or pass the path of "
+            "a pipeline saved with nlp.to_disk(); noun_tagger='builtin' needs no model."
+        ) from error
+
+    @lru_cache(maxsize=262_144)
+    def tag(title: str) -> tuple[str, ...]:
+        return tuple(token.text.lower() for token in nlp(title) if token.pos_ in SPACY_NOUN_TAGS)
+
+    return tag

@@ -28,7 +28,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from turngym.envs.webshop.nouns import title_nouns
+from turngym.envs.webshop.nouns import NounTagger, title_nouns
 
 __all__ = [
     "RewardBreakdown",
@@ -101,8 +101,14 @@ def _in_text(value: str, fields: tuple[str, str, str]) -> bool:
     return any(value in field for field in fields)
 
 
-def type_reward(product: Mapping[str, Any], goal: Mapping[str, Any]) -> dict[str, Any]:
-    """``r_type`` and its inputs: query match, category match, noun overlap of the titles."""
+def type_reward(
+    product: Mapping[str, Any], goal: Mapping[str, Any], nouns: NounTagger = title_nouns
+) -> dict[str, Any]:
+    """``r_type`` and its inputs: query match, category match, noun overlap of the titles.
+
+    ``nouns`` tags the titles (:func:`.nouns.title_nouns`, or a spaCy pipeline through
+    :func:`.nouns.noun_tagger`).
+    """
     query_match = product.get("query") == goal.get("query")
     bought_levels = {
         level.strip()
@@ -112,8 +118,8 @@ def type_reward(product: Mapping[str, Any], goal: Mapping[str, Any]) -> dict[str
         level.strip() for level in str(goal.get("product_category", "")).split(CATEGORY_SEPARATOR)
     }
     category_match = len(bought_levels & goal_levels) >= 2
-    bought_nouns = set(title_nouns(str(product.get("name", product.get("Title", "")))))
-    goal_nouns = title_nouns(str(goal.get("name", "")))
+    bought_nouns = set(nouns(str(product.get("name", product.get("Title", "")))))
+    goal_nouns = nouns(str(goal.get("name", "")))
     # The original divides the size of the *set* intersection by the goal's token count.
     title_score = 0.2 if not goal_nouns else len(bought_nouns & set(goal_nouns)) / len(goal_nouns)
     r_type = 1.0
@@ -177,9 +183,15 @@ def option_matches(
 
 
 def webshop_reward(
-    product: Mapping[str, Any], goal: Mapping[str, Any], price: float, chosen: Mapping[str, str]
+    product: Mapping[str, Any],
+    goal: Mapping[str, Any],
+    price: float,
+    chosen: Mapping[str, str],
+    nouns: NounTagger = title_nouns,
 ) -> RewardBreakdown:
     """WebShop's reward for buying ``product`` at ``price`` with options ``chosen``.
+
+    ``nouns`` tags titles for ``r_type`` (see :func:`type_reward`).
 
     >>> product = {"Title": "Velora Dark Chocolate Bar", "name": "Velora Dark Chocolate Bar",
     ...            "Attributes": ["gluten free"], "BulletPoints": [], "Description": "",
@@ -189,7 +201,7 @@ def webshop_reward(
     >>> webshop_reward(product, goal, 10.0, {"flavor": "mint"}).total  # (1 + 1 + 1) / 4
     0.75
     """
-    type_parts = type_reward(product, goal)
+    type_parts = type_reward(product, goal, nouns)
     goal_attributes = list(goal.get("attributes", []))
     goal_options = goal.get("goal_options", {})
     n_attr = attribute_matches(product, goal_attributes)

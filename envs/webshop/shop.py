@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turngym.envs.webshop.catalog import Catalog
+from turngym.envs.webshop.nouns import NounTagger, title_nouns
 from turngym.envs.webshop.reward import RewardBreakdown, webshop_reward
 from turngym.envs.webshop.search import PRODUCT_WINDOW, SearchEngine
 
@@ -90,6 +91,7 @@ class Shop:
     asin: str | None = None  # the product open on item/sub pages
     options: dict[str, str] = field(default_factory=dict)  # option name -> chosen value
     results: tuple[str, ...] = ()  # ranked ASINs of the last search
+    nouns: NounTagger = title_nouns  # tags titles for the reward's r_type
     _page_key: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
     _page: tuple[Element, ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -190,7 +192,9 @@ class Shop:
         elif target == BUY_NOW:
             product = self.catalog.product(str(self.asin))
             assert product is not None
-            purchase = webshop_reward(product, self.goal, float(product["price"]), self.options)
+            purchase = webshop_reward(
+                product, self.goal, float(product["price"]), self.options, self.nouns
+            )
             self.page = "done"
             return StepResult(True, purchase=purchase)
         return StepResult(True)
