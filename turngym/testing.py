@@ -16,6 +16,7 @@ turngym's contract (DESIGN.md) beyond it:
 7. stepping after the episode ended raises a clear error; ``reset`` works from any state.
 
 :class:`EnvConformanceMixin` turns it into a pytest test class in a few lines.
+:func:`check_parallel_env` is the same check for multi-agent (PettingZoo) envs.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ import numpy as np
 
 from turngym.error import ConformanceError, ResetNeeded
 
-__all__ = ["check_env", "EnvConformanceMixin", "adversarial_actions", "STANDARD_INFO_KEYS"]
+__all__ = [
+    "check_env",
+    "check_parallel_env",
+    "EnvConformanceMixin",
+    "adversarial_actions",
+    "STANDARD_INFO_KEYS",
+]
 
 STANDARD_INFO_KEYS: dict[str, Any] = {
     "turn": int,
@@ -315,3 +322,10 @@ class EnvConformanceMixin:
             check_env(env, episodes=self.conformance_episodes)
         finally:
             env.close()
+
+
+def check_parallel_env(factory: Callable[[], Any], **kwargs: Any) -> None:
+    """The conformance check of a multi-agent env: see :mod:`turngym.testing_multiagent`."""
+    from turngym.testing_multiagent import check_parallel_env as check
+
+    check(factory, **kwargs)

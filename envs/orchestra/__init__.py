@@ -1,0 +1,41 @@
+"""Multi-agent orchestration: an orchestrator delegates subtasks to specialist workers (PettingZoo).
+
+>>> from turngym.envs import orchestra
+>>> env = orchestra.parallel_env("turngym/Orchestra-Toy-v0")
+>>> observations, infos = env.reset(seed=0)
+>>> env.possible_agents
+['orchestrator', 'short_0', 'long_0']
+>>> episodes = orchestra.rollout(env, orchestra.expert_policies(env), num_episodes=2)
+>>> [episode.success for episode in episodes]
+[True, True]
+"""
+
+from turngym.envs.orchestra.env import (
+    FORMAT_PENALTY,
+    ORCHESTRA_ENVS,
+    ORCHESTRATOR,
+    OrchestraEnv,
+    aec_env,
+    parallel_env,
+)
+from turngym.envs.orchestra.team import (
+    OrchestratorExpert,
+    TeamEpisode,
+    expert_policies,
+    random_policies,
+    rollout,
+)
+
+__all__ = [
+    "FORMAT_PENALTY",
+    "ORCHESTRATOR",
+    "ORCHESTRA_ENVS",
+    "OrchestraEnv",
+    "OrchestratorExpert",
+    "TeamEpisode",
+    "aec_env",
+    "expert_policies",
+    "parallel_env",
+    "random_policies",
+    "rollout",
+]

@@ -1,0 +1,650 @@
+"""Orchestra: an orchestrator delegates subtasks to specialist workers (a PettingZoo ParallelEnv).
+
+A team task is ``num_subtasks`` tasks of turngym's single-agent envs (the *member* families,
+e.g. a WebShop purchase and a SearchQA question). Each worker is a specialist: it holds one
+member env of its family and can only work on that family's subtasks. The orchestrator sees the
+task board and routes subtasks to idle workers of the right family; busy workers act in their
+member envs, all in the same step, so spreading subtasks over workers finishes sooner.
+
+=================  ================================================================================
+Agents             ``orchestrator`` and ``<family>_<i>`` workers (``workers={"shop": 2}`` makes
+                   ``shop_0``, ``shop_1``).
+Tasks              ``num_subtasks`` member tasks drawn with the seed (every family appears when
+                   ``num_subtasks`` allows), or ``reset(options={"tasks": [(family, task_id),
+                   ...]})``. Member tasks come from the ``split`` of each member env.
+Orchestrator       ``delegate[<worker>, <subtask number>]`` (several in one action are allowed),
+actions            ``wait``, ``finish`` (end now; unfinished subtasks score 0). A delegation to an
+                   unknown, busy or wrong-family worker, or of a subtask not pending, is invalid:
+                   the whole action is rejected with feedback saying why.
+Worker actions     the member env's own actions while it has a subtask; an idle worker's action is
+                   ignored (any text, e.g. ``wait``).
+Observations       orchestrator: the board (each subtask's family, description (the member's first
+                   observation), status, worker and outcome), each worker's status and the reports
+                   of workers that finished in the last step. Worker: its member env's observation;
+                   a new subtask arrives with ``info["new_subtask"] = True`` and the member's
+                   ``info["instructions"]``.
+Outcome            the team's: the mean outcome of the subtasks (0 for an unfinished one), paid to
+                   every agent as the ``outcome`` component on the last step; success = every
+                   subtask succeeded. The episode ends when all subtasks are done, on ``finish``,
+                   or at the team turn limit (truncation).
+Dense reward       orchestrator: ``subtask`` = outcome / num_subtasks when a subtask finishes (sums to
+                   the team outcome), ``format`` = -0.05 for an invalid action. Worker: its member's
+                   dense components, the member's outcome renamed ``subtask_outcome``.
+state_key          orchestrator: the board (subtask statuses, outcomes, assignments); worker: its
+                   family and its member env's state key (or idle)
+progress           orchestrator: mean over subtasks of the outcome (done), the member's progress
+                   (running) or 0 (pending); worker: its member's progress (0 when idle)
+privileged         worker: its member env's privileged info; orchestrator: nothing
+=================  ================================================================================
+
+``parallel_env(env_id_or_None, **kwargs)`` and ``aec_env(...)`` build the env, PettingZoo style;
+:func:`turngym.envs.orchestra.rollout` plays teams of policies and records one trajectory per
+agent per episode for credit assignment.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from turngym.core import MAX_ACTION_CHARS, REWARD_MODES, SPLITS, TextSpace, stable_hash
+from turngym.error import InvalidArgumentError, ResetNeeded, UnknownEnvError, missing_dependency
+
+try:
+    from pettingzoo import ParallelEnv
+except ImportError:  # pragma: no cover - depends on the install
+    ParallelEnv = object  # type: ignore[assignment,misc]
+
+__all__ = [
+    "OrchestraEnv",
+    "ORCHESTRA_ENVS",
+    "ORCHESTRATOR",
+    "parallel_env",
+    "aec_env",
+    "FORMAT_PENALTY",
+]
+
+ORCHESTRATOR = "orchestrator"
+FORMAT_PENALTY = -0.05
+DESCRIPTION_CHARS = 400
+REPORT_CHARS = 300
+_DELEGATE = re.compile(r"delegate\s*\[\s*([^,\]]*?)\s*,\s*([^\]]*?)\s*\]", re.IGNORECASE)
+
+#: The bundled presets: id -> keyword arguments of :class:`OrchestraEnv`.
+ORCHESTRA_ENVS: dict[str, dict[str, Any]] = {
+    "turngym/Orchestra-v0": {
+        "members": {"shop": "turngym/WebShop-Small-v0", "search": "turngym/SearchQA-1hop-v0"},
+        "workers": {"shop": 2, "search": 2},
+        "num_subtasks": 4,
+    },
+    "turngym/Orchestra-Toy-v0": {
+        "members": {
+            "short": ("turngym/Corridor-v0", {"lengths": (2, 3)}),
+            "long": ("turngym/Corridor-v0", {"lengths": (4, 5)}),
+        },
+        "workers": {"short": 1, "long": 1},
+        "num_subtasks": 3,
+        "max_turns": 24,
+    },
+}
+
+
+@dataclass
+class _Subtask:
+    family: str
+    task_id: str
+    seed: int
+    description: str
+    status: str = "pending"  # pending | running | done
+    worker: str | None = None
+    outcome: float = 0.0
+    success: bool = False
+    report: str = ""
+
+
+def _requires_pettingzoo() -> None:
+    if ParallelEnv is object:  # pragma: no cover - depends on the install
+        raise missing_dependency("pettingzoo", "multiagent")
+
+
+class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
+    """The orchestration env (see the module doc).
+
+    Args:
+        members: family name -> a registered turngym env id, or ``(env id, make kwargs)``.
+        workers: family name -> how many workers of that family.
+        num_subtasks: subtasks per team task.
+        reward_mode: ``"dense"`` or ``"sparse"`` (team outcome only), for every agent; member
+            envs run in the same mode.
+        split: ``"train"`` or ``"test"``: the member task split.
+        max_turns: the team turn limit (one turn = one step of all agents).
+        render_mode: ``None``, ``"ansi"`` (``render()`` returns the board) or ``"human"``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "turngym_orchestra_v0",
+        "render_modes": ["ansi", "human"],
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        *,
+        members: Mapping[str, str | tuple[str, Mapping[str, Any]]],
+        workers: Mapping[str, int],
+        num_subtasks: int = 4,
+        reward_mode: str = "dense",
+        split: str = "train",
+        max_turns: int = 30,
+        render_mode: str | None = None,
+    ) -> None:
+        _requires_pettingzoo()
+        if reward_mode not in REWARD_MODES:
+            raise InvalidArgumentError(
+                f"reward_mode={reward_mode!r} is not valid; use one of {list(REWARD_MODES)}."
+            )
+        if split not in SPLITS:
+            raise InvalidArgumentError(f"split={split!r} is not valid; use one of {list(SPLITS)}.")
+        if not isinstance(max_turns, int) or max_turns < 1:
+            raise InvalidArgumentError(f"max_turns={max_turns!r} must be a positive int.")
+        if not isinstance(num_subtasks, int) or num_subtasks < 1:
+            raise InvalidArgumentError(f"num_subtasks={num_subtasks!r} must be a positive int.")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise InvalidArgumentError(
+                f"render_mode={render_mode!r} is not valid; use None or one of "
+                f"{self.metadata['render_modes']}."
+            )
+        self._families = _member_specs(members)
+        unknown = sorted(set(workers) - set(self._families))
+        if unknown or not workers:
+            raise InvalidArgumentError(
+                f"workers={dict(workers)!r} must map member families {sorted(self._families)} to "
+                f"worker counts (unknown: {unknown})."
+            )
+        if any(not isinstance(n, int) or n < 0 for n in workers.values()) or not any(
+            workers.values()
+        ):
+            raise InvalidArgumentError(
+                f"workers={dict(workers)!r}: counts must be non-negative ints, at least one > 0."
+            )
+        self.reward_mode, self.split, self.max_turns = reward_mode, split, max_turns
+        self.render_mode, self.num_subtasks = render_mode, num_subtasks
+        self.worker_family = {
+            f"{family}_{i}": family for family, count in workers.items() for i in range(count)
+        }
+        # Families no worker can do are never drawn (they could only score 0).
+        self.families = sorted({family for family in self.worker_family.values()})
+        self.possible_agents = [ORCHESTRATOR, *self.worker_family]
+        self.agents: list[str] = []
+        self._spaces = {agent: TextSpace() for agent in self.possible_agents}
+        self._members = {agent: self._make_member(f) for agent, f in self.worker_family.items()}
+        self._previews = {family: self._make_member(family) for family in self.families}
+        self._subtasks: list[_Subtask] = []
+        self._busy: dict[str, int | None] = {}
+        self._member_info: dict[str, dict[str, Any]] = {}
+        self._turn = 0
+        self._events: list[str] = []
+        self._board = ""
+        self.np_random, _ = seeding.np_random()
+
+    # ------------------------------------------------------------------ PettingZoo API
+    def observation_space(self, agent: str) -> TextSpace:
+        return self._spaces[self._check_agent(agent)]
+
+    def action_space(self, agent: str) -> TextSpace:
+        return self._spaces[self._check_agent(agent)]
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """Draws a team task (or takes ``options["tasks"]``) and starts every agent."""
+        if seed is not None:
+            self.np_random, _ = seeding.np_random(seed)
+        options = dict(options or {})
+        chosen = options.pop("tasks", None)
+        if options:
+            # PettingZoo's own API test resets with unknown options, so they are not an error.
+            warnings.warn(
+                f"OrchestraEnv.reset ignores unknown options {sorted(options)}; the only option "
+                "is 'tasks', a list of (family, task_id) pairs.",
+                stacklevel=2,
+            )
+        pairs = self._draw_tasks() if chosen is None else self._check_tasks(chosen)
+        self._subtasks = []
+        for family, task_id in pairs:
+            sub_seed = int(self.np_random.integers(2**31))
+            observation, _ = self._previews[family].reset(seed=sub_seed, options={"task": task_id})
+            description = " ".join(observation.split())[:DESCRIPTION_CHARS]
+            self._subtasks.append(_Subtask(family, task_id, sub_seed, description))
+        self.agents = list(self.possible_agents)
+        self._busy = {agent: None for agent in self.worker_family}
+        self._member_info = {}
+        self._turn, self._events = 0, []
+        observations = {ORCHESTRATOR: self._render_board()}
+        infos = {ORCHESTRATOR: self._orchestrator_info(True, {}, None, None)}
+        infos[ORCHESTRATOR]["instructions"] = self._orchestrator_instructions()
+        for agent in self.worker_family:
+            observations[agent] = self._idle_text(agent)
+            infos[agent] = self._worker_info(agent, True, {}, None, None)
+            infos[agent]["instructions"] = self._worker_instructions(agent)
+        return observations, infos
+
+    def step(self, actions: Mapping[str, str]) -> tuple[dict, dict, dict, dict, dict]:
+        """One team turn: busy workers act in their member envs, then the orchestrator's action
+        applies. A live agent missing from ``actions`` acts with the empty string."""
+        if not self.agents:
+            raise ResetNeeded(
+                "OrchestraEnv.step() called "
+                + ("before reset()" if not self._subtasks else "after the episode ended")
+                + "; call env.reset() to start an episode."
+            )
+        extra = sorted(set(actions) - set(self.agents))
+        if extra:
+            raise InvalidArgumentError(
+                f"actions for {extra}, which are not live agents; live agents are {self.agents}."
+            )
+        self._turn += 1
+        self._events = []
+        components: dict[str, dict[str, float]] = {agent: {} for agent in self.agents}
+        observations: dict[str, str] = {}
+        valid: dict[str, bool] = {}
+        for agent in self.worker_family:
+            observations[agent], valid[agent] = self._worker_step(
+                agent, _text(actions.get(agent, "")), components
+            )
+        valid[ORCHESTRATOR], feedback, finish = self._orchestrator_step(
+            _text(actions.get(ORCHESTRATOR, "")), observations
+        )
+        if not valid[ORCHESTRATOR] and self.reward_mode == "dense":
+            components[ORCHESTRATOR]["format"] = FORMAT_PENALTY
+        all_done = all(s.status == "done" for s in self._subtasks)
+        terminated = finish or all_done
+        truncated = not terminated and self._turn >= self.max_turns
+        outcome = success = None
+        if terminated or truncated:
+            outcome = float(
+                np.mean([s.outcome if s.status == "done" else 0.0 for s in self._subtasks])
+            )
+            success = all(s.status == "done" and s.success for s in self._subtasks)
+            for agent in self.agents:
+                components[agent]["outcome"] = outcome
+        board = self._render_board()
+        observations[ORCHESTRATOR] = f"{feedback}\n\n{board}" if feedback else board
+        infos = {
+            ORCHESTRATOR: self._orchestrator_info(
+                valid[ORCHESTRATOR], components[ORCHESTRATOR], outcome, success
+            )
+        }
+        for agent in self.worker_family:
+            infos[agent] = self._worker_info(
+                agent, valid[agent], components[agent], outcome, success
+            )
+            if self._member_info.get(agent, {}).get("new_subtask"):
+                infos[agent]["new_subtask"] = True
+                infos[agent]["instructions"] = self._member_info[agent]["instructions"]
+                self._member_info[agent]["new_subtask"] = False
+        rewards = {agent: float(sum(components[agent].values())) for agent in self.agents}
+        terminations = {agent: terminated for agent in self.agents}
+        truncations = {agent: truncated for agent in self.agents}
+        if terminated or truncated:
+            self.agents = []
+        self._board = board
+        if self.render_mode == "human":
+            print(board)
+        return observations, rewards, terminations, truncations, infos
+
+    def render(self) -> str | None:
+        """The board (``"ansi"``), or prints it (``"human"``)."""
+        if self.render_mode == "ansi":
+            return self._board or self._render_board()
+        if self.render_mode == "human":
+            print(self._board or self._render_board())
+        return None
+
+    def close(self) -> None:
+        for member in (*self._members.values(), *self._previews.values()):
+            member.close()
+
+    # ------------------------------------------------------------------ task board
+    @property
+    def subtasks(self) -> list[tuple[str, str]]:
+        """``(family, task_id)`` of the current team task's subtasks, in board order."""
+        return [(s.family, s.task_id) for s in self._subtasks]
+
+    def member_id(self, family: str) -> str:
+        """The turngym env id of ``family``'s member env."""
+        return self._families[self._check_family(family)][0]
+
+    def subtask_of(self, agent: str) -> int | None:
+        """The subtask number (1-based) ``agent`` works on, None when idle."""
+        index = self._busy.get(self._check_agent(agent))
+        return None if index is None else index + 1
+
+    def task_ids(self, family: str) -> list[str]:
+        """The task ids of ``family``'s member env in this env's split."""
+        return list(self._previews[self._check_family(family)].task_ids)
+
+    def _draw_tasks(self) -> list[tuple[str, str]]:
+        rng = self.np_random
+        families = [self.families[i % len(self.families)] for i in range(self.num_subtasks)]
+        families = [families[i] for i in rng.permutation(len(families))]
+        pairs, used = [], set()
+        for family in families:
+            ids = self.task_ids(family)
+            for _ in range(100):  # distinct tasks per team task where the split allows
+                task = str(ids[int(rng.integers(len(ids)))])
+                if (family, task) not in used:
+                    break
+            used.add((family, task))
+            pairs.append((family, task))
+        return pairs
+
+    def _check_tasks(self, chosen: Any) -> list[tuple[str, str]]:
+        if isinstance(chosen, (str, bytes)) or not isinstance(chosen, Sequence) or not chosen:
+            raise InvalidArgumentError(
+                f"options['tasks']={chosen!r} must be a non-empty list of (family, task_id) pairs, "
+                f"families from {self.families}."
+            )
+        pairs = []
+        for item in chosen:
+            if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2:
+                raise InvalidArgumentError(
+                    f"options['tasks'] item {item!r} is not a (family, task_id) pair."
+                )
+            family, task = self._check_family(str(item[0])), str(item[1])
+            preview = self._previews[family]
+            if task not in set(preview.task_ids) and task not in set(
+                preview._task_ids("test" if self.split == "train" else "train")
+            ):
+                raise InvalidArgumentError(
+                    f"unknown task {task!r} of family {family!r}; see env.task_ids({family!r})."
+                )
+            pairs.append((family, task))
+        return pairs
+
+    def _render_board(self) -> str:
+        lines = [f"Team turn {self._turn} of {self.max_turns}. Subtasks:"]
+        for number, sub in enumerate(self._subtasks, 1):
+            if sub.status == "pending":
+                status = "pending"
+            elif sub.status == "running":
+                status = f"running on {sub.worker}"
+            else:
+                verdict = "success" if sub.success else "failure"
+                status = f"done by {sub.worker}: outcome {sub.outcome:.2f} ({verdict})"
+            lines.append(f"{number}. [{sub.family}] {sub.description} -- {status}")
+        lines.append("Workers:")
+        for agent, family in self.worker_family.items():
+            busy = self._busy.get(agent)
+            state = "idle" if busy is None else f"busy with subtask {busy + 1}"
+            lines.append(f"- {agent} ({family}): {state}")
+        if self._events:
+            lines.append("Reports:")
+            lines += [f"- {event}" for event in self._events]
+        return "\n".join(lines)
+
+    def _orchestrator_instructions(self) -> str:
+        return (
+            "You are the orchestrator of a team of specialist workers. Each subtask on the board "
+            "has a family in brackets; only a worker of that family (named <family>_<i>) can do "
+            "it. Workers act in parallel, one turn each per team turn, and report when they "
+            "finish. Actions (one line): delegate[<worker>, <subtask number>] (several in one "
+            "line are allowed, e.g. delegate[shop_0, 1] delegate[search_0, 2]), wait, or finish "
+            "(end the team task now; unfinished subtasks score 0). The team scores the mean "
+            f"outcome of its subtasks. The team has {self.max_turns} turns."
+        )
+
+    def _worker_instructions(self, agent: str) -> str:
+        return (
+            f"You are {agent}, a {self.worker_family[agent]} worker. The orchestrator sends you "
+            "subtasks; each arrives with its own instructions. While you have none, your actions "
+            "are ignored (answer: wait)."
+        )
+
+    def _idle_text(self, agent: str) -> str:
+        return f"{agent}: no subtask assigned; waiting for the orchestrator."
+
+    # ------------------------------------------------------------------ turns
+    def _worker_step(
+        self, agent: str, action: str, components: dict[str, dict[str, float]]
+    ) -> tuple[str, bool]:
+        index = self._busy[agent]
+        if index is None:
+            return self._idle_text(agent), True
+        sub = self._subtasks[index]
+        observation, _, terminated, truncated, info = self._members[agent].step(action)
+        parts = dict(info["reward_components"])
+        if "outcome" in parts:
+            parts["subtask_outcome"] = parts.pop("outcome")
+        if self.reward_mode == "dense":
+            components[agent].update(parts)
+        self._member_info[agent] = {**info, "new_subtask": False}
+        if terminated or truncated:
+            sub.status, sub.outcome, sub.success = (
+                "done",
+                float(info["outcome"]),
+                bool(info["success"]),
+            )
+            sub.report = " ".join(observation.split())[-REPORT_CHARS:]
+            self._busy[agent] = None
+            verdict = "success" if sub.success else "failure"
+            self._events.append(
+                f"{agent} finished subtask {index + 1}: outcome {sub.outcome:.2f} ({verdict}). "
+                f"Its last observation: {sub.report}"
+            )
+            if self.reward_mode == "dense":
+                components[ORCHESTRATOR]["subtask"] = components[ORCHESTRATOR].get(
+                    "subtask", 0.0
+                ) + sub.outcome / len(self._subtasks)
+            observation += f"\n\n[subtask {index + 1} finished: outcome {sub.outcome:.2f}] "
+            observation += "Waiting for the orchestrator."
+        return observation, bool(info["valid_action"])
+
+    def _orchestrator_step(
+        self, action: str, observations: dict[str, str]
+    ) -> tuple[bool, str, bool]:
+        """Applies the orchestrator's action: (valid, feedback, finish)."""
+        command = " ".join(action.split()).lower()
+        if command in ("wait", "wait."):
+            return True, "", False
+        if command in ("finish", "finish."):
+            return True, "", True
+        delegations = _DELEGATE.findall(action)
+        leftover = _DELEGATE.sub(" ", action).strip(" \n\t;,.")
+        if not delegations or leftover:
+            return (
+                False,
+                "Invalid action: use delegate[<worker>, <subtask number>] (several allowed), "
+                "wait, or finish.",
+                False,
+            )
+        problems, plan, taken = [], [], set()
+        for worker, number in delegations:
+            worker = worker.strip().lower()
+            problem = self._delegation_problem(worker, number.strip(), taken)
+            if problem:
+                problems.append(problem)
+            else:
+                plan.append((worker, int(number) - 1))
+                taken |= {worker, int(number) - 1}
+        if problems:
+            return False, "Invalid action: " + " ".join(problems) + " Nothing was delegated.", False
+        for worker, index in plan:
+            self._start_subtask(worker, index, observations)
+        return True, "", False
+
+    def _delegation_problem(self, worker: str, number: str, taken: set) -> str:
+        if worker not in self.worker_family:
+            return f"{worker!r} is not a worker (workers: {', '.join(self.worker_family)})."
+        if not number.isdigit() or not 1 <= int(number) <= len(self._subtasks):
+            return f"{number!r} is not a subtask number (1-{len(self._subtasks)})."
+        index = int(number) - 1
+        sub = self._subtasks[index]
+        if sub.status != "pending" or index in taken:
+            return f"subtask {number} is not pending."
+        if self._busy[worker] is not None or worker in taken:
+            return f"{worker} is busy."
+        if self.worker_family[worker] != sub.family:
+            return (
+                f"{worker} is a {self.worker_family[worker]} worker; subtask {number} needs a "
+                f"{sub.family} worker."
+            )
+        return ""
+
+    def _start_subtask(self, worker: str, index: int, observations: dict[str, str]) -> None:
+        sub = self._subtasks[index]
+        observation, info = self._members[worker].reset(
+            seed=sub.seed, options={"task": sub.task_id}
+        )
+        sub.status, sub.worker = "running", worker
+        self._busy[worker] = index
+        self._member_info[worker] = {**info, "new_subtask": True}
+        observations[worker] = observation
+
+    # ------------------------------------------------------------------ info
+    def _orchestrator_info(
+        self, valid: bool, components: dict[str, float], outcome: float | None, success: bool | None
+    ) -> dict[str, Any]:
+        board = [
+            (s.family, s.task_id, s.status, s.worker, round(s.outcome, 6)) for s in self._subtasks
+        ]
+        progress = [
+            s.outcome
+            if s.status == "done"
+            else float(self._member_info.get(s.worker, {}).get("progress", 0.0))
+            if s.status == "running"
+            else 0.0
+            for s in self._subtasks
+        ]
+        return {
+            "turn": self._turn,
+            "reward_components": components,
+            "valid_action": bool(valid),
+            "state_key": stable_hash(["Orchestra", board]),
+            "progress": min(1.0, max(0.0, float(np.mean(progress)))) if progress else 0.0,
+            "admissible_actions": self._orchestrator_actions(),
+            "outcome": outcome,
+            "success": success,
+            "privileged": {},
+        }
+
+    def _orchestrator_actions(self) -> list[str]:
+        actions = []
+        for number, sub in enumerate(self._subtasks, 1):
+            if sub.status != "pending":
+                continue
+            for worker, family in self.worker_family.items():
+                if family == sub.family and self._busy.get(worker) is None:
+                    actions.append(f"delegate[{worker}, {number}]")
+        return [*actions, "wait", "finish"]
+
+    def _worker_info(
+        self,
+        agent: str,
+        valid: bool,
+        components: dict[str, float],
+        outcome: float | None,
+        success: bool | None,
+    ) -> dict[str, Any]:
+        busy = self._busy.get(agent) is not None
+        member = self._member_info.get(agent, {}) if busy else {}
+        return {
+            "turn": self._turn,
+            "reward_components": components,
+            "valid_action": bool(valid),
+            "state_key": stable_hash(
+                ["Orchestra-worker", self.worker_family[agent], member.get("state_key", "idle")]
+            ),
+            "progress": float(member.get("progress", 0.0)),
+            "admissible_actions": member.get("admissible_actions") if busy else ["wait"],
+            "outcome": outcome,
+            "success": success,
+            "privileged": dict(member.get("privileged", {})) if busy else {},
+            "busy": busy,
+        }
+
+    # ------------------------------------------------------------------ helpers
+    def _make_member(self, family: str) -> Any:
+        from turngym.registration import make
+
+        env_id, kwargs = self._families[family]
+        return make(env_id, reward_mode=self.reward_mode, split=self.split, **kwargs).unwrapped
+
+    def _check_agent(self, agent: str) -> str:
+        if agent not in self._spaces:
+            raise InvalidArgumentError(
+                f"unknown agent {agent!r}; the agents are {self.possible_agents}."
+            )
+        return agent
+
+    def _check_family(self, family: str) -> str:
+        if family not in self._previews:
+            raise InvalidArgumentError(
+                f"unknown family {family!r}; this team's families are {self.families}."
+            )
+        return family
+
+
+def _text(action: Any) -> str:
+    if isinstance(action, bytes):
+        action = action.decode("utf-8", errors="replace")
+    if not isinstance(action, str):
+        raise InvalidArgumentError(
+            f"actions are text: got {type(action).__name__}; pass a str per agent "
+            "(e.g. one of infos[agent]['admissible_actions'])."
+        )
+    return action[:MAX_ACTION_CHARS]
+
+
+def _member_specs(
+    members: Mapping[str, str | tuple[str, Mapping[str, Any]]],
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    from turngym.registration import check_env_id
+
+    if not isinstance(members, Mapping) or not members:
+        raise InvalidArgumentError(
+            "members must map family names to turngym env ids (or (id, kwargs) pairs), e.g. "
+            "{'shop': 'turngym/WebShop-Small-v0'}."
+        )
+    specs = {}
+    for family, spec in members.items():
+        if not re.fullmatch(r"[a-z][a-z0-9]*", str(family)):
+            raise InvalidArgumentError(
+                f"family name {family!r} must be lowercase letters and digits (it names workers)."
+            )
+        env_id, kwargs = (spec, {}) if isinstance(spec, str) else (spec[0], dict(spec[1]))
+        try:
+            check_env_id(env_id)
+        except UnknownEnvError as error:
+            raise InvalidArgumentError(f"members[{family!r}]: {error}") from error
+        specs[str(family)] = (env_id, kwargs)
+    return specs
+
+
+def _preset(env_id: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if env_id is None:
+        env_id = "turngym/Orchestra-v0"
+    if env_id not in ORCHESTRA_ENVS:
+        raise InvalidArgumentError(
+            f"unknown orchestra id {env_id!r}; the presets are {sorted(ORCHESTRA_ENVS)} (or pass "
+            "members= and workers= to OrchestraEnv)."
+        )
+    return {**ORCHESTRA_ENVS[env_id], **kwargs}
+
+
+def parallel_env(env_id: str | None = None, **kwargs: Any) -> OrchestraEnv:
+    """A preset of :data:`ORCHESTRA_ENVS` (default ``turngym/Orchestra-v0``), kwargs overriding."""
+    return OrchestraEnv(**_preset(env_id, kwargs))
+
+
+def aec_env(env_id: str | None = None, **kwargs: Any) -> Any:
+    """The same env with PettingZoo's AEC (agent-by-agent) API, via ``parallel_to_aec``."""
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(parallel_env(env_id, **kwargs))

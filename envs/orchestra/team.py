@@ -1,0 +1,253 @@
+"""Playing a team on the orchestra env: policies per agent, batched ``act`` calls, trajectories.
+
+:func:`rollout` steps one :class:`~turngym.envs.orchestra.env.OrchestraEnv` episode after
+another. Each team turn, the agents that act (the orchestrator, and every worker with a subtask)
+are grouped by policy object and each policy gets one ``act`` call with all its conversations:
+an LLM serving every worker batches them. Idle workers answer ``wait`` without a policy call.
+
+A worker's conversation restarts with each new subtask (the member env's instructions and
+first observation), as if it were a fresh single-agent episode. Every agent gets one
+:class:`~turngym.Trajectory` per team episode: its acting turns, plus the last team turn (which
+pays the team outcome) even when it was idle then. ``Turn.info["subtask"]`` numbers a worker's
+subtask, so per-subtask episodes can be cut out. Trajectories of a team task share a
+``group_id`` per agent, as group-based credit (GRPO, GiGPO, SALT) expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from turngym.envs.orchestra.env import _DELEGATE, ORCHESTRATOR, OrchestraEnv, parallel_env
+from turngym.error import InvalidArgumentError
+from turngym.policy import Conversation, GeneratedAction, call_policy
+from turngym.rollout import strip_privileged
+from turngym.trajectory import Trajectory, Turn
+
+__all__ = ["OrchestratorExpert", "TeamEpisode", "expert_policies", "random_policies", "rollout"]
+
+
+class OrchestratorExpert:
+    """Delegates every pending subtask it can at once: the first idle worker of its family.
+
+    Reads only ``admissible_actions`` (each a valid single delegation), so it needs no
+    privileged information; ``wait`` when nothing can be delegated.
+    """
+
+    privileged = False
+
+    def act(self, batch: list[Conversation]) -> list[str]:
+        return [self._plan(conversation.admissible_actions or []) for conversation in batch]
+
+    @staticmethod
+    def _plan(admissible: list[str]) -> str:
+        workers: set[str] = set()
+        subtasks: set[str] = set()
+        chosen = []
+        for action in admissible:
+            match = _DELEGATE.fullmatch(action)
+            if match and match.group(1) not in workers and match.group(2) not in subtasks:
+                workers.add(match.group(1))
+                subtasks.add(match.group(2))
+                chosen.append(action)
+        return " ".join(chosen) if chosen else "wait"
+
+
+def expert_policies(env: OrchestraEnv) -> dict[str, Any]:
+    """The orchestrator expert and, for each worker, its member family's expert (shared)."""
+    from turngym.agents import expert
+
+    per_family = {family: expert(env.member_id(family)) for family in env.families}
+    return {
+        ORCHESTRATOR: OrchestratorExpert(),
+        **{agent: per_family[family] for agent, family in env.worker_family.items()},
+    }
+
+
+def random_policies(env: OrchestraEnv, seed: int = 0) -> dict[str, Any]:
+    """One :class:`turngym.agents.RandomPolicy` (admissible actions) shared by every agent."""
+    from turngym.agents import RandomPolicy
+
+    policy = RandomPolicy(seed=seed)
+    return {agent: policy for agent in env.possible_agents}
+
+
+@dataclass
+class TeamEpisode:
+    """One team episode: a trajectory per agent and the team's result."""
+
+    trajectories: dict[str, Trajectory]
+    outcome: float
+    success: bool
+    turns: int
+    subtasks: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Seat:
+    """One agent's live conversation and recorded turns in the current episode."""
+
+    conversation: Conversation
+    trajectory: Trajectory
+    observation: str
+    info: dict[str, Any]
+    subtask: int | None = None
+
+
+def rollout(
+    env: str | OrchestraEnv | Callable[[], OrchestraEnv] | None,
+    policies: Mapping[str, Any] | Any,
+    *,
+    num_episodes: int,
+    seed: int = 0,
+    group_size: int = 1,
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[TeamEpisode]:
+    """Plays ``num_episodes`` team episodes; episode ``i`` resets with ``seed + i // group_size``.
+
+    Args:
+        env: a preset id of ``ORCHESTRA_ENVS`` (None: ``turngym/Orchestra-v0``), an env, or a
+            zero-argument factory.
+        policies: agent -> policy (``act(list[Conversation])``), or one policy for every agent.
+        num_episodes: how many team episodes; a multiple of ``group_size``.
+        group_size: episodes per team task (same subtasks, same member seeds).
+        env_kwargs: keyword arguments for the preset (with an id or None).
+    """
+    if not isinstance(num_episodes, int) or not isinstance(group_size, int) or group_size < 1:
+        raise InvalidArgumentError("num_episodes and group_size must be positive ints.")
+    if num_episodes < 1 or num_episodes % group_size:
+        raise InvalidArgumentError(
+            f"num_episodes={num_episodes} must be a positive multiple of group_size={group_size}."
+        )
+    if env is None or isinstance(env, str):
+        name = env or "turngym/Orchestra-v0"
+        team_env = parallel_env(env, **(env_kwargs or {}))
+    else:
+        team_env = env if isinstance(env, OrchestraEnv) else env()
+        name = team_env.metadata["name"]
+    if not isinstance(policies, Mapping):
+        policies = {agent: policies for agent in team_env.possible_agents}
+    missing = [agent for agent in team_env.possible_agents if agent not in policies]
+    if missing:
+        raise InvalidArgumentError(
+            f"no policy for {missing}; give one per agent of {team_env.possible_agents} "
+            "(or a single policy for all)."
+        )
+    return [
+        _play(team_env, name, policies, seed + index // group_size, index % group_size)
+        for index in range(num_episodes)
+    ]
+
+
+def _play(
+    env: OrchestraEnv, name: str, policies: Mapping[str, Any], seed: int, member: int
+) -> TeamEpisode:
+    observations, infos = env.reset(seed=seed)
+    task_id = f"seed{seed}"
+    seats = {
+        agent: _new_seat(
+            agent, f"{name}/{agent}", task_id, observations[agent], infos[agent], member, seed
+        )
+        for agent in env.possible_agents
+    }
+    for agent, seat in seats.items():
+        _refresh(seat, infos[agent], policies[agent])
+    while env.agents:
+        acting = [a for a in env.agents if a == ORCHESTRATOR or seats[a].info.get("busy")]
+        generated: dict[str, GeneratedAction] = {}
+        by_policy: dict[int, list[str]] = {}
+        for agent in acting:
+            by_policy.setdefault(id(policies[agent]), []).append(agent)
+        for agents in by_policy.values():
+            actions = call_policy(policies[agents[0]], [seats[a].conversation for a in agents])
+            generated.update(zip(agents, actions, strict=True))
+        actions = {
+            agent: generated[agent].text if agent in generated else "wait" for agent in env.agents
+        }
+        observations, rewards, terminations, truncations, infos = env.step(actions)
+        ended = any(terminations.values()) or any(truncations.values())
+        for agent, seat in seats.items():
+            if agent not in infos:
+                continue
+            info = infos[agent]
+            if agent in generated or ended:
+                action = generated.get(agent, GeneratedAction(text="wait"))
+                seat.trajectory.turns.append(
+                    Turn(
+                        observation=seat.observation,
+                        action=action.text,
+                        reward=float(rewards[agent]),
+                        reward_components=dict(info["reward_components"]),
+                        info={**strip_privileged(info), "subtask": seat.subtask},
+                        state_key=seat.info.get("state_key"),
+                        terminated=bool(terminations[agent]),
+                        truncated=bool(truncations[agent]),
+                        token_ids=action.token_ids,
+                        logprobs=action.logprobs,
+                        prompt_token_ids=action.prompt_token_ids,
+                    )
+                )
+            if info.get("new_subtask"):
+                seat.subtask = env.subtask_of(agent)
+                seat.conversation = Conversation(
+                    messages=[
+                        {"role": "system", "content": info["instructions"]},
+                        {"role": "user", "content": observations[agent]},
+                    ],
+                    env_id=seat.conversation.env_id,
+                    task_id=seat.conversation.task_id,
+                )
+            elif agent in generated:
+                seat.conversation.messages += [
+                    {"role": "assistant", "content": generated[agent].text},
+                    {"role": "user", "content": observations[agent]},
+                ]
+            seat.observation = observations[agent]
+            _refresh(seat, info, policies[agent])
+    last = next(iter(infos.values()))
+    outcome, success = float(last["outcome"]), bool(last["success"])
+    for seat in seats.values():
+        seat.trajectory.outcome, seat.trajectory.success = outcome, success
+    return TeamEpisode(
+        trajectories={agent: seat.trajectory for agent, seat in seats.items()},
+        outcome=outcome,
+        success=success,
+        turns=int(last["turn"]),
+        subtasks=env.subtasks,
+    )
+
+
+def _new_seat(
+    agent: str, env_id: str, task_id: str, observation: str, info: dict, member: int, seed: int
+) -> _Seat:
+    instructions = info.get("instructions", "")
+    group_id = f"{env_id}/{task_id}"
+    trajectory = Trajectory(
+        task_id=task_id,
+        group_id=group_id,
+        traj_id=f"{group_id}/{member}",
+        env_id=env_id,
+        seed=seed,
+        instructions=instructions,
+        initial_observation=observation,
+    )
+    conversation = Conversation(
+        messages=[
+            {"role": "system", "content": instructions},
+            {"role": "user", "content": observation},
+        ],
+        env_id=env_id,
+        task_id=task_id,
+    )
+    return _Seat(conversation, trajectory, observation, info)
+
+
+def _refresh(seat: _Seat, info: dict[str, Any], policy: Any) -> None:
+    seat.info = info
+    conversation = seat.conversation
+    conversation.info = strip_privileged(info)
+    conversation.admissible_actions = info.get("admissible_actions")
+    conversation.turn = len(conversation.actions)
+    privileged = bool(getattr(policy, "privileged", False))
+    conversation.privileged = dict(info.get("privileged", {})) if privileged else None
