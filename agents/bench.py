@@ -5,8 +5,11 @@
 
 Policies by name: ``random``, ``expert`` (the env family's), ``hf:PATH`` (a transformers model
 folder or hub name) and ``openai:MODEL`` (an OpenAI-compatible server at ``--base-url`` or
-``$OPENAI_BASE_URL``). ``--env all`` runs every registered id; an id that fails to build or run
-is reported and skipped, so one broken family never stops the run.
+``$OPENAI_BASE_URL``). ``--env all`` runs every registered id and the multi-agent orchestra
+presets; an id that fails to build or run is reported and skipped, so one broken family never
+stops the run. On an orchestra preset, ``random`` and ``expert`` are the team's (one per agent),
+another policy plays every agent, and a row reports the team: its success, the orchestrator's
+return and the team turns.
 
 Outputs in ``--out``: ``results.json`` (one record per env and policy, with per-task-type rows),
 ``results.csv``, ``rewards.png`` (episode return distribution per env/policy) and
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import turngym
+from turngym.envs.orchestra.env import ORCHESTRA_ENVS, list_orchestra_envs
 from turngym.error import InvalidArgumentError
 from turngym.trajectory import Trajectory
 
@@ -78,6 +82,31 @@ def success_by_budget(trajectories: list[Trajectory], max_budget: int) -> list[f
     return [float(np.mean(turns <= k)) for k in range(1, max_budget + 1)]
 
 
+def _orchestra_rollout(
+    env_id: str,
+    name: str,
+    policy: Any,
+    episodes: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None,
+) -> list[Trajectory]:
+    """Team episodes of an orchestra preset; each row is the orchestrator's trajectory, which
+    carries the team outcome and success."""
+    from turngym.envs import orchestra
+
+    env = orchestra.parallel_env(env_id, **(env_kwargs or {}))
+    policies = (
+        orchestra.expert_policies(env)
+        if name == "expert"
+        else orchestra.random_policies(env, seed=seed)
+        if name == "random"
+        else policy
+    )
+    team = orchestra.rollout(env, policies, num_episodes=episodes, seed=seed)
+    env.close()
+    return [episode.trajectories[orchestra.ORCHESTRATOR] for episode in team]
+
+
 def run_bench(
     env_ids: Sequence[str],
     policies: Sequence[str],
@@ -103,16 +132,24 @@ def run_bench(
     for env_id, name in tqdm(jobs, desc="bench", unit="run", disable=not progress):
         try:
             policy = (
-                policy_factory or (lambda n, e: make_policy(n, e, seed=seed, base_url=base_url))
-            )(name, env_id)
-            trajectories = turngym.rollout(
-                env_id,
-                policy,
-                num_episodes=episodes,
-                seed=seed,
-                num_envs=num_envs,
-                env_kwargs=env_kwargs,
-                progress=progress,
+                None
+                if env_id in ORCHESTRA_ENVS and name in ("random", "expert")
+                else (
+                    policy_factory or (lambda n, e: make_policy(n, e, seed=seed, base_url=base_url))
+                )(name, env_id)
+            )
+            trajectories = (
+                _orchestra_rollout(env_id, name, policy, episodes, seed, env_kwargs)
+                if env_id in ORCHESTRA_ENVS
+                else turngym.rollout(
+                    env_id,
+                    policy,
+                    num_episodes=episodes,
+                    seed=seed,
+                    num_envs=num_envs,
+                    env_kwargs=env_kwargs,
+                    progress=progress,
+                )
             )
         except Exception as error:  # noqa: BLE001 - one failing env/policy must not stop the run
             reason = f"{type(error).__name__}: {error}".strip()
@@ -294,10 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-url", default=None, help="server of openai:MODEL policies")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    env_ids = (
-        list(turngym.list_envs()) if args.env == "all" else [e for e in args.env.split(",") if e]
-    )
-    registered = turngym.list_envs()
+    registered = {**turngym.list_envs(), **list_orchestra_envs()}
+    env_ids = list(registered) if args.env == "all" else [e for e in args.env.split(",") if e]
     unknown = [e for e in env_ids if e not in registered]
     if unknown:
         print(

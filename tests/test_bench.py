@@ -76,13 +76,23 @@ def test_cli_env_all_runs_every_listed_id_and_skips_broken_ones(tmp_path, monkey
     # The real registry grows with every family (some need Docker); a stand-in keeps this fast.
     listed = {"turngym/Corridor-v0": "corridor", "turngym/Missing-v0": "an id that fails to build"}
     monkeypatch.setattr(turngym, "list_envs", lambda: dict(listed))
+    # `all` also covers the multi-agent orchestra presets, played by teams.
+    monkeypatch.setattr(bench, "list_orchestra_envs", lambda: {"turngym/Orchestra-Toy-v0": "toy"})
     argv = ["--env", "all", "--policy", "random,expert", "--episodes", "2", "--out", str(tmp_path)]
     assert bench.main([*argv, "--no-progress"]) == 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert {(r["env"], r["policy"]) for r in saved["results"]} == {
         ("turngym/Corridor-v0", "random"),
         ("turngym/Corridor-v0", "expert"),
+        ("turngym/Orchestra-Toy-v0", "random"),
+        ("turngym/Orchestra-Toy-v0", "expert"),
     }
+    team = next(
+        r
+        for r in saved["results"]
+        if r["env"] == "turngym/Orchestra-Toy-v0" and r["policy"] == "expert"
+    )
+    assert team["success"] == 1.0 and team["mean_turns"] > 3
     assert {s["env"] for s in saved["skipped"]} == {"turngym/Missing-v0"}
     assert "skipped turngym/Missing-v0" in capsys.readouterr().err
 

@@ -42,6 +42,12 @@ CASES = {
         ["credit_speed.py", "--trajectories", "128", "--turns", "8", "--repeats", "1"],
         [rf"^gigpo\s+{NUMBER}", rf"^salt\s+{NUMBER}"],
     ),
+    "orchestra": (
+        ["orchestra_speed.py", "--quick"],
+        [
+            rf"turngym/Orchestra-v0\s+expert\s+1\.00\s+1\.000\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}x"
+        ],
+    ),
     "rollout": (["rollout_speed.py", "--quick"], [rf"2 worker processes\s+{NUMBER}\s+{NUMBER}x"]),
     "textworld": (
         ["textworld_speed.py", "--quick"],

@@ -17,6 +17,7 @@ def test_list_prints_every_id(capsys) -> None:
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert all(env_id in out for env_id in turngym.list_envs())
+    assert "turngym/Orchestra-v0" in out and "Multi-agent" in out
 
 
 def test_play_a_winning_game(capsys) -> None:
@@ -37,8 +38,9 @@ def test_play_quit_and_restart(capsys) -> None:
 
 
 def test_check_command(capsys) -> None:
-    assert cli.main(["check", "turngym/Corridor-v0"]) == 0
-    assert "PASS turngym/Corridor-v0" in capsys.readouterr().out
+    assert cli.main(["check", "turngym/Corridor-v0", "turngym/Orchestra-Toy-v0"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS turngym/Corridor-v0" in out and "PASS turngym/Orchestra-Toy-v0" in out
 
 
 def test_unknown_env_is_a_clean_error() -> None:

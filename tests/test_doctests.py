@@ -1,4 +1,4 @@
-"""Runs the ``>>>`` examples in the core and credit docstrings."""
+"""Runs the ``>>>`` examples in the core, credit and orchestra docstrings."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _credit_modules() -> list[str]:
     return [f"turngym.credit.{m.name}" for m in pkgutil.iter_modules(credit.__path__)]
 
 
-@pytest.mark.parametrize("module_name", CORE + _credit_modules())
+@pytest.mark.parametrize("module_name", [*CORE, *_credit_modules(), "turngym.envs.orchestra"])
 def test_doctests(module_name: str) -> None:
     module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

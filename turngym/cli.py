@@ -35,8 +35,9 @@ def _call(path: str, argv: Sequence[str]) -> int:
 
 def _cmd_list(_: argparse.Namespace) -> int:
     import turngym
+    from turngym.envs.orchestra import list_orchestra_envs
 
-    envs = turngym.list_envs()
+    envs = {**turngym.list_envs(), **list_orchestra_envs()}
     width = max(map(len, envs), default=0)
     for env_id, description in envs.items():
         print(f"{env_id:<{width}}  {description}")
@@ -93,19 +94,24 @@ def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     import turngym
-    from turngym.testing import check_env
+    from turngym.envs import orchestra
+    from turngym.testing import check_env, check_parallel_env
 
     failed = 0
     for env_id in args.env_ids:
-        env = turngym.make(env_id)
         try:
-            check_env(env)
+            if env_id in orchestra.ORCHESTRA_ENVS:  # multi-agent: PettingZoo's tests + contract
+                check_parallel_env(lambda env_id=env_id: orchestra.parallel_env(env_id))
+            else:
+                env = turngym.make(env_id)
+                try:
+                    check_env(env)
+                finally:
+                    env.close()
             print(f"PASS {env_id}")
         except AssertionError as error:
             failed += 1
             print(f"FAIL {env_id}: {error}")
-        finally:
-            env.close()
     return 1 if failed else 0
 
 

@@ -16,6 +16,7 @@ from turngym.envs.orchestra.env import (
     ORCHESTRATOR,
     OrchestraEnv,
     aec_env,
+    list_orchestra_envs,
     parallel_env,
 )
 from turngym.envs.orchestra.team import (
@@ -35,6 +36,7 @@ __all__ = [
     "TeamEpisode",
     "aec_env",
     "expert_policies",
+    "list_orchestra_envs",
     "parallel_env",
     "random_policies",
     "rollout",

@@ -67,6 +67,7 @@ __all__ = [
     "ORCHESTRATOR",
     "parallel_env",
     "aec_env",
+    "list_orchestra_envs",
     "FORMAT_PENALTY",
 ]
 
@@ -93,6 +94,19 @@ ORCHESTRA_ENVS: dict[str, dict[str, Any]] = {
         "max_turns": 24,
     },
 }
+
+
+_DESCRIPTIONS = {
+    "turngym/Orchestra-v0": "Multi-agent (PettingZoo): an orchestrator routes 4 WebShop/SearchQA "
+    "subtasks to 2 shop and 2 search workers",
+    "turngym/Orchestra-Toy-v0": "Multi-agent toy (PettingZoo): an orchestrator routes 3 corridor "
+    "subtasks to a short- and a long-corridor worker",
+}
+
+
+def list_orchestra_envs() -> dict[str, str]:
+    """The multi-agent preset ids mapped to one-line descriptions (``turngym list`` shows them)."""
+    return {env_id: _DESCRIPTIONS[env_id] for env_id in sorted(ORCHESTRA_ENVS)}
 
 
 @dataclass
