@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 import turngym
-from turngym.envs.orchestra.env import ORCHESTRA_ENVS, list_orchestra_envs
+from turngym.envs.orchestra.presets import ORCHESTRA_ENVS, list_orchestra_envs
 from turngym.error import InvalidArgumentError
 from turngym.trajectory import Trajectory
 

@@ -10,11 +10,10 @@
 [True, True]
 """
 
-from turngym.envs.orchestra.env import (
-    FORMAT_PENALTY,
+from turngym.envs.orchestra.board import ORCHESTRATOR
+from turngym.envs.orchestra.env import FORMAT_PENALTY, OrchestraEnv
+from turngym.envs.orchestra.presets import (
     ORCHESTRA_ENVS,
-    ORCHESTRATOR,
-    OrchestraEnv,
     aec_env,
     list_orchestra_envs,
     parallel_env,

@@ -37,89 +37,44 @@ progress           orchestrator: mean over subtasks of the outcome (done), the m
 privileged         worker: its member env's privileged info; orchestrator: nothing
 =================  ================================================================================
 
-``parallel_env(env_id_or_None, **kwargs)`` and ``aec_env(...)`` build the env, PettingZoo style;
+``parallel_env(env_id_or_None, **kwargs)`` and ``aec_env(...)`` (:mod:`.presets`) build it;
 :func:`turngym.envs.orchestra.rollout` plays teams of policies and records one trajectory per
 agent per episode for credit assignment.
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.utils import seeding
 
-from turngym.core import MAX_ACTION_CHARS, REWARD_MODES, SPLITS, TextSpace, stable_hash
-from turngym.error import InvalidArgumentError, ResetNeeded, UnknownEnvError, missing_dependency
+from turngym.core import REWARD_MODES, SPLITS, TextSpace, stable_hash
+from turngym.envs.orchestra.board import (
+    DELEGATE,
+    DESCRIPTION_CHARS,
+    ORCHESTRATOR,
+    REPORT_CHARS,
+    Subtask,
+    action_text,
+    idle_text,
+    member_specs,
+    orchestrator_instructions,
+    render_board,
+    worker_instructions,
+)
+from turngym.error import InvalidArgumentError, ResetNeeded, missing_dependency
 
 try:
     from pettingzoo import ParallelEnv
 except ImportError:  # pragma: no cover - depends on the install
     ParallelEnv = object  # type: ignore[assignment,misc]
 
-__all__ = [
-    "OrchestraEnv",
-    "ORCHESTRA_ENVS",
-    "ORCHESTRATOR",
-    "parallel_env",
-    "aec_env",
-    "list_orchestra_envs",
-    "FORMAT_PENALTY",
-]
+__all__ = ["OrchestraEnv", "FORMAT_PENALTY"]
 
-ORCHESTRATOR = "orchestrator"
 FORMAT_PENALTY = -0.05
-DESCRIPTION_CHARS = 400
-REPORT_CHARS = 300
-_DELEGATE = re.compile(r"delegate\s*\[\s*([^,\]]*?)\s*,\s*([^\]]*?)\s*\]", re.IGNORECASE)
-
-#: The bundled presets: id -> keyword arguments of :class:`OrchestraEnv`.
-ORCHESTRA_ENVS: dict[str, dict[str, Any]] = {
-    "turngym/Orchestra-v0": {
-        "members": {"shop": "turngym/WebShop-Small-v0", "search": "turngym/SearchQA-1hop-v0"},
-        "workers": {"shop": 2, "search": 2},
-        "num_subtasks": 4,
-    },
-    "turngym/Orchestra-Toy-v0": {
-        "members": {
-            "short": ("turngym/Corridor-v0", {"lengths": (2, 3)}),
-            "long": ("turngym/Corridor-v0", {"lengths": (4, 5)}),
-        },
-        "workers": {"short": 1, "long": 1},
-        "num_subtasks": 3,
-        "max_turns": 24,
-    },
-}
-
-
-_DESCRIPTIONS = {
-    "turngym/Orchestra-v0": "Multi-agent (PettingZoo): an orchestrator routes 4 WebShop/SearchQA "
-    "subtasks to 2 shop and 2 search workers",
-    "turngym/Orchestra-Toy-v0": "Multi-agent toy (PettingZoo): an orchestrator routes 3 corridor "
-    "subtasks to a short- and a long-corridor worker",
-}
-
-
-def list_orchestra_envs() -> dict[str, str]:
-    """The multi-agent preset ids mapped to one-line descriptions (``turngym list`` shows them)."""
-    return {env_id: _DESCRIPTIONS[env_id] for env_id in sorted(ORCHESTRA_ENVS)}
-
-
-@dataclass
-class _Subtask:
-    family: str
-    task_id: str
-    seed: int
-    description: str
-    status: str = "pending"  # pending | running | done
-    worker: str | None = None
-    outcome: float = 0.0
-    success: bool = False
-    report: str = ""
 
 
 def _requires_pettingzoo() -> None:
@@ -174,7 +129,7 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
                 f"render_mode={render_mode!r} is not valid; use None or one of "
                 f"{self.metadata['render_modes']}."
             )
-        self._families = _member_specs(members)
+        self._families = member_specs(members)
         unknown = sorted(set(workers) - set(self._families))
         if unknown or not workers:
             raise InvalidArgumentError(
@@ -199,7 +154,7 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         self._spaces = {agent: TextSpace() for agent in self.possible_agents}
         self._members = {agent: self._make_member(f) for agent, f in self.worker_family.items()}
         self._previews = {family: self._make_member(family) for family in self.families}
-        self._subtasks: list[_Subtask] = []
+        self._subtasks: list[Subtask] = []
         self._busy: dict[str, int | None] = {}
         self._member_info: dict[str, dict[str, Any]] = {}
         self._turn = 0
@@ -235,18 +190,18 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
             sub_seed = int(self.np_random.integers(2**31))
             observation, _ = self._previews[family].reset(seed=sub_seed, options={"task": task_id})
             description = " ".join(observation.split())[:DESCRIPTION_CHARS]
-            self._subtasks.append(_Subtask(family, task_id, sub_seed, description))
+            self._subtasks.append(Subtask(family, task_id, sub_seed, description))
         self.agents = list(self.possible_agents)
         self._busy = {agent: None for agent in self.worker_family}
         self._member_info = {}
         self._turn, self._events = 0, []
         observations = {ORCHESTRATOR: self._render_board()}
         infos = {ORCHESTRATOR: self._orchestrator_info(True, {}, None, None)}
-        infos[ORCHESTRATOR]["instructions"] = self._orchestrator_instructions()
+        infos[ORCHESTRATOR]["instructions"] = orchestrator_instructions(self.max_turns)
         for agent in self.worker_family:
-            observations[agent] = self._idle_text(agent)
+            observations[agent] = idle_text(agent)
             infos[agent] = self._worker_info(agent, True, {}, None, None)
-            infos[agent]["instructions"] = self._worker_instructions(agent)
+            infos[agent]["instructions"] = worker_instructions(agent, self.worker_family[agent])
         return observations, infos
 
     def step(self, actions: Mapping[str, str]) -> tuple[dict, dict, dict, dict, dict]:
@@ -270,10 +225,10 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         valid: dict[str, bool] = {}
         for agent in self.worker_family:
             observations[agent], valid[agent] = self._worker_step(
-                agent, _text(actions.get(agent, "")), components
+                agent, action_text(actions.get(agent, "")), components
             )
         valid[ORCHESTRATOR], feedback, finish = self._orchestrator_step(
-            _text(actions.get(ORCHESTRATOR, "")), observations
+            action_text(actions.get(ORCHESTRATOR, "")), observations
         )
         if not valid[ORCHESTRATOR] and self.reward_mode == "dense":
             components[ORCHESTRATOR]["format"] = FORMAT_PENALTY
@@ -383,46 +338,9 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         return pairs
 
     def _render_board(self) -> str:
-        lines = [f"Team turn {self._turn} of {self.max_turns}. Subtasks:"]
-        for number, sub in enumerate(self._subtasks, 1):
-            if sub.status == "pending":
-                status = "pending"
-            elif sub.status == "running":
-                status = f"running on {sub.worker}"
-            else:
-                verdict = "success" if sub.success else "failure"
-                status = f"done by {sub.worker}: outcome {sub.outcome:.2f} ({verdict})"
-            lines.append(f"{number}. [{sub.family}] {sub.description} -- {status}")
-        lines.append("Workers:")
-        for agent, family in self.worker_family.items():
-            busy = self._busy.get(agent)
-            state = "idle" if busy is None else f"busy with subtask {busy + 1}"
-            lines.append(f"- {agent} ({family}): {state}")
-        if self._events:
-            lines.append("Reports:")
-            lines += [f"- {event}" for event in self._events]
-        return "\n".join(lines)
-
-    def _orchestrator_instructions(self) -> str:
-        return (
-            "You are the orchestrator of a team of specialist workers. Each subtask on the board "
-            "has a family in brackets; only a worker of that family (named <family>_<i>) can do "
-            "it. Workers act in parallel, one turn each per team turn, and report when they "
-            "finish. Actions (one line): delegate[<worker>, <subtask number>] (several in one "
-            "line are allowed, e.g. delegate[shop_0, 1] delegate[search_0, 2]), wait, or finish "
-            "(end the team task now; unfinished subtasks score 0). The team scores the mean "
-            f"outcome of its subtasks. The team has {self.max_turns} turns."
+        return render_board(
+            self._turn, self.max_turns, self._subtasks, self.worker_family, self._busy, self._events
         )
-
-    def _worker_instructions(self, agent: str) -> str:
-        return (
-            f"You are {agent}, a {self.worker_family[agent]} worker. The orchestrator sends you "
-            "subtasks; each arrives with its own instructions. While you have none, your actions "
-            "are ignored (answer: wait)."
-        )
-
-    def _idle_text(self, agent: str) -> str:
-        return f"{agent}: no subtask assigned; waiting for the orchestrator."
 
     # ------------------------------------------------------------------ turns
     def _worker_step(
@@ -430,7 +348,7 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
     ) -> tuple[str, bool]:
         index = self._busy[agent]
         if index is None:
-            return self._idle_text(agent), True
+            return idle_text(agent), True
         sub = self._subtasks[index]
         observation, _, terminated, truncated, info = self._members[agent].step(action)
         parts = dict(info["reward_components"])
@@ -469,8 +387,8 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
             return True, "", False
         if command in ("finish", "finish."):
             return True, "", True
-        delegations = _DELEGATE.findall(action)
-        leftover = _DELEGATE.sub(" ", action).strip(" \n\t;,.")
+        delegations = DELEGATE.findall(action)
+        leftover = DELEGATE.sub(" ", action).strip(" \n\t;,.")
         if not delegations or leftover:
             return (
                 False,
@@ -603,62 +521,3 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
                 f"unknown family {family!r}; this team's families are {self.families}."
             )
         return family
-
-
-def _text(action: Any) -> str:
-    if isinstance(action, bytes):
-        action = action.decode("utf-8", errors="replace")
-    if not isinstance(action, str):
-        raise InvalidArgumentError(
-            f"actions are text: got {type(action).__name__}; pass a str per agent "
-            "(e.g. one of infos[agent]['admissible_actions'])."
-        )
-    return action[:MAX_ACTION_CHARS]
-
-
-def _member_specs(
-    members: Mapping[str, str | tuple[str, Mapping[str, Any]]],
-) -> dict[str, tuple[str, dict[str, Any]]]:
-    from turngym.registration import check_env_id
-
-    if not isinstance(members, Mapping) or not members:
-        raise InvalidArgumentError(
-            "members must map family names to turngym env ids (or (id, kwargs) pairs), e.g. "
-            "{'shop': 'turngym/WebShop-Small-v0'}."
-        )
-    specs = {}
-    for family, spec in members.items():
-        if not re.fullmatch(r"[a-z][a-z0-9]*", str(family)):
-            raise InvalidArgumentError(
-                f"family name {family!r} must be lowercase letters and digits (it names workers)."
-            )
-        env_id, kwargs = (spec, {}) if isinstance(spec, str) else (spec[0], dict(spec[1]))
-        try:
-            check_env_id(env_id)
-        except UnknownEnvError as error:
-            raise InvalidArgumentError(f"members[{family!r}]: {error}") from error
-        specs[str(family)] = (env_id, kwargs)
-    return specs
-
-
-def _preset(env_id: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    if env_id is None:
-        env_id = "turngym/Orchestra-v0"
-    if env_id not in ORCHESTRA_ENVS:
-        raise InvalidArgumentError(
-            f"unknown orchestra id {env_id!r}; the presets are {sorted(ORCHESTRA_ENVS)} (or pass "
-            "members= and workers= to OrchestraEnv)."
-        )
-    return {**ORCHESTRA_ENVS[env_id], **kwargs}
-
-
-def parallel_env(env_id: str | None = None, **kwargs: Any) -> OrchestraEnv:
-    """A preset of :data:`ORCHESTRA_ENVS` (default ``turngym/Orchestra-v0``), kwargs overriding."""
-    return OrchestraEnv(**_preset(env_id, kwargs))
-
-
-def aec_env(env_id: str | None = None, **kwargs: Any) -> Any:
-    """The same env with PettingZoo's AEC (agent-by-agent) API, via ``parallel_to_aec``."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(parallel_env(env_id, **kwargs))

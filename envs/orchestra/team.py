@@ -19,7 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from turngym.envs.orchestra.env import _DELEGATE, ORCHESTRATOR, OrchestraEnv, parallel_env
+from turngym.envs.orchestra.board import DELEGATE, ORCHESTRATOR
+from turngym.envs.orchestra.env import OrchestraEnv
+from turngym.envs.orchestra.presets import parallel_env
 from turngym.error import InvalidArgumentError
 from turngym.policy import Conversation, GeneratedAction, call_policy
 from turngym.rollout import strip_privileged
@@ -46,7 +48,7 @@ class OrchestratorExpert:
         subtasks: set[str] = set()
         chosen = []
         for action in admissible:
-            match = _DELEGATE.fullmatch(action)
+            match = DELEGATE.fullmatch(action)
             if match and match.group(1) not in workers and match.group(2) not in subtasks:
                 workers.add(match.group(1))
                 subtasks.add(match.group(2))

@@ -1,0 +1,64 @@
+"""The bundled orchestra presets and their PettingZoo-style constructors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turngym.envs.orchestra.env import OrchestraEnv
+from turngym.error import InvalidArgumentError
+
+__all__ = ["ORCHESTRA_ENVS", "aec_env", "list_orchestra_envs", "parallel_env"]
+
+#: The bundled presets: id -> keyword arguments of :class:`OrchestraEnv`.
+ORCHESTRA_ENVS: dict[str, dict[str, Any]] = {
+    "turngym/Orchestra-v0": {
+        "members": {"shop": "turngym/WebShop-Small-v0", "search": "turngym/SearchQA-1hop-v0"},
+        "workers": {"shop": 2, "search": 2},
+        "num_subtasks": 4,
+    },
+    "turngym/Orchestra-Toy-v0": {
+        "members": {
+            "short": ("turngym/Corridor-v0", {"lengths": (2, 3)}),
+            "long": ("turngym/Corridor-v0", {"lengths": (4, 5)}),
+        },
+        "workers": {"short": 1, "long": 1},
+        "num_subtasks": 3,
+        "max_turns": 24,
+    },
+}
+
+
+_DESCRIPTIONS = {
+    "turngym/Orchestra-v0": "Multi-agent (PettingZoo): an orchestrator routes 4 WebShop/SearchQA "
+    "subtasks to 2 shop and 2 search workers",
+    "turngym/Orchestra-Toy-v0": "Multi-agent toy (PettingZoo): an orchestrator routes 3 corridor "
+    "subtasks to a short- and a long-corridor worker",
+}
+
+
+def list_orchestra_envs() -> dict[str, str]:
+    """The multi-agent preset ids mapped to one-line descriptions (``turngym list`` shows them)."""
+    return {env_id: _DESCRIPTIONS[env_id] for env_id in sorted(ORCHESTRA_ENVS)}
+
+
+def _preset(env_id: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if env_id is None:
+        env_id = "turngym/Orchestra-v0"
+    if env_id not in ORCHESTRA_ENVS:
+        raise InvalidArgumentError(
+            f"unknown orchestra id {env_id!r}; the presets are {sorted(ORCHESTRA_ENVS)} (or pass "
+            "members= and workers= to OrchestraEnv)."
+        )
+    return {**ORCHESTRA_ENVS[env_id], **kwargs}
+
+
+def parallel_env(env_id: str | None = None, **kwargs: Any) -> OrchestraEnv:
+    """A preset of :data:`ORCHESTRA_ENVS` (default ``turngym/Orchestra-v0``), kwargs overriding."""
+    return OrchestraEnv(**_preset(env_id, kwargs))
+
+
+def aec_env(env_id: str | None = None, **kwargs: Any) -> Any:
+    """The same env with PettingZoo's AEC (agent-by-agent) API, via ``parallel_to_aec``."""
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(parallel_env(env_id, **kwargs))
