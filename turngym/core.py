@@ -35,13 +35,39 @@ from gymnasium import spaces
 
 from turngym.error import InvalidArgumentError, ResetNeeded, UnknownTaskError
 
-__all__ = ["TurnEnv", "TextSpace", "Start", "Outcome", "REWARD_MODES", "SPLITS", "stable_hash"]
+__all__ = [
+    "TurnEnv",
+    "TextSpace",
+    "Start",
+    "Outcome",
+    "REWARD_MODES",
+    "SPLITS",
+    "action_text",
+    "stable_hash",
+]
 
 REWARD_MODES = ("sparse", "dense")
 SPLITS = ("train", "test")
 OUTCOME = "outcome"
 #: The longest action text an env looks at; longer actions are cut before parsing.
 MAX_ACTION_CHARS = 100_000
+
+
+def action_text(action: Any) -> str:
+    """An action as the text an env parses: bytes decoded, cut at :data:`MAX_ACTION_CHARS`.
+
+    Raises:
+        InvalidArgumentError: ``action`` is neither ``str`` nor ``bytes`` (a caller's bug, not
+            an agent's garbage: any text is a legal action).
+    """
+    if isinstance(action, bytes):
+        action = action.decode("utf-8", errors="replace")
+    if not isinstance(action, str):
+        raise InvalidArgumentError(
+            f"actions are text: got {type(action).__name__}; pass a str "
+            "(e.g. one of info['admissible_actions'])."
+        )
+    return action[:MAX_ACTION_CHARS]
 
 
 def stable_hash(value: Any, length: int = 16) -> str:
@@ -264,14 +290,7 @@ class TurnEnv(gymnasium.Env[str, str]):
                 + ("before reset()" if self._task_id is None else "after the episode ended")
                 + "; call env.reset() to start an episode."
             )
-        if isinstance(action, bytes):
-            action = action.decode("utf-8", errors="replace")
-        if not isinstance(action, str):
-            raise InvalidArgumentError(
-                f"actions are text: got {type(action).__name__}; pass a str "
-                "(e.g. one of info['admissible_actions'])."
-            )
-        result = self._act(action[:MAX_ACTION_CHARS])
+        result = self._act(action_text(action))
         self._turn += 1
         dense = {name: float(value) for name, value in result.reward_components.items()}
         if OUTCOME in dense:

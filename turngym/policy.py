@@ -56,6 +56,13 @@ class Conversation:
     #: The env's privileged info; filled only for policies with ``privileged = True``.
     privileged: dict[str, Any] | None = None
 
+    @classmethod
+    def start(cls, instructions: str, observation: str, **fields: Any) -> Conversation:
+        """A new episode's conversation: the system instructions (when any), the first observation."""
+        messages = [{"role": "system", "content": instructions}] if instructions else []
+        messages.append({"role": "user", "content": observation})
+        return cls(messages=messages, **fields)
+
     @property
     def observation(self) -> str:
         """The latest observation."""

@@ -223,9 +223,9 @@ def rollout(
                 initial_observation=observation,
                 metadata={k: v for k, v in info.items() if k in _RESET_METADATA},
             )
-            messages = [{"role": "system", "content": instructions}] if instructions else []
-            messages.append({"role": "user", "content": observation})
-            conversation = Conversation(messages=messages, env_id=name, task_id=trajectory.task_id)
+            conversation = Conversation.start(
+                instructions, observation, env_id=name, task_id=trajectory.task_id
+            )
             episode = _Episode(index, episode_seed, trajectory, conversation, observation, info)
             _refresh(episode, privileged_policy)
             live[slot] = episode

@@ -7,14 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from turngym.core import MAX_ACTION_CHARS
 from turngym.error import InvalidArgumentError, UnknownEnvError
 
 __all__ = [
     "DELEGATE",
     "ORCHESTRATOR",
     "Subtask",
-    "action_text",
     "idle_text",
     "member_specs",
     "orchestrator_instructions",
@@ -99,18 +97,6 @@ def worker_instructions(agent: str, family: str) -> str:
 def idle_text(agent: str) -> str:
     """What an idle worker sees."""
     return f"{agent}: no subtask assigned; waiting for the orchestrator."
-
-
-def action_text(action: Any) -> str:
-    """An agent's action as text (bytes decoded, cut at MAX_ACTION_CHARS)."""
-    if isinstance(action, bytes):
-        action = action.decode("utf-8", errors="replace")
-    if not isinstance(action, str):
-        raise InvalidArgumentError(
-            f"actions are text: got {type(action).__name__}; pass a str per agent "
-            "(e.g. one of infos[agent]['admissible_actions'])."
-        )
-    return action[:MAX_ACTION_CHARS]
 
 
 def member_specs(

@@ -51,14 +51,13 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium.utils import seeding
 
-from turngym.core import REWARD_MODES, SPLITS, TextSpace, stable_hash
+from turngym.core import REWARD_MODES, SPLITS, TextSpace, action_text, stable_hash
 from turngym.envs.orchestra.board import (
     DELEGATE,
     DESCRIPTION_CHARS,
     ORCHESTRATOR,
     REPORT_CHARS,
     Subtask,
-    action_text,
     idle_text,
     member_specs,
     orchestrator_instructions,

@@ -192,11 +192,9 @@ def _play(
                 )
             if info.get("new_subtask"):
                 seat.subtask = env.subtask_of(agent)
-                seat.conversation = Conversation(
-                    messages=[
-                        {"role": "system", "content": info["instructions"]},
-                        {"role": "user", "content": observations[agent]},
-                    ],
+                seat.conversation = Conversation.start(
+                    info["instructions"],
+                    observations[agent],
                     env_id=seat.conversation.env_id,
                     task_id=seat.conversation.task_id,
                 )
@@ -234,14 +232,7 @@ def _new_seat(
         instructions=instructions,
         initial_observation=observation,
     )
-    conversation = Conversation(
-        messages=[
-            {"role": "system", "content": instructions},
-            {"role": "user", "content": observation},
-        ],
-        env_id=env_id,
-        task_id=task_id,
-    )
+    conversation = Conversation.start(instructions, observation, env_id=env_id, task_id=task_id)
     return _Seat(conversation, trajectory, observation, info)
 
 
