@@ -40,6 +40,7 @@ from turngym.agents.learner_config import LearnerConfig
 from turngym.agents.learner_credit import gold_answer_probabilities, turn_features
 from turngym.agents.learner_io import MetricsLogger, load_checkpoint, save_checkpoint
 from turngym.agents.logprobs import completion_logprobs
+from turngym.envs.orchestra.presets import ORCHESTRA_ENVS
 from turngym.error import PolicyError
 from turngym.trajectory import Trajectory
 
@@ -190,6 +191,18 @@ class Learner:
         seed = config.seed + self.iteration * config.groups_per_step if seed is None else seed
         groups = num_groups or config.groups_per_step
         torch.manual_seed(seed)
+        if config.env_id in ORCHESTRA_ENVS:  # a team sharing the model: every agent's trajectory
+            from turngym.envs import orchestra
+
+            team = orchestra.rollout(
+                config.env_id,
+                self.policy,
+                num_episodes=groups * config.group_size,
+                seed=seed,
+                group_size=config.group_size,
+                env_kwargs=config.env_kwargs,
+            )
+            return [trajectory for episode in team for trajectory in episode.trajectories.values()]
         return turngym.rollout(
             config.env_id,
             self.policy,
@@ -209,6 +222,8 @@ class Learner:
         prompts, actions, token_advantages = [], [], []
         for i, trajectory in enumerate(trajectories):
             for t, turn in enumerate(trajectory.turns):
+                if turn.info.get("idle"):  # an orchestra agent that did not act (no tokens)
+                    continue
                 if not turn.token_ids or turn.prompt_token_ids is None:
                     raise PolicyError(
                         "a turn has no token ids: the learner trains on HFPolicy rollouts only"

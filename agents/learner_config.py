@@ -36,9 +36,11 @@ class LearnerConfig:
 
     #: Folder or hub name of the causal LM (and its tokenizer) to train.
     model: str
-    #: Registered env id to train on.
+    #: Registered env id to train on, or an orchestra preset (``turngym/Orchestra-v0``): then every
+    #: agent of the team is played by the model and trained on its own trajectories.
     env_id: str = "turngym/Corridor-v0"
-    #: Keyword arguments for ``turngym.make`` (e.g. ``{"lengths": [1, 2], "max_turns": 4}``).
+    #: Keyword arguments for ``turngym.make`` (e.g. ``{"lengths": [1, 2], "max_turns": 4}``), or
+    #: for the orchestra preset (e.g. ``{"max_turns": 8}``).
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     #: Credit method of ``turngym.credit`` by name (one of ``CREDIT_METHODS``).
     credit: str = "grpo"

@@ -160,6 +160,33 @@ def test_train_cli_runs_from_a_config_file(tmp_path, capsys):
     assert "LearnerConfig.steps" in capsys.readouterr().err
 
 
+def test_one_step_on_the_orchestra_trains_the_team(tmp_path):
+    """An orchestra preset as env_id: the model plays every agent; idle turns are not trained."""
+    learner = Learner(
+        config(
+            tmp_path,
+            env_id="turngym/Orchestra-Toy-v0",
+            env_kwargs={"max_turns": 3},
+            groups_per_step=1,
+            group_size=2,
+        ),
+        # The untrained team ties on every return (GRPO would give 0): a unit advantage per
+        # turn checks that the orchestra's turns reach the update.
+        credit_fn=lambda trajs: torch.ones(len(trajs), max(len(t.turns) for t in trajs)),
+    )
+    trajectories = learner.rollout()
+    assert len(trajectories) == 2 * 3, "2 team episodes x (orchestrator + 2 workers)"
+    agents = {t.env_id.rsplit("/", 1)[-1] for t in trajectories}
+    assert agents == {"orchestrator", "short_0", "long_0"}
+    acted = [turn for t in trajectories for turn in t.turns if not turn.info["idle"]]
+    assert len(acted) >= 2 * 3, "the orchestrator acts every team turn"
+    assert all(turn.token_ids and turn.prompt_token_ids for turn in acted)
+    before = {n: p.detach().clone() for n, p in learner.model.named_parameters()}
+    metrics = learner.step()
+    assert math.isfinite(metrics["loss"]) and metrics["action_tokens"] > 0
+    assert any(not torch.equal(p, before[n]) for n, p in learner.model.named_parameters())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_one_step_on_cuda_bf16(tmp_path):
     learner = Learner(config(tmp_path, device="cuda"), credit_fn=episode_grpo)

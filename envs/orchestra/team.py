@@ -8,8 +8,9 @@ an LLM serving every worker batches them. Idle workers answer ``wait`` without a
 A worker's conversation restarts with each new subtask (the member env's instructions and
 first observation), as if it were a fresh single-agent episode. Every agent gets one
 :class:`~turngym.Trajectory` per team episode: its acting turns, plus the last team turn (which
-pays the team outcome) even when it was idle then. ``Turn.info["subtask"]`` numbers a worker's
-subtask, so per-subtask episodes can be cut out. Trajectories of a team task share a
+pays the team outcome) even when it was idle then (``Turn.info["idle"]``: no policy acted, the
+learner skips it). ``Turn.info["subtask"]`` numbers a worker's subtask, so per-subtask episodes
+can be cut out. Trajectories of a team task share a
 ``group_id`` per agent, as group-based credit (GRPO, GiGPO, SALT) expects.
 """
 
@@ -181,7 +182,13 @@ def _play(
                         action=action.text,
                         reward=float(rewards[agent]),
                         reward_components=dict(info["reward_components"]),
-                        info={**strip_privileged(info), "subtask": seat.subtask},
+                        # An idle agent's last turn is recorded for the team outcome it is
+                        # paid; no policy produced its "wait" ("idle": learners skip it).
+                        info={
+                            **strip_privileged(info),
+                            "subtask": seat.subtask,
+                            "idle": agent not in generated,
+                        },
                         state_key=seat.info.get("state_key"),
                         terminated=bool(terminations[agent]),
                         truncated=bool(truncations[agent]),
