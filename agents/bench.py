@@ -88,13 +88,14 @@ def _orchestra_rollout(
     policy: Any,
     episodes: int,
     seed: int,
+    num_envs: int,
     env_kwargs: dict[str, Any] | None,
 ) -> list[Trajectory]:
     """Team episodes of an orchestra preset; each row is the orchestrator's trajectory, which
     carries the team outcome and success."""
     from turngym.envs import orchestra
 
-    env = orchestra.parallel_env(env_id, **(env_kwargs or {}))
+    env = orchestra.parallel_env(env_id, **(env_kwargs or {}))  # to build the team's policies
     policies = (
         orchestra.expert_policies(env)
         if name == "expert"
@@ -102,8 +103,15 @@ def _orchestra_rollout(
         if name == "random"
         else policy
     )
-    team = orchestra.rollout(env, policies, num_episodes=episodes, seed=seed)
     env.close()
+    team = orchestra.rollout(
+        env_id,
+        policies,
+        num_episodes=episodes,
+        seed=seed,
+        num_envs=num_envs,
+        env_kwargs=env_kwargs,
+    )
     return [episode.trajectories[orchestra.ORCHESTRATOR] for episode in team]
 
 
@@ -139,7 +147,7 @@ def run_bench(
                 )(name, env_id)
             )
             trajectories = (
-                _orchestra_rollout(env_id, name, policy, episodes, seed, env_kwargs)
+                _orchestra_rollout(env_id, name, policy, episodes, seed, num_envs, env_kwargs)
                 if env_id in ORCHESTRA_ENVS
                 else turngym.rollout(
                     env_id,

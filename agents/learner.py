@@ -200,6 +200,7 @@ class Learner:
                 num_episodes=groups * config.group_size,
                 seed=seed,
                 group_size=config.group_size,
+                num_envs=config.num_envs,
                 env_kwargs=config.env_kwargs,
             )
             return [trajectory for episode in team for trajectory in episode.trajectories.values()]

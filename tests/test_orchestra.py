@@ -186,6 +186,37 @@ def test_trajectories_per_agent_feed_credit() -> None:
     assert advantages.shape == (4, max(e.turns for e in episodes))
 
 
+def test_num_envs_batches_across_episodes_with_the_same_results() -> None:
+    experts = orchestra.expert_policies(_toy())
+    sizes: list[int] = []
+
+    class Counting:
+        """The orchestrator expert, recording each batch size it is called with."""
+
+        privileged = False
+
+        def act(self, batch):
+            sizes.append(len(batch))
+            return experts[ORCHESTRATOR].act(batch)
+
+    policies = {**experts, ORCHESTRATOR: Counting()}
+    one = orchestra.rollout(TOY, policies, num_episodes=6, seed=5, group_size=2)
+    assert max(sizes) == 1
+    sizes.clear()
+    three = orchestra.rollout(TOY, policies, num_episodes=6, seed=5, group_size=2, num_envs=3)
+    assert max(sizes) == 3, "one act call per turn over the three live episodes"
+
+    def played(episodes):
+        return [
+            (e.subtasks, e.outcome, e.turns, [t.action for t in e.trajectories["long_0"].turns])
+            for e in episodes
+        ]
+
+    assert played(one) == played(three)
+    with pytest.raises(InvalidArgumentError, match="num_envs"):
+        orchestra.rollout(_toy(), experts, num_episodes=2, num_envs=2)
+
+
 def test_wrong_arguments_say_how_to_fix_them() -> None:
     with pytest.raises(InvalidArgumentError, match="presets"):
         orchestra.parallel_env("turngym/Orchestra-v9")

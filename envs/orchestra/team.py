@@ -1,9 +1,10 @@
 """Playing a team on the orchestra env: policies per agent, batched ``act`` calls, trajectories.
 
-:func:`rollout` steps one :class:`~turngym.envs.orchestra.env.OrchestraEnv` episode after
-another. Each team turn, the agents that act (the orchestrator, and every worker with a subtask)
-are grouped by policy object and each policy gets one ``act`` call with all its conversations:
-an LLM serving every worker batches them. Idle workers answer ``wait`` without a policy call.
+:func:`rollout` plays team episodes on ``num_envs`` envs at once, in this process. Each team
+turn, the agents that act (the orchestrator, and every worker with a subtask) in all live
+episodes are grouped by policy object, and each policy gets one ``act`` call with all their
+conversations: an LLM playing every agent batches them. Idle workers answer ``wait`` without a
+policy call.
 
 A worker's conversation restarts with each new subtask (the member env's instructions and
 first observation), as if it were a fresh single-agent episode. Every agent gets one
@@ -16,6 +17,7 @@ can be cut out. Trajectories of a team task share a
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +100,15 @@ class _Seat:
     subtask: int | None = None
 
 
+@dataclass
+class _Game:
+    """One live team episode in one env."""
+
+    index: int
+    env: OrchestraEnv
+    seats: dict[str, _Seat]
+
+
 def rollout(
     env: str | OrchestraEnv | Callable[[], OrchestraEnv] | None,
     policies: Mapping[str, Any] | Any,
@@ -105,128 +116,190 @@ def rollout(
     num_episodes: int,
     seed: int = 0,
     group_size: int = 1,
+    num_envs: int = 1,
     env_kwargs: dict[str, Any] | None = None,
 ) -> list[TeamEpisode]:
     """Plays ``num_episodes`` team episodes; episode ``i`` resets with ``seed + i // group_size``.
 
     Args:
-        env: a preset id of ``ORCHESTRA_ENVS`` (None: ``turngym/Orchestra-v0``), an env, or a
-            zero-argument factory.
+        env: a preset id of ``ORCHESTRA_ENVS`` (None: ``turngym/Orchestra-v0``), a zero-argument
+            factory, or an env (then ``num_envs`` must be 1).
         policies: agent -> policy (``act(list[Conversation])``), or one policy for every agent.
         num_episodes: how many team episodes; a multiple of ``group_size``.
         group_size: episodes per team task (same subtasks, same member seeds).
+        num_envs: team episodes played at once (in this process); each turn, a policy gets one
+            ``act`` call with the conversations of its agents in all of them.
         env_kwargs: keyword arguments for the preset (with an id or None).
     """
-    if not isinstance(num_episodes, int) or not isinstance(group_size, int) or group_size < 1:
-        raise InvalidArgumentError("num_episodes and group_size must be positive ints.")
-    if num_episodes < 1 or num_episodes % group_size:
+    for label, value in (
+        ("num_episodes", num_episodes),
+        ("group_size", group_size),
+        ("num_envs", num_envs),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"{label}={value!r} must be a positive int.")
+    if num_episodes % group_size:
         raise InvalidArgumentError(
-            f"num_episodes={num_episodes} must be a positive multiple of group_size={group_size}."
+            f"num_episodes={num_episodes} must be a multiple of group_size={group_size}."
+        )
+    owned = not isinstance(env, OrchestraEnv)
+    if not owned and num_envs > 1:
+        raise InvalidArgumentError(
+            "num_envs > 1 needs a preset id or an env factory (one env plays one episode at a "
+            "time), not an env instance."
         )
     if env is None or isinstance(env, str):
-        name = env or "turngym/Orchestra-v0"
-        team_env = parallel_env(env, **(env_kwargs or {}))
+        name, preset = env or "turngym/Orchestra-v0", env
+        envs = [
+            parallel_env(preset, **(env_kwargs or {})) for _ in range(min(num_envs, num_episodes))
+        ]
+    elif isinstance(env, OrchestraEnv):
+        name, envs = env.metadata["name"], [env]
     else:
-        team_env = env if isinstance(env, OrchestraEnv) else env()
-        name = team_env.metadata["name"]
+        envs = [env() for _ in range(min(num_envs, num_episodes))]
+        name = envs[0].metadata["name"]
+    agents = envs[0].possible_agents
     if not isinstance(policies, Mapping):
-        policies = {agent: policies for agent in team_env.possible_agents}
-    missing = [agent for agent in team_env.possible_agents if agent not in policies]
+        policies = {agent: policies for agent in agents}
+    missing = [agent for agent in agents if agent not in policies]
     if missing:
         raise InvalidArgumentError(
-            f"no policy for {missing}; give one per agent of {team_env.possible_agents} "
-            "(or a single policy for all)."
+            f"no policy for {missing}; give one per agent of {agents} (or a single policy for all)."
         )
-    return [
-        _play(team_env, name, policies, seed + index // group_size, index % group_size)
-        for index in range(num_episodes)
-    ]
+    queue, free = deque(range(num_episodes)), list(envs)
+    live: list[_Game] = []
+    finished: dict[int, TeamEpisode] = {}
+    try:
+        while queue or live:
+            while free and queue:
+                index = queue.popleft()
+                live.append(_start(free.pop(0), index, name, policies, seed, group_size))
+            generated = _act(live, policies)
+            for game in list(live):
+                if _advance(game, generated.get(game.index, {}), policies):
+                    live.remove(game)
+                    finished[game.index] = _result(game)
+                    free.append(game.env)
+    finally:
+        if owned:
+            for team_env in envs:
+                team_env.close()
+    return [finished[index] for index in range(num_episodes)]
 
 
-def _play(
-    env: OrchestraEnv, name: str, policies: Mapping[str, Any], seed: int, member: int
-) -> TeamEpisode:
-    observations, infos = env.reset(seed=seed)
-    task_id = f"seed{seed}"
+def _start(
+    env: OrchestraEnv,
+    index: int,
+    name: str,
+    policies: Mapping[str, Any],
+    seed: int,
+    group_size: int,
+) -> _Game:
+    episode_seed = seed + index // group_size
+    observations, infos = env.reset(seed=episode_seed)
     seats = {
         agent: _new_seat(
-            agent, f"{name}/{agent}", task_id, observations[agent], infos[agent], member, seed
+            f"{name}/{agent}",
+            f"seed{episode_seed}",
+            observations[agent],
+            infos[agent],
+            index % group_size,
+            episode_seed,
         )
         for agent in env.possible_agents
     }
     for agent, seat in seats.items():
         _refresh(seat, infos[agent], policies[agent])
-    while env.agents:
-        acting = [a for a in env.agents if a == ORCHESTRATOR or seats[a].info.get("busy")]
-        generated: dict[str, GeneratedAction] = {}
-        by_policy: dict[int, list[str]] = {}
-        for agent in acting:
-            by_policy.setdefault(id(policies[agent]), []).append(agent)
-        for agents in by_policy.values():
-            actions = call_policy(policies[agents[0]], [seats[a].conversation for a in agents])
-            generated.update(zip(agents, actions, strict=True))
-        actions = {
-            agent: generated[agent].text if agent in generated else "wait" for agent in env.agents
-        }
-        observations, rewards, terminations, truncations, infos = env.step(actions)
-        ended = any(terminations.values()) or any(truncations.values())
-        for agent, seat in seats.items():
-            if agent not in infos:
-                continue
-            info = infos[agent]
-            if agent in generated or ended:
-                action = generated.get(agent, GeneratedAction(text="wait"))
-                seat.trajectory.turns.append(
-                    Turn(
-                        observation=seat.observation,
-                        action=action.text,
-                        reward=float(rewards[agent]),
-                        reward_components=dict(info["reward_components"]),
-                        # An idle agent's last turn is recorded for the team outcome it is
-                        # paid; no policy produced its "wait" ("idle": learners skip it).
-                        info={
-                            **strip_privileged(info),
-                            "subtask": seat.subtask,
-                            "idle": agent not in generated,
-                        },
-                        state_key=seat.info.get("state_key"),
-                        terminated=bool(terminations[agent]),
-                        truncated=bool(truncations[agent]),
-                        token_ids=action.token_ids,
-                        logprobs=action.logprobs,
-                        prompt_token_ids=action.prompt_token_ids,
-                    )
+    return _Game(index, env, seats)
+
+
+def _act(live: list[_Game], policies: Mapping[str, Any]) -> dict[int, dict[str, GeneratedAction]]:
+    """One ``act`` call per policy over every acting agent of every live game."""
+    requests: dict[int, list[tuple[_Game, str]]] = {}
+    for game in live:
+        for agent in game.env.agents:
+            if agent == ORCHESTRATOR or game.seats[agent].info.get("busy"):
+                requests.setdefault(id(policies[agent]), []).append((game, agent))
+    generated: dict[int, dict[str, GeneratedAction]] = {}
+    for pairs in requests.values():
+        batch = [game.seats[agent].conversation for game, agent in pairs]
+        actions = call_policy(policies[pairs[0][1]], batch)
+        for (game, agent), action in zip(pairs, actions, strict=True):
+            generated.setdefault(game.index, {})[agent] = action
+    return generated
+
+
+def _advance(
+    game: _Game, generated: dict[str, GeneratedAction], policies: Mapping[str, Any]
+) -> bool:
+    """Steps ``game`` with the generated actions (idle agents wait); True when it ended."""
+    env, seats = game.env, game.seats
+    actions = {
+        agent: generated[agent].text if agent in generated else "wait" for agent in env.agents
+    }
+    observations, rewards, terminations, truncations, infos = env.step(actions)
+    ended = any(terminations.values()) or any(truncations.values())
+    for agent, seat in seats.items():
+        if agent not in infos:
+            continue
+        info = infos[agent]
+        if agent in generated or ended:
+            action = generated.get(agent, GeneratedAction(text="wait"))
+            seat.trajectory.turns.append(
+                Turn(
+                    observation=seat.observation,
+                    action=action.text,
+                    reward=float(rewards[agent]),
+                    reward_components=dict(info["reward_components"]),
+                    # An idle agent's last turn is recorded for the team outcome it is paid;
+                    # no policy produced its "wait" ("idle": learners skip it).
+                    info={
+                        **strip_privileged(info),
+                        "subtask": seat.subtask,
+                        "idle": agent not in generated,
+                    },
+                    state_key=seat.info.get("state_key"),
+                    terminated=bool(terminations[agent]),
+                    truncated=bool(truncations[agent]),
+                    token_ids=action.token_ids,
+                    logprobs=action.logprobs,
+                    prompt_token_ids=action.prompt_token_ids,
                 )
-            if info.get("new_subtask"):
-                seat.subtask = env.subtask_of(agent)
-                seat.conversation = Conversation.start(
-                    info["instructions"],
-                    observations[agent],
-                    env_id=seat.conversation.env_id,
-                    task_id=seat.conversation.task_id,
-                )
-            elif agent in generated:
-                seat.conversation.messages += [
-                    {"role": "assistant", "content": generated[agent].text},
-                    {"role": "user", "content": observations[agent]},
-                ]
-            seat.observation = observations[agent]
-            _refresh(seat, info, policies[agent])
-    last = next(iter(infos.values()))
+            )
+        if info.get("new_subtask"):
+            seat.subtask = env.subtask_of(agent)
+            seat.conversation = Conversation.start(
+                info["instructions"],
+                observations[agent],
+                env_id=seat.conversation.env_id,
+                task_id=seat.conversation.task_id,
+            )
+        elif agent in generated:
+            seat.conversation.messages += [
+                {"role": "assistant", "content": generated[agent].text},
+                {"role": "user", "content": observations[agent]},
+            ]
+        seat.observation = observations[agent]
+        _refresh(seat, info, policies[agent])
+    return ended
+
+
+def _result(game: _Game) -> TeamEpisode:
+    last = next(iter(game.seats.values())).info
     outcome, success = float(last["outcome"]), bool(last["success"])
-    for seat in seats.values():
+    for seat in game.seats.values():
         seat.trajectory.outcome, seat.trajectory.success = outcome, success
     return TeamEpisode(
-        trajectories={agent: seat.trajectory for agent, seat in seats.items()},
+        trajectories={agent: seat.trajectory for agent, seat in game.seats.items()},
         outcome=outcome,
         success=success,
         turns=int(last["turn"]),
-        subtasks=env.subtasks,
+        subtasks=game.env.subtasks,
     )
 
 
 def _new_seat(
-    agent: str, env_id: str, task_id: str, observation: str, info: dict, member: int, seed: int
+    env_id: str, task_id: str, observation: str, info: dict, member: int, seed: int
 ) -> _Seat:
     instructions = info.get("instructions", "")
     group_id = f"{env_id}/{task_id}"
