@@ -35,6 +35,8 @@ state_key          orchestrator: the board (subtask statuses, outcomes, assignme
 progress           orchestrator: mean over subtasks of the outcome (done), the member's progress
                    (running) or 0 (pending); worker: its member's progress (0 when idle)
 privileged         worker: its member env's privileged info; orchestrator: nothing
+Extra info         worker: ``busy`` (False: idle, its action is ignored), ``new_subtask``. Unknown
+                   ``reset`` options are ignored with a warning (PettingZoo's API test sends some).
 =================  ================================================================================
 
 ``parallel_env(env_id_or_None, **kwargs)`` and ``aec_env(...)`` (:mod:`.presets`) build it;
