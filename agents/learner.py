@@ -191,29 +191,19 @@ class Learner:
         seed = config.seed + self.iteration * config.groups_per_step if seed is None else seed
         groups = num_groups or config.groups_per_step
         torch.manual_seed(seed)
+        arguments = {
+            "num_episodes": groups * config.group_size,
+            "seed": seed,
+            "group_size": config.group_size,
+            "num_envs": config.num_envs,
+            "env_kwargs": config.env_kwargs,
+        }
         if config.env_id in ORCHESTRA_ENVS:  # a team sharing the model: every agent's trajectory
             from turngym.envs import orchestra
 
-            team = orchestra.rollout(
-                config.env_id,
-                self.policy,
-                num_episodes=groups * config.group_size,
-                seed=seed,
-                group_size=config.group_size,
-                num_envs=config.num_envs,
-                env_kwargs=config.env_kwargs,
-            )
+            team = orchestra.rollout(config.env_id, self.policy, **arguments)
             return [trajectory for episode in team for trajectory in episode.trajectories.values()]
-        return turngym.rollout(
-            config.env_id,
-            self.policy,
-            num_episodes=groups * config.group_size,
-            seed=seed,
-            group_size=config.group_size,
-            num_envs=config.num_envs,
-            env_kwargs=config.env_kwargs,
-            progress=config.progress,
-        )
+        return turngym.rollout(config.env_id, self.policy, progress=config.progress, **arguments)
 
     def step(self) -> dict[str, Any]:
         """One iteration: rollout, credit, policy update. Returns its metrics."""

@@ -215,6 +215,10 @@ def test_num_envs_batches_across_episodes_with_the_same_results() -> None:
     assert played(one) == played(three)
     with pytest.raises(InvalidArgumentError, match="num_envs"):
         orchestra.rollout(_toy(), experts, num_episodes=2, num_envs=2)
+    with pytest.raises(InvalidArgumentError, match="use num_episodes=2"):
+        orchestra.rollout(TOY, experts, num_episodes=3, group_size=2)
+    with pytest.raises(InvalidArgumentError, match="num_envs=0 must be a positive int"):
+        orchestra.rollout(TOY, experts, num_episodes=2, num_envs=0)
 
 
 def test_wrong_arguments_say_how_to_fix_them() -> None:

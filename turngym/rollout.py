@@ -28,7 +28,7 @@ from turngym.policy import Conversation, call_policy
 from turngym.registration import make
 from turngym.trajectory import Trajectory, Turn
 
-__all__ = ["rollout", "strip_privileged"]
+__all__ = ["check_rollout_counts", "rollout", "strip_privileged"]
 
 EnvSource = str | Callable[[], gymnasium.Env]
 #: Reset info keys copied into ``Trajectory.metadata`` (benchmarks break results down by them).
@@ -144,6 +144,23 @@ def _default_context() -> str:
     return "forkserver" if sys.platform.startswith("linux") else "spawn"
 
 
+def check_rollout_counts(num_episodes: int, group_size: int, num_envs: int) -> None:
+    """Raises InvalidArgumentError unless all three are positive ints and ``group_size`` divides
+    ``num_episodes`` (shared by the single- and multi-agent runners)."""
+    for name, value in (
+        ("num_episodes", num_episodes),
+        ("group_size", group_size),
+        ("num_envs", num_envs),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"{name}={value!r} must be a positive int")
+    if num_episodes % group_size:
+        raise InvalidArgumentError(
+            f"num_episodes={num_episodes} is not a multiple of group_size={group_size}; "
+            f"use num_episodes={group_size * max(1, num_episodes // group_size)}."
+        )
+
+
 def rollout(
     env_id: EnvSource,
     policy: Any,
@@ -170,18 +187,7 @@ def rollout(
         progress: show a progress bar (tqdm, on stderr).
         mp_context: multiprocessing start method for the workers (default forkserver on Linux).
     """
-    for name, value in (
-        ("num_episodes", num_episodes),
-        ("group_size", group_size),
-        ("num_envs", num_envs),
-    ):
-        if not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{name}={value!r} must be a positive int")
-    if num_episodes % group_size:
-        raise InvalidArgumentError(
-            f"num_episodes={num_episodes} is not a multiple of group_size={group_size}; "
-            f"use num_episodes={group_size * max(1, num_episodes // group_size)}."
-        )
+    check_rollout_counts(num_episodes, group_size, num_envs)
     env_kwargs = dict(env_kwargs or {})
     name = env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "custom")
     num_envs = min(num_envs, num_episodes)

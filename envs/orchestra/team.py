@@ -27,7 +27,7 @@ from turngym.envs.orchestra.env import OrchestraEnv
 from turngym.envs.orchestra.presets import parallel_env
 from turngym.error import InvalidArgumentError
 from turngym.policy import Conversation, GeneratedAction, call_policy
-from turngym.rollout import strip_privileged
+from turngym.rollout import check_rollout_counts, strip_privileged
 from turngym.trajectory import Trajectory, Turn
 
 __all__ = ["OrchestratorExpert", "TeamEpisode", "expert_policies", "random_policies", "rollout"]
@@ -131,17 +131,7 @@ def rollout(
             ``act`` call with the conversations of its agents in all of them.
         env_kwargs: keyword arguments for the preset (with an id or None).
     """
-    for label, value in (
-        ("num_episodes", num_episodes),
-        ("group_size", group_size),
-        ("num_envs", num_envs),
-    ):
-        if not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{label}={value!r} must be a positive int.")
-    if num_episodes % group_size:
-        raise InvalidArgumentError(
-            f"num_episodes={num_episodes} must be a multiple of group_size={group_size}."
-        )
+    check_rollout_counts(num_episodes, group_size, num_envs)
     owned = not isinstance(env, OrchestraEnv)
     if not owned and num_envs > 1:
         raise InvalidArgumentError(
