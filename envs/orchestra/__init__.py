@@ -18,6 +18,7 @@ from turngym.envs.orchestra.presets import (
     list_orchestra_envs,
     parallel_env,
 )
+from turngym.envs.orchestra.rewards import FAMILIES as ORCHESTRATION_REWARDS
 from turngym.envs.orchestra.team import (
     OrchestratorExpert,
     TeamEpisode,
@@ -25,9 +26,22 @@ from turngym.envs.orchestra.team import (
     random_policies,
     rollout,
 )
+from turngym.envs.orchestra.trace import (
+    EVENT_TYPES,
+    TraceError,
+    load_traces,
+    replay,
+    save_traces,
+    to_trace,
+    trace_metrics,
+    validate_trace,
+)
 
 __all__ = [
+    "EVENT_TYPES",
     "FORMAT_PENALTY",
+    "ORCHESTRATION_REWARDS",
+    "TraceError",
     "ORCHESTRATOR",
     "ORCHESTRA_ENVS",
     "OrchestraEnv",
@@ -36,7 +50,13 @@ __all__ = [
     "aec_env",
     "expert_policies",
     "list_orchestra_envs",
+    "load_traces",
     "parallel_env",
     "random_policies",
+    "replay",
     "rollout",
+    "save_traces",
+    "to_trace",
+    "trace_metrics",
+    "validate_trace",
 ]

@@ -35,8 +35,22 @@ state_key          orchestrator: the board (subtask statuses, outcomes, assignme
 progress           orchestrator: mean over subtasks of the outcome (done), the member's progress
                    (running) or 0 (pending); worker: its member's progress (0 when idle)
 privileged         worker: its member env's privileged info; orchestrator: nothing
-Extra info         worker: ``busy`` (False: idle, its action is ignored), ``new_subtask``. Unknown
-                   ``reset`` options are ignored with a warning (PettingZoo's API test sends some).
+Extra info         worker: ``busy`` (False: idle, its action is ignored), ``new_subtask``.
+                   orchestrator: ``decision`` (wait, finish, delegate or invalid), ``delegated``
+                   (``[worker, subtask number]`` pairs accepted this turn), ``returned``
+                   (``[worker, subtask number, outcome, success]`` of subtasks finished this turn),
+                   ``all_done``, and ``aggregation`` (compose mode, on finish). Unknown ``reset``
+                   options are ignored with a warning (PettingZoo's API test sends some).
+Orchestration      ``orchestration={"routing": w, "parallelism": w, "stop": w, "aggregation": w}``
+rewards            adds the orchestrator's orchestration reward families as named components
+                   (equations in :mod:`.rewards`); off (all 0) unless given.
+Stop decision      ``auto_finish=False``: the episode does not end when every subtask is done; the
+                   orchestrator must ``finish`` (its ``stop`` reward judges when).
+Compose mode       ``compose=True`` (implies ``auto_finish=False``; members must put
+                   ``golden_answers`` in ``privileged``, as SearchQA does): the orchestrator ends
+                   with ``finish[<answer 1>; <answer 2>; ...]`` composing its workers' answers
+                   (``info["answer"]`` of their last step, quoted in their reports); admissible
+                   actions offer the composition of the answers reported so far.
 =================  ================================================================================
 
 ``parallel_env(env_id_or_None, **kwargs)`` and ``aec_env(...)`` (:mod:`.presets`) build it;
@@ -53,19 +67,20 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium.utils import seeding
 
-from turngym.core import REWARD_MODES, SPLITS, TextSpace, action_text, stable_hash
+from turngym.core import REWARD_MODES, SPLITS, TextSpace, action_text
 from turngym.envs.orchestra.board import (
-    DELEGATE,
     DESCRIPTION_CHARS,
     ORCHESTRATOR,
-    REPORT_CHARS,
     Subtask,
     idle_text,
     member_specs,
+    one_line,
     orchestrator_instructions,
     render_board,
     worker_instructions,
 )
+from turngym.envs.orchestra.rewards import check_weights
+from turngym.envs.orchestra.turns import FORMAT_PENALTY, TurnsMixin
 from turngym.error import InvalidArgumentError, ResetNeeded, missing_dependency
 
 try:
@@ -75,15 +90,13 @@ except ImportError:  # pragma: no cover - depends on the install
 
 __all__ = ["OrchestraEnv", "FORMAT_PENALTY"]
 
-FORMAT_PENALTY = -0.05
-
 
 def _requires_pettingzoo() -> None:
     if ParallelEnv is object:  # pragma: no cover - depends on the install
         raise missing_dependency("pettingzoo", "multiagent")
 
 
-class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
+class OrchestraEnv(TurnsMixin, ParallelEnv):  # type: ignore[misc,valid-type]
     """The orchestration env (see the module doc).
 
     Args:
@@ -95,6 +108,10 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         split: ``"train"`` or ``"test"``: the member task split.
         max_turns: the team turn limit (one turn = one step of all agents).
         render_mode: ``None``, ``"ansi"`` (``render()`` returns the board) or ``"human"``.
+        auto_finish: end the episode when every subtask is done (False: only ``finish`` ends
+            it before the turn limit; default True, or False in compose mode).
+        compose: the orchestrator ends with ``finish[<answers>]``, scored by ``aggregation``.
+        orchestration: orchestration reward family -> weight (:mod:`.rewards`); default none.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -113,6 +130,9 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         split: str = "train",
         max_turns: int = 30,
         render_mode: str | None = None,
+        auto_finish: bool | None = None,
+        compose: bool = False,
+        orchestration: Mapping[str, float] | None = None,
     ) -> None:
         _requires_pettingzoo()
         if reward_mode not in REWARD_MODES:
@@ -143,6 +163,26 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
             raise InvalidArgumentError(
                 f"workers={dict(workers)!r}: counts must be non-negative ints, at least one > 0."
             )
+        if compose and auto_finish:
+            raise InvalidArgumentError(
+                "compose=True needs auto_finish=False: the orchestrator ends the task with its "
+                "composed answer (finish[...])."
+            )
+        # What replaying a trace needs to rebuild this env (JSON-safe where the members are).
+        self.init_kwargs = {
+            "members": {f: [spec[0], spec[1]] for f, spec in self._families.items()},
+            "workers": dict(workers),
+            "num_subtasks": num_subtasks,
+            "reward_mode": reward_mode,
+            "split": split,
+            "max_turns": max_turns,
+            "auto_finish": auto_finish,
+            "compose": compose,
+            "orchestration": dict(orchestration or {}),
+        }
+        self.compose = bool(compose)
+        self.auto_finish = (not self.compose) if auto_finish is None else bool(auto_finish)
+        self.orchestration = check_weights(orchestration)
         self.reward_mode, self.split, self.max_turns = reward_mode, split, max_turns
         self.render_mode, self.num_subtasks = render_mode, num_subtasks
         self.worker_family = {
@@ -161,6 +201,8 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         self._turn = 0
         self._events: list[str] = []
         self._board = ""
+        self._all_done = False  # every subtask was done when the orchestrator last looked
+        self._turn_info: dict[str, Any] = {}  # this turn's decision, delegations and returns
         self.np_random, _ = seeding.np_random()
 
     # ------------------------------------------------------------------ PettingZoo API
@@ -189,16 +231,27 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         self._subtasks = []
         for family, task_id in pairs:
             sub_seed = int(self.np_random.integers(2**31))
-            observation, _ = self._previews[family].reset(seed=sub_seed, options={"task": task_id})
-            description = " ".join(observation.split())[:DESCRIPTION_CHARS]
-            self._subtasks.append(Subtask(family, task_id, sub_seed, description))
+            observation, info = self._previews[family].reset(
+                seed=sub_seed, options={"task": task_id}
+            )
+            description = one_line(observation)[:DESCRIPTION_CHARS]
+            golds = list(info.get("privileged", {}).get("golden_answers", []))
+            if self.compose and not golds:
+                raise InvalidArgumentError(
+                    f"compose=True needs member envs whose privileged info holds "
+                    f"'golden_answers'; {self.member_id(family)} gave none."
+                )
+            self._subtasks.append(Subtask(family, task_id, sub_seed, description, golds=golds))
         self.agents = list(self.possible_agents)
         self._busy = {agent: None for agent in self.worker_family}
         self._member_info = {}
-        self._turn, self._events = 0, []
+        self._turn, self._events, self._all_done = 0, [], False
+        self._turn_info = {"decision": None, "delegated": [], "returned": []}
         observations = {ORCHESTRATOR: self._render_board()}
         infos = {ORCHESTRATOR: self._orchestrator_info(True, {}, None, None)}
-        infos[ORCHESTRATOR]["instructions"] = orchestrator_instructions(self.max_turns)
+        infos[ORCHESTRATOR]["instructions"] = orchestrator_instructions(
+            self.max_turns, self.auto_finish, self.compose
+        )
         for agent in self.worker_family:
             observations[agent] = idle_text(agent)
             infos[agent] = self._worker_info(agent, True, {}, None, None)
@@ -214,6 +267,11 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
                 + ("before reset()" if not self._subtasks else "after the episode ended")
                 + "; call env.reset() to start an episode."
             )
+        if not isinstance(actions, Mapping):
+            raise InvalidArgumentError(
+                f"OrchestraEnv.step takes a dict agent -> action text, got "
+                f"{type(actions).__name__}; e.g. {{'orchestrator': 'wait'}}."
+            )
         extra = sorted(set(actions) - set(self.agents))
         if extra:
             raise InvalidArgumentError(
@@ -221,6 +279,7 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
             )
         self._turn += 1
         self._events = []
+        self._turn_info = {"decision": None, "delegated": [], "returned": []}
         components: dict[str, dict[str, float]] = {agent: {} for agent in self.agents}
         observations: dict[str, str] = {}
         valid: dict[str, bool] = {}
@@ -234,7 +293,7 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         if not valid[ORCHESTRATOR] and self.reward_mode == "dense":
             components[ORCHESTRATOR]["format"] = FORMAT_PENALTY
         all_done = all(s.status == "done" for s in self._subtasks)
-        terminated = finish or all_done
+        terminated = finish or (self.auto_finish and all_done)
         truncated = not terminated and self._turn >= self.max_turns
         outcome = success = None
         if terminated or truncated:
@@ -244,6 +303,10 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
             success = all(s.status == "done" and s.success for s in self._subtasks)
             for agent in self.agents:
                 components[agent]["outcome"] = outcome
+        # Sparse mode pays no orchestration reward, but info["aggregation"] is still set.
+        dense = self.reward_mode == "dense"
+        self._orchestration_components(components[ORCHESTRATOR] if dense else {}, finish, outcome)
+        self._all_done = all_done
         board = self._render_board()
         observations[ORCHESTRATOR] = f"{feedback}\n\n{board}" if feedback else board
         infos = {
@@ -342,165 +405,6 @@ class OrchestraEnv(ParallelEnv):  # type: ignore[misc,valid-type]
         return render_board(
             self._turn, self.max_turns, self._subtasks, self.worker_family, self._busy, self._events
         )
-
-    # ------------------------------------------------------------------ turns
-    def _worker_step(
-        self, agent: str, action: str, components: dict[str, dict[str, float]]
-    ) -> tuple[str, bool]:
-        index = self._busy[agent]
-        if index is None:
-            return idle_text(agent), True
-        sub = self._subtasks[index]
-        observation, _, terminated, truncated, info = self._members[agent].step(action)
-        parts = dict(info["reward_components"])
-        if "outcome" in parts:
-            parts["subtask_outcome"] = parts.pop("outcome")
-        if self.reward_mode == "dense":
-            components[agent].update(parts)
-        self._member_info[agent] = {**info, "new_subtask": False}
-        if terminated or truncated:
-            sub.status, sub.outcome, sub.success = (
-                "done",
-                float(info["outcome"]),
-                bool(info["success"]),
-            )
-            sub.report = " ".join(observation.split())[-REPORT_CHARS:]
-            self._busy[agent] = None
-            verdict = "success" if sub.success else "failure"
-            self._events.append(
-                f"{agent} finished subtask {index + 1}: outcome {sub.outcome:.2f} ({verdict}). "
-                f"Its last observation: {sub.report}"
-            )
-            if self.reward_mode == "dense":
-                components[ORCHESTRATOR]["subtask"] = components[ORCHESTRATOR].get(
-                    "subtask", 0.0
-                ) + sub.outcome / len(self._subtasks)
-            observation += f"\n\n[subtask {index + 1} finished: outcome {sub.outcome:.2f}] "
-            observation += "Waiting for the orchestrator."
-        return observation, bool(info["valid_action"])
-
-    def _orchestrator_step(
-        self, action: str, observations: dict[str, str]
-    ) -> tuple[bool, str, bool]:
-        """Applies the orchestrator's action: (valid, feedback, finish)."""
-        command = " ".join(action.split()).lower()
-        if command in ("wait", "wait."):
-            return True, "", False
-        if command in ("finish", "finish."):
-            return True, "", True
-        delegations = DELEGATE.findall(action)
-        leftover = DELEGATE.sub(" ", action).strip(" \n\t;,.")
-        if not delegations or leftover:
-            return (
-                False,
-                "Invalid action: use delegate[<worker>, <subtask number>] (several allowed), "
-                "wait, or finish.",
-                False,
-            )
-        problems, plan, taken = [], [], set()
-        for worker, number in delegations:
-            worker = worker.strip().lower()
-            problem = self._delegation_problem(worker, number.strip(), taken)
-            if problem:
-                problems.append(problem)
-            else:
-                plan.append((worker, int(number) - 1))
-                taken |= {worker, int(number) - 1}
-        if problems:
-            return False, "Invalid action: " + " ".join(problems) + " Nothing was delegated.", False
-        for worker, index in plan:
-            self._start_subtask(worker, index, observations)
-        return True, "", False
-
-    def _delegation_problem(self, worker: str, number: str, taken: set) -> str:
-        if worker not in self.worker_family:
-            return f"{worker!r} is not a worker (workers: {', '.join(self.worker_family)})."
-        if not number.isdigit() or not 1 <= int(number) <= len(self._subtasks):
-            return f"{number!r} is not a subtask number (1-{len(self._subtasks)})."
-        index = int(number) - 1
-        sub = self._subtasks[index]
-        if sub.status != "pending" or index in taken:
-            return f"subtask {number} is not pending."
-        if self._busy[worker] is not None or worker in taken:
-            return f"{worker} is busy."
-        if self.worker_family[worker] != sub.family:
-            return (
-                f"{worker} is a {self.worker_family[worker]} worker; subtask {number} needs a "
-                f"{sub.family} worker."
-            )
-        return ""
-
-    def _start_subtask(self, worker: str, index: int, observations: dict[str, str]) -> None:
-        sub = self._subtasks[index]
-        observation, info = self._members[worker].reset(
-            seed=sub.seed, options={"task": sub.task_id}
-        )
-        sub.status, sub.worker = "running", worker
-        self._busy[worker] = index
-        self._member_info[worker] = {**info, "new_subtask": True}
-        observations[worker] = observation
-
-    # ------------------------------------------------------------------ info
-    def _orchestrator_info(
-        self, valid: bool, components: dict[str, float], outcome: float | None, success: bool | None
-    ) -> dict[str, Any]:
-        board = [
-            (s.family, s.task_id, s.status, s.worker, round(s.outcome, 6)) for s in self._subtasks
-        ]
-        progress = [
-            s.outcome
-            if s.status == "done"
-            else float(self._member_info.get(s.worker, {}).get("progress", 0.0))
-            if s.status == "running"
-            else 0.0
-            for s in self._subtasks
-        ]
-        return {
-            "turn": self._turn,
-            "reward_components": components,
-            "valid_action": bool(valid),
-            "state_key": stable_hash(["Orchestra", board]),
-            "progress": min(1.0, max(0.0, float(np.mean(progress)))) if progress else 0.0,
-            "admissible_actions": self._orchestrator_actions(),
-            "outcome": outcome,
-            "success": success,
-            "privileged": {},
-        }
-
-    def _orchestrator_actions(self) -> list[str]:
-        actions = []
-        for number, sub in enumerate(self._subtasks, 1):
-            if sub.status != "pending":
-                continue
-            for worker, family in self.worker_family.items():
-                if family == sub.family and self._busy.get(worker) is None:
-                    actions.append(f"delegate[{worker}, {number}]")
-        return [*actions, "wait", "finish"]
-
-    def _worker_info(
-        self,
-        agent: str,
-        valid: bool,
-        components: dict[str, float],
-        outcome: float | None,
-        success: bool | None,
-    ) -> dict[str, Any]:
-        busy = self._busy.get(agent) is not None
-        member = self._member_info.get(agent, {}) if busy else {}
-        return {
-            "turn": self._turn,
-            "reward_components": components,
-            "valid_action": bool(valid),
-            "state_key": stable_hash(
-                ["Orchestra-worker", self.worker_family[agent], member.get("state_key", "idle")]
-            ),
-            "progress": float(member.get("progress", 0.0)),
-            "admissible_actions": member.get("admissible_actions") if busy else ["wait"],
-            "outcome": outcome,
-            "success": success,
-            "privileged": dict(member.get("privileged", {})) if busy else {},
-            "busy": busy,
-        }
 
     # ------------------------------------------------------------------ helpers
     def _make_member(self, family: str) -> Any:

@@ -25,6 +25,26 @@ ORCHESTRA_ENVS: dict[str, dict[str, Any]] = {
         "num_subtasks": 3,
         "max_turns": 24,
     },
+    # The stop decision and the orchestration rewards: the orchestrator must finish itself.
+    "turngym/Orchestra-Stop-v0": {
+        "members": {
+            "short": ("turngym/Corridor-v0", {"lengths": (2, 3)}),
+            "long": ("turngym/Corridor-v0", {"lengths": (4, 5)}),
+        },
+        "workers": {"short": 1, "long": 1},
+        "num_subtasks": 3,
+        "max_turns": 24,
+        "auto_finish": False,
+        "orchestration": {"routing": 0.2, "parallelism": 0.5, "stop": 0.5},
+    },
+    # Aggregation: three questions answered by search workers, composed by the orchestrator.
+    "turngym/Orchestra-Compose-v0": {
+        "members": {"search": "turngym/SearchQA-1hop-v0"},
+        "workers": {"search": 3},
+        "num_subtasks": 3,
+        "compose": True,
+        "orchestration": {"routing": 0.2, "parallelism": 0.5, "stop": 0.5, "aggregation": 1.0},
+    },
 }
 
 
@@ -33,6 +53,10 @@ _DESCRIPTIONS = {
     "subtasks to 2 shop and 2 search workers",
     "turngym/Orchestra-Toy-v0": "Multi-agent toy (PettingZoo): an orchestrator routes 3 corridor "
     "subtasks to a short- and a long-corridor worker",
+    "turngym/Orchestra-Stop-v0": "Multi-agent toy (PettingZoo): the corridor team, but the "
+    "orchestrator must finish itself; routing, parallelism and stop rewards",
+    "turngym/Orchestra-Compose-v0": "Multi-agent (PettingZoo): 3 search workers answer SearchQA "
+    "questions; the orchestrator composes their answers into the team's (aggregation reward)",
 }
 
 

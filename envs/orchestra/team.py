@@ -17,6 +17,7 @@ can be cut out. Trajectories of a team task share a
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 from turngym.envs.orchestra.board import DELEGATE, ORCHESTRATOR
 from turngym.envs.orchestra.env import OrchestraEnv
 from turngym.envs.orchestra.presets import parallel_env
+from turngym.envs.orchestra.trace import TraceRecorder
 from turngym.error import InvalidArgumentError
 from turngym.policy import Conversation, GeneratedAction, call_policy
 from turngym.rollout import check_rollout_counts, strip_privileged
@@ -36,14 +38,22 @@ __all__ = ["OrchestratorExpert", "TeamEpisode", "expert_policies", "random_polic
 class OrchestratorExpert:
     """Delegates every pending subtask it can at once: the first idle worker of its family.
 
-    Reads only ``admissible_actions`` (each a valid single delegation), so it needs no
-    privileged information; ``wait`` when nothing can be delegated.
+    Reads only ``admissible_actions`` (each a valid single delegation) and the public
+    ``info["all_done"]``, so it needs no privileged information; finishes (with the offered
+    composition of the workers' answers in compose mode) as soon as every subtask is done;
+    ``wait`` when nothing can be delegated.
     """
 
     privileged = False
 
     def act(self, batch: list[Conversation]) -> list[str]:
-        return [self._plan(conversation.admissible_actions or []) for conversation in batch]
+        return [self._decide(conversation) for conversation in batch]
+
+    def _decide(self, conversation: Conversation) -> str:
+        admissible = conversation.admissible_actions or []
+        if (conversation.info or {}).get("all_done"):
+            return next((a for a in admissible if a.startswith("finish")), "finish")
+        return self._plan(admissible)
 
     @staticmethod
     def _plan(admissible: list[str]) -> str:
@@ -87,6 +97,9 @@ class TeamEpisode:
     success: bool
     turns: int
     subtasks: list[tuple[str, str]] = field(default_factory=list)
+    #: The orchestration trace's events and edges (:mod:`.trace`); empty when not recorded.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +120,7 @@ class _Game:
     index: int
     env: OrchestraEnv
     seats: dict[str, _Seat]
+    recorder: TraceRecorder | None = None
 
 
 def rollout(
@@ -118,6 +132,7 @@ def rollout(
     group_size: int = 1,
     num_envs: int = 1,
     env_kwargs: dict[str, Any] | None = None,
+    record_traces: bool = True,
 ) -> list[TeamEpisode]:
     """Plays ``num_episodes`` team episodes; episode ``i`` resets with ``seed + i // group_size``.
 
@@ -130,6 +145,8 @@ def rollout(
         num_envs: team episodes played at once (in this process); each turn, a policy gets one
             ``act`` call with the conversations of its agents in all of them.
         env_kwargs: keyword arguments for the preset (with an id or None).
+        record_traces: record each episode's orchestration trace (``TeamEpisode.events`` and
+            ``.edges``; export with :func:`turngym.envs.orchestra.to_trace`).
     """
     check_rollout_counts(num_episodes, group_size, num_envs)
     owned = not isinstance(env, OrchestraEnv)
@@ -163,10 +180,12 @@ def rollout(
         while queue or live:
             while free and queue:
                 index = queue.popleft()
-                live.append(_start(free.pop(0), index, name, policies, seed, group_size))
+                game = _start(free.pop(0), index, name, policies, seed, group_size, record_traces)
+                live.append(game)
             generated = _act(live, policies)
+            decided = time.perf_counter()
             for game in list(live):
-                if _advance(game, generated.get(game.index, {}), policies):
+                if _advance(game, generated.get(game.index, {}), policies, decided):
                     live.remove(game)
                     finished[game.index] = _result(game)
                     free.append(game.env)
@@ -184,8 +203,10 @@ def _start(
     policies: Mapping[str, Any],
     seed: int,
     group_size: int,
+    record_traces: bool,
 ) -> _Game:
     episode_seed = seed + index // group_size
+    started = time.perf_counter()
     observations, infos = env.reset(seed=episode_seed)
     seats = {
         agent: _new_seat(
@@ -200,7 +221,8 @@ def _start(
     }
     for agent, seat in seats.items():
         _refresh(seat, infos[agent], policies[agent])
-    return _Game(index, env, seats)
+    recorder = TraceRecorder(env, episode_seed, started) if record_traces else None
+    return _Game(index, env, seats, recorder)
 
 
 def _act(live: list[_Game], policies: Mapping[str, Any]) -> dict[int, dict[str, GeneratedAction]]:
@@ -220,15 +242,33 @@ def _act(live: list[_Game], policies: Mapping[str, Any]) -> dict[int, dict[str, 
 
 
 def _advance(
-    game: _Game, generated: dict[str, GeneratedAction], policies: Mapping[str, Any]
+    game: _Game,
+    generated: dict[str, GeneratedAction],
+    policies: Mapping[str, Any],
+    decided: float,
 ) -> bool:
     """Steps ``game`` with the generated actions (idle agents wait); True when it ended."""
     env, seats = game.env, game.seats
     actions = {
         agent: generated[agent].text if agent in generated else "wait" for agent in env.agents
     }
+    working = {agent: env.subtask_of(agent) for agent in generated if agent != ORCHESTRATOR}
     observations, rewards, terminations, truncations, infos = env.step(actions)
     ended = any(terminations.values()) or any(truncations.values())
+    if game.recorder is not None:
+        turn = int(infos[ORCHESTRATOR]["turn"])
+        game.recorder.turn(
+            env,
+            turn,
+            decided,
+            time.perf_counter(),
+            generated,
+            infos,
+            rewards,
+            observations,
+            working,
+            ended,
+        )
     for agent, seat in seats.items():
         if agent not in infos:
             continue
@@ -285,6 +325,8 @@ def _result(game: _Game) -> TeamEpisode:
         success=success,
         turns=int(last["turn"]),
         subtasks=game.env.subtasks,
+        events=game.recorder.events if game.recorder else [],
+        edges=game.recorder.edges if game.recorder else [],
     )
 
 
