@@ -5,9 +5,13 @@ success, mean team outcome, team turns; then the time of ``OrchestraEnv.step`` a
 (policies not counted) split into the time spent inside the member envs (their own
 ``step``/``reset``, measured by wrapping them) and the rest, the orchestration layer (parsing,
 routing, the board, per-agent infos) per team step. ``ratio`` = team env time / member time:
-1.00x would mean the layer is free.
+1.00x would mean the layer is free. Trace recording: the same rollout with and without
+``record_traces`` (alternated, 5 pairs, minimum CPU time of each; CPU time so that other load on
+the machine does not count), ``trace %`` = the extra time as a share of the rollout without it
+(policies included; goal: <= 10 %), ``trace us/t`` = the extra microseconds per team turn;
+``export us`` = ``to_trace`` per episode (done once, after the episode).
 
-    python benchmarks/orchestra_speed.py              # both presets, 50 episodes per team
+    python benchmarks/orchestra_speed.py              # every preset, 50 episodes per team
     python benchmarks/orchestra_speed.py --quick      # 5 episodes
 """
 
@@ -22,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from turngym.envs import orchestra
+from turngym.envs.orchestra import trace
 
 
 def _timed(function: Callable[..., Any], clock: list[float]) -> Callable[..., Any]:
@@ -51,6 +56,10 @@ def measure(env_id: str, team: str, episodes: int, seed: int) -> dict[str, float
     )
     results = orchestra.rollout(env, policies, num_episodes=episodes, seed=seed)
     env.close()
+    started = time.perf_counter()
+    for result in results:
+        trace.to_trace(result)
+    export = (time.perf_counter() - started) / max(1, len(results))
     env_time, steps, member = step_clock[0] + reset_clock[0], step_clock[1], member_clock[0]
     return {
         "success": float(np.mean([r.success for r in results])),
@@ -59,7 +68,31 @@ def measure(env_id: str, team: str, episodes: int, seed: int) -> dict[str, float
         "team_steps_per_s": steps / env_time if env_time else float("inf"),
         "layer_us_per_step": (env_time - member) / max(1, steps) * 1e6,
         "ratio": env_time / member if member else float("inf"),
+        "export_us": export * 1e6,
+        **trace_overhead(env_id, team, episodes, seed),
     }
+
+
+def trace_overhead(env_id: str, team: str, episodes: int, seed: int) -> dict[str, float]:
+    """CPU time of the same rollout with and without trace recording (min of 5 pairs)."""
+    env = orchestra.parallel_env(env_id)
+    policies = (
+        orchestra.expert_policies(env) if team == "expert" else orchestra.random_policies(env, seed)
+    )
+    times: dict[bool, list[float]] = {False: [], True: []}
+    turns = 0
+    for _ in range(5):
+        for record in (False, True):
+            random = None if team == "expert" else orchestra.random_policies(env, seed)
+            started = time.process_time()
+            results = orchestra.rollout(
+                env, random or policies, num_episodes=episodes, seed=seed, record_traces=record
+            )
+            times[record].append(time.process_time() - started)
+            turns = sum(result.turns for result in results)
+    env.close()
+    off, on = min(times[False]), min(times[True])
+    return {"trace_share": (on - off) / off if off else 0.0, "trace_us": (on - off) / turns * 1e6}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="OrchestraEnv.reset ignores")
     header = (
         f"{'preset':26s} {'team':7s} {'success':>8s} {'outcome':>8s} {'turns':>6s} "
-        f"{'team st/s':>10s} {'layer us/st':>12s} {'ratio':>7s}"
+        f"{'team st/s':>10s} {'layer us/st':>12s} {'ratio':>7s} {'trace %':>8s} "
+        f"{'trace us/t':>11s} {'export us':>10s}"
     )
     print(f"\nOrchestra, {episodes} team episodes per row\n\n{header}")
     for env_id in sorted(orchestra.ORCHESTRA_ENVS):
@@ -81,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{env_id:26s} {team:7s} {row['success']:8.2f} {row['outcome']:8.3f} "
                 f"{row['turns']:6.1f} {row['team_steps_per_s']:10.0f} "
-                f"{row['layer_us_per_step']:12.1f} {row['ratio']:6.2f}x"
+                f"{row['layer_us_per_step']:12.1f} {row['ratio']:6.2f}x "
+                f"{100 * row['trace_share']:7.1f}% {row['trace_us']:11.1f} "
+                f"{row['export_us']:10.0f}"
             )
     print("\nratio = OrchestraEnv step+reset time / time inside the member envs (same run).")
     return 0

@@ -313,3 +313,67 @@ def test_trace_recording_can_be_turned_off() -> None:
     assert episode.events == [] and episode.success
     with pytest.raises(InvalidArgumentError, match="no recorded events"):
         orchestra.to_trace(episode)
+
+
+def test_trace_cli_export_validate_replay(tmp_path: Path, capsys) -> None:
+    from turngym.cli import main
+
+    episodes = _episodes("turngym/Orchestra-Stop-v0", "random", 3)
+    run = orchestra.save_episodes(tmp_path / "run.jsonl", episodes)
+    assert main(["trace", "export", str(run), "--out", str(tmp_path / "t.jsonl")]) == 0
+    assert main(["trace", "validate", str(tmp_path / "t.jsonl")]) == 0
+    assert main(["trace", "replay", str(tmp_path / "t.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 3 traces" in out and "3 traces valid" in out
+    assert out.count("reproduced") == 3
+    # A tampered trace (another action) no longer reproduces; a broken one names its path.
+    lines = (tmp_path / "t.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    decision = next(e for e in first["events"] if e["type"] == "orchestrator_decision")
+    decision["action"] = "wait" if decision["action"] != "wait" else "finish"
+    (tmp_path / "tampered.jsonl").write_text(json.dumps(first) + "\n")
+    assert main(["trace", "replay", str(tmp_path / "tampered.jsonl")]) == 1
+    first["edges"].append({"src": "e1", "dst": "nowhere", "type": "causal"})
+    (tmp_path / "broken.jsonl").write_text(json.dumps(first) + "\n")
+    assert main(["trace", "validate", str(tmp_path / "broken.jsonl")]) == 2
+    assert "$.edges[" in capsys.readouterr().err
+
+
+def test_bench_reports_trace_metrics(tmp_path: Path) -> None:
+    from turngym.agents.bench import run_bench
+
+    report = run_bench(
+        ["turngym/Orchestra-Toy-v0"], ["expert"], episodes=2, out_dir=tmp_path, progress=False
+    )
+    (row,) = report["results"]
+    assert row["trace_metrics"]["task_success"] == 1.0
+    assert 0 < row["trace_metrics"]["parallelism_efficiency"] <= 1
+    assert (tmp_path / "episodes" / "Orchestra-Toy-v0__expert.jsonl").is_file()
+
+
+class CountingExpert:
+    """The orchestrator expert, reporting token usage as an LLM server would."""
+
+    privileged = False
+
+    def __init__(self) -> None:
+        self.expert = orchestra.OrchestratorExpert()
+
+    def act(self, batch):
+        from turngym.policy import GeneratedAction
+
+        usage = {"prompt_tokens": 100, "completion_tokens": 7, "total_tokens": 107}
+        return [GeneratedAction(text, usage=usage) for text in self.expert.act(batch)]
+
+
+def test_token_counts_come_from_the_policy() -> None:
+    env = orchestra.parallel_env("turngym/Orchestra-Toy-v0")
+    policies = {**orchestra.expert_policies(env), ORCHESTRATOR: CountingExpert()}
+    (episode,) = orchestra.rollout(env, policies, num_episodes=1)
+    trace = orchestra.to_trace(episode)
+    decisions = [e for e in trace["events"] if e["type"] == "orchestrator_decision"]
+    assert all(event["tokens"] == 107 for event in decisions)
+    # Workers (text-only experts) report none: the cost is the orchestrator's alone.
+    assert trace["costs"]["tokens"] == 107 * len(decisions)
+    turns = episode.trajectories[ORCHESTRATOR].turns
+    assert turns[0].info["usage"]["total_tokens"] == 107

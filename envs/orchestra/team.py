@@ -97,9 +97,8 @@ class TeamEpisode:
     success: bool
     turns: int
     subtasks: list[tuple[str, str]] = field(default_factory=list)
-    #: The orchestration trace's events and edges (:mod:`.trace`); empty when not recorded.
+    #: The orchestration trace's events (:mod:`.trace`); empty when not recorded.
     events: list[dict[str, Any]] = field(default_factory=list)
-    edges: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -145,8 +144,8 @@ def rollout(
         num_envs: team episodes played at once (in this process); each turn, a policy gets one
             ``act`` call with the conversations of its agents in all of them.
         env_kwargs: keyword arguments for the preset (with an id or None).
-        record_traces: record each episode's orchestration trace (``TeamEpisode.events`` and
-            ``.edges``; export with :func:`turngym.envs.orchestra.to_trace`).
+        record_traces: record each episode's orchestration trace (``TeamEpisode.events``;
+            export it with :func:`turngym.envs.orchestra.to_trace`).
     """
     check_rollout_counts(num_episodes, group_size, num_envs)
     owned = not isinstance(env, OrchestraEnv)
@@ -258,7 +257,6 @@ def _advance(
     if game.recorder is not None:
         turn = int(infos[ORCHESTRATOR]["turn"])
         game.recorder.turn(
-            env,
             turn,
             decided,
             time.perf_counter(),
@@ -287,6 +285,7 @@ def _advance(
                         **strip_privileged(info),
                         "subtask": seat.subtask,
                         "idle": agent not in generated,
+                        **({"usage": dict(action.usage)} if action.usage else {}),
                     },
                     state_key=seat.info.get("state_key"),
                     terminated=bool(terminations[agent]),
@@ -326,7 +325,6 @@ def _result(game: _Game) -> TeamEpisode:
         turns=int(last["turn"]),
         subtasks=game.env.subtasks,
         events=game.recorder.events if game.recorder else [],
-        edges=game.recorder.edges if game.recorder else [],
     )
 
 

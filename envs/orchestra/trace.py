@@ -50,13 +50,13 @@ Trace-level numbers (``rewards``, ``costs``, ``metrics``):
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from turngym.core import stable_hash
 from turngym.envs.orchestra.board import ORCHESTRATOR
 from turngym.envs.orchestra.rewards import FAMILIES, serial_turns
 from turngym.error import InvalidArgumentError
@@ -65,8 +65,11 @@ __all__ = [
     "EVENT_TYPES",
     "TraceError",
     "TraceRecorder",
+    "build_edges",
+    "load_episodes",
     "load_traces",
     "replay",
+    "save_episodes",
     "save_traces",
     "to_trace",
     "trace_metrics",
@@ -74,6 +77,7 @@ __all__ = [
 ]
 
 SCHEMA_PATH = Path(__file__).with_name("trace_schema.json")
+_MISSING = object()
 
 
 class TraceError(InvalidArgumentError):
@@ -93,6 +97,11 @@ def _enum(definition: str) -> tuple[str, ...]:
 EVENT_TYPES = _enum("event")
 
 
+def _ref(text: str) -> str:
+    """A short content hash for ``content_ref`` (raw text stays out of the trace)."""
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
 def _tokens(action: Any) -> int:
     usage = getattr(action, "usage", None)
     if isinstance(usage, Mapping):
@@ -105,55 +114,55 @@ def _tokens(action: Any) -> int:
     )
 
 
-def _json_or_none(value: Any) -> Any:
-    """``value`` as JSON would give it back (tuples become lists), or None when it is not
-    JSON-serialisable (then :func:`replay` needs the env passed in)."""
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError):
-        return None
+def _replay_kwargs(env: Any) -> Any:
+    """The env's ``init_kwargs`` as JSON would give them back (tuples become lists), or None
+    when they are not JSON-serialisable (then :func:`replay` needs the env passed in). Computed
+    once per env: the recorder runs in the rollout's hot loop."""
+    cached = getattr(env, "_replay_kwargs", _MISSING)
+    if cached is _MISSING:
+        try:
+            cached = json.loads(json.dumps(getattr(env, "init_kwargs", None)))
+        except (TypeError, ValueError):
+            cached = None
+        env._replay_kwargs = cached
+    return cached  # shared by the env's episodes, never mutated
 
 
 class TraceRecorder:
-    """Records one team episode's events and edges as the rollout plays it."""
+    """Records one team episode's events as the rollout plays it (the edges follow from the
+    events and are built at export, by :func:`build_edges`, to keep the hot loop light)."""
 
     def __init__(self, env: Any, seed: int, started: float) -> None:
         self.started = started
         self.events: list[dict[str, Any]] = []
-        self.edges: list[dict[str, str]] = []
-        self._last: dict[str, str] = {}  # agent -> its last decision / tool call event id
-        self._result: dict[str, str] = {}  # worker -> its last tool result event id
-        self._spawned: dict[str, str] = {}  # worker -> the spawn event of its current subtask
-        self._returns: list[str] = []  # returns the orchestrator has not read yet
-        self._all_returns: list[str] = []
-        first = self._event(
+        self._tools = {agent: env.member_id(f) for agent, f in env.worker_family.items()}
+        self._event(
             started,
             "message",
             "environment",
             turn=0,
             role="task",
             to=ORCHESTRATOR,
-            env_kwargs=_json_or_none(getattr(env, "init_kwargs", None)),
+            env_kwargs=_replay_kwargs(env),
             seed=int(seed),
             tasks=[list(pair) for pair in env.subtasks],
             workers=dict(env.worker_family),
         )
-        self._last[ORCHESTRATOR] = first
 
-    def _event(self, now: float, kind: str, agent: str, **fields: Any) -> str:
-        event_id = f"e{len(self.events) + 1}"
-        event = {"id": event_id, "t": max(0.0, now - self.started), "type": kind, "agent": agent}
-        event.update({key: value for key, value in fields.items() if value is not None})
+    def _event(self, now: float, kind: str, agent: str, **fields: Any) -> None:
+        event = {
+            "id": f"e{len(self.events) + 1}",
+            "t": max(0.0, now - self.started),
+            "type": kind,
+            "agent": agent,
+        }
+        for key, value in fields.items():
+            if value is not None:
+                event[key] = value
         self.events.append(event)
-        return event_id
-
-    def _edge(self, source: str | None, target: str, kind: str) -> None:
-        if source is not None:
-            self.edges.append({"src": source, "dst": target, "type": kind})
 
     def turn(
         self,
-        env: Any,
         turn: int,
         decided: float,
         stepped: float,
@@ -168,10 +177,10 @@ class TraceRecorder:
         the env stepped; ``generated`` holds the acting agents' actions and ``subtasks`` the
         subtask each acting worker worked on."""
         orchestrator = infos[ORCHESTRATOR]
-        decision = None
+        event = self._event
         if ORCHESTRATOR in generated:
             action = generated[ORCHESTRATOR]
-            decision = self._event(
+            event(
                 decided,
                 "orchestrator_decision",
                 ORCHESTRATOR,
@@ -181,53 +190,35 @@ class TraceRecorder:
                 decision=orchestrator.get("decision"),
                 valid=bool(orchestrator.get("valid_action")),
                 tokens=_tokens(action),
-                content_ref=stable_hash(action.text),
             )
-            self._edge(self._last.get(ORCHESTRATOR), decision, "temporal")
-            for returned in self._returns:
-                self._edge(returned, decision, "return")
-            self._returns = []
-            self._last[ORCHESTRATOR] = decision
-        calls = {}
-        for agent, action in generated.items():  # decided together, before the env stepped
-            if agent == ORCHESTRATOR:
-                continue
-            tool = env.member_id(env.worker_family[agent])
-            call = self._event(
+        workers = [agent for agent in generated if agent != ORCHESTRATOR]
+        for agent in workers:  # decided together, before the env stepped
+            action = generated[agent]
+            event(
                 decided,
                 "tool_call",
                 agent,
                 turn=turn,
                 role="worker",
-                tool=tool,
+                tool=self._tools[agent],
                 action=action.text,
                 subtask=subtasks.get(agent),
                 tokens=_tokens(action),
-                content_ref=stable_hash(action.text),
             )
-            if agent in self._spawned:
-                self._edge(self._spawned.pop(agent), call, "causal")
-            else:
-                self._edge(self._result.get(agent), call, "tool_dependency")
-            self._edge(self._last.get(agent), call, "temporal")
-            self._last[agent] = calls[agent] = call
-        for agent, call in calls.items():
-            tool = env.member_id(env.worker_family[agent])
-            result = self._event(
+        for agent in workers:
+            event(
                 stepped,
                 "tool_result",
-                tool,
+                self._tools[agent],
                 turn=turn,
-                tool=tool,
+                tool=self._tools[agent],
                 to=agent,
                 reward=float(rewards.get(agent, 0.0)),
                 valid=bool(infos[agent].get("valid_action")),
-                content_ref=stable_hash(observations.get(agent, "")),
+                content_ref=_ref(observations.get(agent, "")),
             )
-            self._edge(call, result, "return")
-            self._result[agent] = result
-        for worker, number, outcome, success in orchestrator.get("returned", []):
-            returned = self._event(
+        for worker, number, outcome, success in orchestrator.get("returned", ()):
+            event(
                 stepped,
                 "return",
                 worker,
@@ -238,18 +229,11 @@ class TraceRecorder:
                 outcome=float(outcome),
                 success=bool(success),
             )
-            self._edge(self._result.get(worker), returned, "causal")
-            self._returns.append(returned)
-            self._all_returns.append(returned)
-        for worker, number in orchestrator.get("delegated", []):
-            spawn = self._event(
-                stepped, "spawn", ORCHESTRATOR, turn=turn, role="lead", to=worker, subtask=number
-            )
-            self._edge(decision, spawn, "spawn")
-            self._spawned[worker] = spawn
+        for worker, number in orchestrator.get("delegated", ()):
+            event(stepped, "spawn", ORCHESTRATOR, turn=turn, role="lead", to=worker, subtask=number)
         if ended:
             answer = orchestrator.get("aggregation")
-            final = self._event(
+            event(
                 stepped,
                 "aggregate",
                 ORCHESTRATOR,
@@ -260,9 +244,56 @@ class TraceRecorder:
                 answer=None if answer is None else generated[ORCHESTRATOR].text,
                 aggregation=answer,
             )
-            for returned in self._all_returns:
-                self._edge(returned, final, "aggregate")
-            self._edge(decision, final, "causal")
+
+
+def build_edges(events: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The trace's edges, derived from its events in order (the rules in the module doc)."""
+    edges: list[dict[str, str]] = []
+
+    def edge(source: str | None, target: str, kind: str) -> None:
+        if source is not None:
+            edges.append({"src": source, "dst": target, "type": kind})
+
+    last: dict[str, str] = {}  # agent -> its last decision / tool call
+    result: dict[str, str] = {}  # worker -> its last tool result
+    call: dict[str, str] = {}  # worker -> its tool call awaiting a result
+    spawned: dict[str, str] = {}  # worker -> the spawn of its current subtask
+    unread: list[str] = []  # returns the orchestrator has not read yet
+    returns: list[str] = []
+    decision: str | None = None  # the orchestrator's decision of the current turn
+    for event in events:
+        kind, agent, event_id = event["type"], event["agent"], event["id"]
+        if kind == "message":
+            last[ORCHESTRATOR] = event_id
+        elif kind == "orchestrator_decision":
+            edge(last.get(ORCHESTRATOR), event_id, "temporal")
+            for returned in unread:
+                edge(returned, event_id, "return")
+            unread = []
+            last[ORCHESTRATOR] = decision = event_id
+        elif kind == "tool_call":
+            if agent in spawned:
+                edge(spawned.pop(agent), event_id, "causal")
+            else:
+                edge(result.get(agent), event_id, "tool_dependency")
+            edge(last.get(agent), event_id, "temporal")
+            last[agent] = call[agent] = event_id
+        elif kind == "tool_result":
+            worker = event["to"]
+            edge(call.pop(worker, None), event_id, "return")
+            result[worker] = event_id
+        elif kind == "return":
+            edge(result.get(agent), event_id, "causal")
+            unread.append(event_id)
+            returns.append(event_id)
+        elif kind == "spawn":
+            edge(decision, event_id, "spawn")
+            spawned[event["to"]] = event_id
+        elif kind == "aggregate":
+            for returned in returns:
+                edge(returned, event_id, "aggregate")
+            edge(decision, event_id, "causal")
+    return edges
 
 
 def trace_metrics(events: list[dict[str, Any]]) -> dict[str, float]:
@@ -378,7 +409,7 @@ def to_trace(episode: Any) -> dict[str, Any]:
         "system": "turngym.envs.orchestra",
         "topology": "centralized",
         "events": episode.events,
-        "edges": episode.edges,
+        "edges": build_edges(episode.events),
         "rewards": _rewards(orchestrator.turns, episode.outcome),
         "costs": {
             "tokens": float(tokens),
@@ -436,6 +467,63 @@ class _Script:
             raise TraceError("the trace holds fewer actions than the replayed episode asks for.")
         taken, self.actions = self.actions[: len(batch)], self.actions[len(batch) :]
         return taken
+
+
+def save_episodes(path: str | os.PathLike, episodes: Iterable[Any]) -> Path:
+    """Writes recorded team episodes (trajectories and events) as JSON Lines: the run file
+    ``turngym trace export`` turns into schema traces."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        for episode in episodes:
+            record = {
+                "outcome": episode.outcome,
+                "success": episode.success,
+                "turns": episode.turns,
+                "subtasks": [list(pair) for pair in episode.subtasks],
+                "events": episode.events,
+                "trajectories": {a: t.to_dict() for a, t in episode.trajectories.items()},
+            }
+            handle.write(json.dumps(record) + "\n")
+    return path
+
+
+def load_episodes(path: str | os.PathLike) -> list[Any]:
+    """Reads a file of :func:`save_episodes` back into ``TeamEpisode`` objects."""
+    from turngym.envs.orchestra.team import TeamEpisode
+    from turngym.trajectory import Trajectory
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(
+            f"no episode file {str(path)!r}; write one with orchestra.save_episodes(path, "
+            "episodes) or `turngym bench --env turngym/Orchestra-v0 --out DIR`."
+        )
+    episodes = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            trajectories = {
+                agent: Trajectory.from_dict(data) for agent, data in record["trajectories"].items()
+            }
+            episodes.append(
+                TeamEpisode(
+                    trajectories=trajectories,
+                    outcome=float(record["outcome"]),
+                    success=bool(record["success"]),
+                    turns=int(record["turns"]),
+                    subtasks=[tuple(pair) for pair in record.get("subtasks", [])],
+                    events=record.get("events", []),
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise InvalidArgumentError(
+                f"{path}:{number} is not a recorded team episode ({type(error).__name__}: "
+                f"{error}); write such files with orchestra.save_episodes."
+            ) from error
+    return episodes
 
 
 def _rewards(orchestrator_turns: list[Any], outcome: float) -> dict[str, float]:
