@@ -28,6 +28,7 @@ torch.Size([2, 1])
 """
 
 from .batch import TurnBatch, action_hash, normalize_action, spread_to_tokens
+from .columnar import TrajectoryRecorder
 from .gae import gae
 from .gated import gated
 from .gigpo import gigpo
@@ -43,10 +44,12 @@ from .spa import (
     progress_loss,
     progress_train_step,
     spa,
+    spa_rewards,
 )
 
 __all__ = [
     "ProgressEstimator",
+    "TrajectoryRecorder",
     "TurnBatch",
     "action_hash",
     "fit_progress_estimator",
@@ -63,5 +66,6 @@ __all__ = [
     "rloo",
     "salt",
     "spa",
+    "spa_rewards",
     "spread_to_tokens",
 ]

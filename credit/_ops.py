@@ -10,6 +10,7 @@ from .batch import TurnBatch
 
 __all__ = [
     "check_groups",
+    "check_states",
     "discounted_reverse_cumsum",
     "dense_ids",
     "group_normalize",
@@ -17,6 +18,7 @@ __all__ = [
     "per_turn",
     "segment_stats",
     "trajectory_scores",
+    "whiten",
 ]
 
 
@@ -71,6 +73,19 @@ def check_groups(batch: TurnBatch) -> None:
         )
 
 
+def check_states(batch: TurnBatch, method: str) -> None:
+    """State-grouping credit needs every turn's pre-action state (``batch.unknown_states``)."""
+    unknown = batch.unknown_states
+    if unknown is not None and bool(unknown.any()):
+        row, turn = torch.nonzero(unknown)[0].tolist()
+        raise InvalidArgumentError(
+            f"{batch.label(row)}, turn {turn}: {method} groups turns on the state each action was "
+            "taken in, and this turn's is unknown (no Turn.state_key; info['state_key'] is the "
+            "state the action led to). Set Turn.state_key, or Trajectory.reset_state_key for "
+            "turn 0 (the key reset() returned) so it can be derived."
+        )
+
+
 def dense_ids(keys: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Maps arbitrary integer keys to ``0..K-1`` (``torch.unique`` with ``return_inverse``)."""
     unique, inverse = torch.unique(keys, return_inverse=True)
@@ -78,11 +93,12 @@ def dense_ids(keys: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 def segment_stats(
-    values: torch.Tensor, segments: torch.Tensor, num_segments: int
+    values: torch.Tensor, segments: torch.Tensor, num_segments: int, unbiased: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-segment (count, mean, unbiased std) of 1-D ``values``, gathered back per element.
+    """Per-segment (count, mean, std) of 1-D ``values``, gathered back per element.
 
-    A segment of one element has std 0.
+    ``unbiased``: the sample std (divide by n - 1) or the population std (divide by n). A
+    segment of one element has std 0.
     """
     dtype = values.dtype
     count = torch.zeros(num_segments, dtype=dtype, device=values.device).index_add_(
@@ -96,19 +112,24 @@ def segment_stats(
     squares = torch.zeros(num_segments, dtype=dtype, device=values.device).index_add_(
         0, segments, centred * centred
     )
-    std = (squares / (count - 1).clamp(min=1)).sqrt()
+    std = (squares / ((count - 1) if unbiased else count).clamp(min=1)).sqrt()
     return count[segments], mean[segments], std[segments]
 
 
 def group_normalize(
-    values: torch.Tensor, segments: torch.Tensor, num_segments: int, normalize_std: bool, eps: float
+    values: torch.Tensor,
+    segments: torch.Tensor,
+    num_segments: int,
+    normalize_std: bool,
+    eps: float,
+    unbiased: bool = True,
 ) -> torch.Tensor:
     """``(x - mean_segment) / (std_segment + eps)`` (or without the division).
 
     A segment whose values are all equal (a singleton included) gets exactly 0, never the
     rounding noise of ``x - mean`` blown up by a tiny std, and never 0/0 with ``eps=0``.
     """
-    count, mean, std = segment_stats(values, segments, num_segments)
+    count, mean, std = segment_stats(values, segments, num_segments, unbiased)
     empty = torch.full((num_segments,), float("inf"), dtype=values.dtype, device=values.device)
     low = empty.scatter_reduce(0, segments, values, reduce="amin")
     high = (-empty).scatter_reduce(0, segments, values, reduce="amax")
@@ -117,6 +138,26 @@ def group_normalize(
     if normalize_std:
         centred = centred / torch.where(spread, std + eps, torch.ones_like(std))
     return torch.where(spread, centred, torch.zeros_like(centred))
+
+
+def whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """verl's ``masked_whiten`` at the turn level: ``(x - mean) / sqrt(var + 1e-8)`` over the real
+    turns of the whole batch, ``var`` the unbiased (Bessel-corrected) variance; 0 on padding.
+
+    >>> whiten(torch.tensor([[1.0, 3.0], [2.0, 9.0]]), torch.tensor([[True, True], [True, False]]))
+    tensor([[-1.,  1.],
+            [ 0.,  0.]])
+    """
+    real = values[mask]
+    count = real.numel()
+    if count < 2:
+        raise InvalidArgumentError(
+            f"whiten=True needs >= 2 real turns in the batch (got {count}); whitening one value "
+            "divides by a zero variance. Use whiten=False or a larger batch."
+        )
+    mean = real.mean()
+    variance = ((real - mean) ** 2).sum() / (count - 1)
+    return masked((values - mean) * torch.rsqrt(variance + 1e-8), mask)
 
 
 def discounted_reverse_cumsum(values: torch.Tensor, gamma: float) -> torch.Tensor:

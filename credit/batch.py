@@ -12,8 +12,11 @@ field             source
 rewards           ``turn.reward`` (turngym envs put the outcome in the last turn's reward)
 components        ``turn.reward_components``, one channel per name in ``component_names``
 valid             ``turn.valid_action`` (``info["valid_action"]``, True when absent)
-state_ids         ``turn.key`` (``turn.state_key``, else ``info["state_key"]``) -> dense id within
-                  the batch; a turn without a key gets a fresh id of its own (it groups with nothing)
+state_ids         the *pre-action* state key (``Trajectory.state_keys()``: ``turn.state_key``, else
+                  the previous turn's ``info["state_key"]``, else ``reset_state_key`` for turn 0)
+                  -> dense id; a trajectory that records no key at all gives each turn a fresh id
+                  (it groups with nothing); a key that cannot be derived in a trajectory that
+                  records keys is flagged in ``unknown_states`` (gigpo and salt raise on it)
 action_ids        blake2b hash of the normalised action (stripped, lower-case, single spaces)
 history_ids       prefix-tree node: equal iff same group and identical (state, action) history
 group_ids         ``trajectory.group_id`` (``task_id`` when empty) -> dense id
@@ -37,11 +40,9 @@ token_counts      ``len(turn.token_ids)`` (0 when no model produced the action)
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import hashlib
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -85,11 +86,17 @@ class TurnBatch:
     #: Optional IGPO input: p_t = pi(gold answer | context after turn t), [n, T + 1] (column 0
     #: is the context before the first action). ``igpo`` reads it when no tensor is passed.
     gold_probs: torch.Tensor | None = None
+    #: [n, T] bool, set only when some turn's pre-action state is unknown: no ``state_key`` and
+    #: none derivable in a trajectory that records keys. ``gigpo`` and ``salt`` raise on it.
+    unknown_states: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_trajectories(cls, trajectories: Sequence[Trajectory]) -> TurnBatch:
         """Builds the batch; row ``i`` is ``trajectories[i]``.
+
+        The turns are copied into columns by :class:`turngym.credit.TrajectoryRecorder`; a
+        rollout that records into one directly skips the per-turn Python work here.
 
         Raises:
             InvalidArgumentError (a ValueError): an empty list, a non-Trajectory item, a
@@ -102,103 +109,9 @@ class TurnBatch:
                 "TurnBatch.from_trajectories got an empty batch; pass at least one Trajectory "
                 "(e.g. the list turngym.rollout(...) returns)."
             )
-        labels = []
-        for i, trajectory in enumerate(trajectories):
-            if not isinstance(trajectory, Trajectory):
-                raise InvalidArgumentError(
-                    f"trajs[{i}] is a {type(trajectory).__name__}, not a turngym.Trajectory; "
-                    "load recorded episodes with turngym.load_trajectories(path)."
-                )
-            labels.append(
-                f"trajs[{i}] (traj_id {trajectory.traj_id!r}, group {_group_name(trajectory)!r})"
-            )
-            if not trajectory.turns:
-                raise InvalidArgumentError(
-                    f"{labels[i]} has no turns; drop empty trajectories before computing credit."
-                )
-        n, width = len(trajectories), max(len(t.turns) for t in trajectories)
-        names = sorted(
-            {name for t in trajectories for turn in t.turns for name in turn.reward_components}
-        )
-        channel = {name: c for c, name in enumerate(names)}
-        # Flat per-turn lists (row-major over real turns) are scattered into the padded tensors
-        # at the end: far faster than nested lists.
-        rewards, progress, valid, tokens, states, actions, history = [], [], [], [], [], [], []
-        component_at, component_values = [], []
-        state_index: dict[Any, int] = {}
-        action_index: dict[int, int] = {}
-        history_index: dict[tuple[int, int, int, int], int] = {}
-        action_cache: dict[str, int] = {}
-        group_index: dict[str, int] = {}
-        groups, outcomes, lengths = [], [], []
-        for i, trajectory in enumerate(trajectories):
-            group = group_index.setdefault(_group_name(trajectory), len(group_index))
-            groups.append(group)
-            lengths.append(len(trajectory.turns))
-            node = -1 - group  # the root of this group's prefix tree
-            for t, turn in enumerate(trajectory.turns):
-                rewards.append(turn.reward)
-                for name, value in turn.reward_components.items():
-                    component_at.append(len(rewards) - 1)
-                    component_values.append(value)
-                    component_at.append(channel[name])
-                valid.append(turn.valid_action)
-                progress.append(turn.info.get("progress") or 0.0)
-                tokens.append(len(turn.token_ids or ()))
-                key = turn.key
-                # A missing key must not merge with anything: give it a key no other turn has.
-                state = state_index.setdefault(
-                    ("missing", i, t) if key is None else key, len(state_index)
-                )
-                hashed = action_cache.get(turn.action)
-                if hashed is None:
-                    hashed = action_cache[turn.action] = action_hash(turn.action)
-                action = action_index.setdefault(hashed, len(action_index))
-                node = history_index.setdefault((group, node, state, action), len(history_index))
-                states.append(state)
-                actions.append(action)
-                history.append(node)
-            outcome = trajectory.outcome
-            if outcome is None:
-                outcome = trajectory.turns[-1].info.get("outcome")
-            outcomes.append(0.0 if outcome is None else outcome)
-        lengths_t = torch.tensor(lengths, dtype=torch.long)
-        mask = torch.arange(width)[None, :] < lengths_t[:, None]
-        where = _Locator(labels, lengths)
+        from .columnar import TrajectoryRecorder  # the one place padded tensors are built
 
-        def padded(values: list, dtype: torch.dtype, fill: float, what: str) -> torch.Tensor:
-            out = torch.full((n, width), fill, dtype=dtype)
-            out[mask] = _numbers(values, dtype, where.turn, what)
-            return out
-
-        pairs = torch.tensor(component_at, dtype=torch.long).reshape(-1, 2)
-        components = torch.zeros(int(mask.sum()), max(len(names), 1), dtype=torch.float32)
-
-        def where_component(k: int) -> str:
-            name = names[component_at[2 * k + 1]]
-            return f"{where.turn(component_at[2 * k])} component {name!r}"
-
-        components[pairs[:, 0], pairs[:, 1]] = _numbers(
-            component_values, torch.float32, where_component, ""
-        )
-        padded_components = torch.zeros(n, width, len(names), dtype=torch.float32)
-        padded_components[mask] = components[:, : len(names)]
-        return cls(
-            rewards=padded(rewards, torch.float32, 0.0, " reward"),
-            components=padded_components,
-            component_names=tuple(names),
-            valid=padded(valid, torch.bool, False, " valid_action"),
-            mask=mask,
-            lengths=lengths_t,
-            group_ids=torch.tensor(groups, dtype=torch.long),
-            state_ids=padded(states, torch.long, -1, ""),
-            action_ids=padded(actions, torch.long, -1, ""),
-            history_ids=padded(history, torch.long, -1, ""),
-            outcome=_numbers(outcomes, torch.float32, lambda i: f"{labels[i]}: outcome", ""),
-            progress=padded(progress, torch.float32, 0.0, " progress"),
-            token_counts=padded(tokens, torch.long, 0, ""),
-            labels=tuple(labels),
-        )
+        return TrajectoryRecorder.from_trajectories(trajectories).to_batch()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -229,45 +142,6 @@ class TurnBatch:
     def label(self, row: int) -> str:
         """The name of row ``row`` for error messages."""
         return self.labels[row] if row < len(self.labels) else f"trajs[{row}]"
-
-
-def _group_name(trajectory: Trajectory) -> str:
-    return trajectory.group_id or trajectory.task_id
-
-
-class _Locator:
-    """Turns a flat turn index back into ``"trajs[i] (...), turn t"`` for error messages."""
-
-    def __init__(self, labels: list[str], lengths: list[int]) -> None:
-        self.labels, self.starts = labels, list(itertools.accumulate([0, *lengths[:-1]]))
-
-    def turn(self, k: int) -> str:
-        row = bisect.bisect_right(self.starts, k) - 1
-        return f"{self.labels[row]}, turn {k - self.starts[row]}"
-
-
-def _numbers(
-    values: list, dtype: torch.dtype, where: Callable[[int], str], what: str
-) -> torch.Tensor:
-    """``torch.tensor(values)``, raising a ValueError that names the first bad (non-finite) value."""
-    try:
-        tensor = torch.tensor(values, dtype=dtype)
-    except (TypeError, ValueError, RuntimeError):
-        for k, value in enumerate(values):
-            if not isinstance(value, (int, float, bool)):
-                raise InvalidArgumentError(
-                    f"{where(k)}{what} is {value!r}, not a number; record a float."
-                ) from None
-        raise
-    if tensor.is_floating_point():
-        bad = torch.nonzero(~torch.isfinite(tensor))
-        if bad.numel():
-            k = int(bad[0])
-            raise InvalidArgumentError(
-                f"{where(k)}{what} is {values[k]}; credit needs finite rewards. Fix the env's "
-                "reward (or drop this trajectory) so it never reports NaN/inf."
-            )
-    return tensor
 
 
 def spread_to_tokens(

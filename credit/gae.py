@@ -6,7 +6,19 @@ Generalized Advantage Estimation", arXiv:1506.02438), one step = one turn:
 with ``V_{T_i} = 0`` after a trajectory's last turn, unless ``values`` has ``max_turns + 1``
 columns, whose entry at ``[i, T_i]`` is then the bootstrap value (for truncated episodes).
 Without ``values`` (``V = 0``) this is the discounted sum of rewards with factor gamma * lam.
-0 on padding. The learner adds ``V_t`` back to get value targets: ``returns = A + V``.
+0 on padding. The learner adds ``V_t`` back to get value targets: ``returns = A + V``
+(computed before any whitening).
+
+Compared with
+-------------
+verl, ``compute_gae_advantage_return`` (volcengine/verl, ``verl/trainer/ppo/core_algos.py``,
+read at commit 012be9d9): the same recursion, per token instead of per turn, and it *whitens*
+the advantages inside the estimator, over every real token of the batch:
+``(A - mean) * rsqrt(var + 1e-8)`` with the Bessel-corrected variance (``masked_whiten``).
+turngym does not whiten by default (a learner may whiten, or not, itself);
+``gae(..., whiten=True)`` reproduces verl's whitening over the real *turns* of the batch (equal to
+verl's when each turn is one token; verl weighs a turn by its token count). Like verl, the
+value after an episode's last step is 0 unless a bootstrap column is given.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import torch
 from turngym.error import InvalidArgumentError
 
 from ._ops import check_finite, check_gamma, discounted_reverse_cumsum, masked, per_turn
+from ._ops import whiten as _whiten
 from .batch import TurnBatch
 
 __all__ = ["gae"]
@@ -28,6 +41,7 @@ def gae(
     gamma: float = 1.0,
     lam: float = 0.95,
     rewards: torch.Tensor | None = None,
+    whiten: bool = False,
 ) -> torch.Tensor:
     """Generalised advantage estimates per turn.
 
@@ -38,6 +52,8 @@ def gae(
         gamma: discount per turn.
         lam: the GAE lambda.
         rewards: optional ``[n, T]`` per-turn rewards replacing ``batch.rewards``.
+        whiten: standardise the advantages over the batch's real turns, as verl does
+            (``(A - mean) / sqrt(var + 1e-8)``, unbiased variance).
 
     >>> from turngym import Trajectory, Turn
     >>> traj = Trajectory(turns=[Turn(reward=0.0), Turn(reward=1.0)])
@@ -67,4 +83,5 @@ def gae(
         check_finite(batch, bootstrap, "values (bootstrap column)")
         after.scatter_(1, batch.lengths[:, None], bootstrap[:, None])
     delta = masked(rewards + gamma * after[:, 1:] - current, batch.mask)
-    return masked(discounted_reverse_cumsum(delta, gamma * lam), batch.mask)
+    advantages = masked(discounted_reverse_cumsum(delta, gamma * lam), batch.mask)
+    return _whiten(advantages, batch.mask) if whiten else advantages

@@ -19,6 +19,12 @@ with every gate open ``r~_t = r_t`` exactly. Each reward stays on the turn that 
 outcome on the last turn). If ``"outcome"`` is a level but no turn recorded an ``"outcome"``
 component, ``batch.outcome`` stands in for it on the last turn (and is taken to be part of that
 turn's reward, as turngym envs report it). A named component absent from the batch counts 0.
+
+Compared with
+-------------
+No public G-RA implementation was compared here (none was located for this review); the
+rule is the paper's equation, and it agrees with ``turngym.wrappers.gate_chain`` (the env
+wrapper) on every batch (``tests/test_credit_properties.py``).
 """
 
 from __future__ import annotations

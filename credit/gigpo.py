@@ -15,18 +15,73 @@ is normalised within its anchor group, and the two are combined:
 
 with ``A^S_t = 0`` for an anchor group of one turn (a state no other turn visited), so GiGPO
 with no repeated states equals GRPO. std is the unbiased sample std. 0 on padding.
+
+The anchor state of a turn is the state its action was *taken in* (``TurnBatch.state_ids``, the
+pre-action key); a batch whose pre-action keys are unknown raises (see ``turngym.trajectory``).
+
+Compared with
+-------------
+verl-agent, ``gigpo/core_gigpo.py`` (``episode_norm_reward``, ``build_step_group``,
+``step_norm_reward``, ``compute_step_discounted_returns``) and its shipped config
+``verl/trainer/config/ppo_trainer.yaml`` (``algorithm.gigpo.mode: mean_norm``,
+``step_advantage_w: 1.0``); read in the vanzll/verl-agent fork at 3038c3b1 / 29e3e8b3 (the
+langfengQ original was not reachable here). Anchor groups there are identical pre-action
+observations within a task group, as here. Differences:
+
+- *Episode pool*: verl-agent's rows are steps, and ``episode_norm_reward`` (with its default
+  ``compute_mean_std_cross_steps=True``) pools the episode score once per *step row*, so a long
+  trajectory weighs more in its group's mean and std. turngym uses one score per trajectory
+  (the paper's Eq. 3). ``episode_pool="step"`` reproduces verl-agent's pool.
+- *Std*: the shipped ``mode: mean_norm`` only subtracts the means; turngym divides by the std
+  by default. ``normalize_std=False`` reproduces ``mean_norm``.
+- So ``gigpo(batch, episode_pool="step", normalize_std=False)`` = verl-agent's defaults (with the
+  same ``gamma`` as its ``algorithm.gamma`` and ``step_weight`` = ``step_advantage_w``).
+- *All-equal groups* give exactly 0 here; verl-agent turns float32 rounding into small nonzero
+  values when it divides by a near-zero std (``mean_std_norm``). *Groups of one trajectory*
+  raise here; verl-agent gives a one-row episode group its raw score (mean 0, std 1). A
+  one-turn anchor group is 0 in both.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._ops import dense_ids, group_normalize, masked, per_turn
+from turngym.error import InvalidArgumentError
+
+from ._ops import (
+    check_groups,
+    check_states,
+    dense_ids,
+    group_normalize,
+    masked,
+    per_turn,
+    trajectory_scores,
+)
 from .batch import TurnBatch
 from .grpo import episode_advantages
 from .returns import returns
 
-__all__ = ["gigpo", "step_advantages"]
+__all__ = ["gigpo", "step_advantages", "EPISODE_POOLS"]
+
+EPISODE_POOLS = ("trajectory", "step")
+
+
+def _step_pooled_episode_advantages(
+    batch: TurnBatch,
+    rewards: torch.Tensor | None,
+    score: str | None,
+    normalize_std: bool,
+    eps: float,
+) -> torch.Tensor:
+    """verl-agent's episode term: each trajectory's score enters its group's pool once per turn."""
+    check_groups(batch)
+    scores = trajectory_scores(batch, rewards, score)
+    rows = torch.repeat_interleave(batch.lengths.to(batch.device))
+    per_step = group_normalize(
+        scores[rows], batch.group_ids[rows], int(batch.group_ids.max()) + 1, normalize_std, eps
+    )
+    first = torch.cumsum(batch.lengths, 0) - batch.lengths  # the first step row of each trajectory
+    return per_step[first.to(batch.device)]
 
 
 def step_advantages(
@@ -38,6 +93,7 @@ def step_advantages(
     eps: float = 1e-6,
 ) -> torch.Tensor:
     """GiGPO's step-level advantage ``A^S`` ``[n, T]`` over (task group, state) anchor groups."""
+    check_states(batch, "gigpo")
     rewards = per_turn(batch, rewards, "rewards", batch.rewards)
     step_return = returns(batch, gamma=gamma, rewards=rewards)
     num_states = int(batch.state_ids.max()) + 1
@@ -59,6 +115,7 @@ def gigpo(
     score: str | None = None,
     normalize_std: bool = True,
     eps: float = 1e-6,
+    episode_pool: str = "trajectory",
 ) -> torch.Tensor:
     """Episode advantage plus ``step_weight`` times the anchor-state step advantage.
 
@@ -69,8 +126,11 @@ def gigpo(
         rewards: optional ``[n, T]`` per-turn rewards replacing ``batch.rewards`` (the episode
             score then becomes their sum unless ``score`` says otherwise).
         score: the episode score, ``"outcome"`` (default without ``rewards``) or ``"return"``.
-        normalize_std: divide by the std in both groups (or only centre).
+        normalize_std: divide by the std in both groups (or only centre; verl-agent's
+            ``mode: mean_norm``).
         eps: added to the stds.
+        episode_pool: ``"trajectory"`` (one score per trajectory, the paper) or ``"step"``
+            (one per turn, verl-agent's ``episode_norm_reward``).
 
     >>> from turngym import Trajectory, Turn
     >>> trajs = [Trajectory(turns=[Turn(action="a", state_key="s", reward=1.0)], group_id="g", outcome=1.0),
@@ -80,7 +140,17 @@ def gigpo(
     tensor([[ 1.4142],
             [-1.4142]])
     """
-    episode = episode_advantages(batch, rewards, score=score, normalize_std=normalize_std, eps=eps)
+    if episode_pool not in EPISODE_POOLS:
+        raise InvalidArgumentError(
+            f"episode_pool={episode_pool!r} is not valid; use one of {list(EPISODE_POOLS)}."
+        )
+    check_states(batch, "gigpo")
+    if episode_pool == "step":
+        episode = _step_pooled_episode_advantages(batch, rewards, score, normalize_std, eps)
+    else:
+        episode = episode_advantages(
+            batch, rewards, score=score, normalize_std=normalize_std, eps=eps
+        )
     step = step_advantages(
         batch, gamma=gamma, rewards=rewards, normalize_std=normalize_std, eps=eps
     )

@@ -7,6 +7,20 @@ For trajectory ``i`` of task group ``g`` with score ``R_i`` (its outcome by defa
 
 and every turn of trajectory ``i`` takes ``A_i``. ``std`` is the unbiased (Bessel-corrected)
 sample standard deviation, as in TRL and verl. 0 on padding.
+
+Compared with
+-------------
+verl, ``compute_grpo_outcome_advantage`` (volcengine/verl, ``verl/trainer/ppo/core_algos.py``,
+read at commit 012be9d9; ``norm_adv_by_std_in_grpo`` is ``normalize_std``, ``epsilon`` is
+``eps = 1e-6`` in both): the same numbers on every group of >= 2 trajectories whose scores
+differ. Two conventions differ, on purpose:
+
+- *All-equal groups*: turngym returns exactly 0. verl computes ``(x - mean) / (std + eps)`` in
+  float32, where ``x - mean`` is rounding noise and ``std`` is noise too, so an all-equal group
+  gets small nonzero advantages (issue 15 measured up to 0.056 on random batches).
+- *Groups of one*: turngym raises (a lone trajectory has no baseline; roll out with
+  ``group_size >= 2``). verl uses mean 0 and std 1, i.e. the raw score as the advantage. No
+  keyword reproduces that; use ``reinforce(..., baseline="none")`` for baseline-free credit.
 """
 
 from __future__ import annotations

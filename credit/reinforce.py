@@ -4,6 +4,17 @@
 
 with ``b`` = 0 (``baseline="none"``), the mean episode return ``G_0`` over the batch
 (``"batch"``) or over the trajectory's task group (``"group"``). 0 on padding.
+
+Compared with
+-------------
+verl, ``compute_reinforce_plus_plus_outcome_advantage`` (volcengine/verl,
+``verl/trainer/ppo/core_algos.py``, read at commit 012be9d9): the discounted reward-to-go, then
+*whitened* over the batch (``masked_whiten``: ``(x - mean) * rsqrt(var + 1e-8)``, unbiased
+variance), per token. turngym does not whiten by default; ``reinforce(batch, gamma=...,
+baseline="none", whiten=True)`` reproduces it per turn (equal to verl's when each turn is one
+token). verl's ``reinforce_plus_plus_baseline`` subtracts the group mean of the episode score
+(a group of one keeps its raw score; here ``baseline="group"`` averages over whatever the group
+holds) before whitening.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import torch
 from turngym.error import InvalidArgumentError
 
 from ._ops import masked, segment_stats
+from ._ops import whiten as _whiten
 from .batch import TurnBatch
 from .returns import returns
 
@@ -27,6 +39,7 @@ def reinforce(
     gamma: float = 1.0,
     baseline: str = "batch",
     rewards: torch.Tensor | None = None,
+    whiten: bool = False,
 ) -> torch.Tensor:
     """Reward-to-go advantages with a constant baseline.
 
@@ -35,6 +48,7 @@ def reinforce(
         gamma: discount per turn.
         baseline: ``"none"``, ``"batch"`` or ``"group"`` (see the module docstring).
         rewards: optional ``[n, T]`` per-turn rewards replacing ``batch.rewards``.
+        whiten: standardise the result over the batch's real turns (verl's REINFORCE++).
 
     >>> from turngym import Trajectory, Turn
     >>> trajs = [Trajectory(turns=[Turn(reward=0.0), Turn(reward=1.0)]), Trajectory(turns=[Turn(reward=0.0)])]
@@ -48,11 +62,12 @@ def reinforce(
     reward_to_go = returns(batch, gamma=gamma, rewards=rewards)
     episode_return = reward_to_go[:, 0]
     if baseline == "none":
-        return reward_to_go
+        return _whiten(reward_to_go, batch.mask) if whiten else reward_to_go
     if baseline == "batch":
         offset = episode_return.mean().expand_as(episode_return)
     else:
         _, offset, _ = segment_stats(
             episode_return, batch.group_ids, int(batch.group_ids.max()) + 1
         )
-    return masked(reward_to_go - offset[:, None], batch.mask)
+    advantages = masked(reward_to_go - offset[:, None], batch.mask)
+    return _whiten(advantages, batch.mask) if whiten else advantages

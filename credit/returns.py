@@ -4,6 +4,12 @@
 
 over the turns of each trajectory (Sutton & Barto, 2018, eq. 3.8). 0 on padding. Computed as one
 matrix product with the upper-triangular matrix of powers of gamma, so it is vectorised over turns.
+
+Compared with
+-------------
+verl's token-level loops (``compute_reinforce_plus_plus_outcome_advantage``,
+``compute_step_discounted_returns`` in verl-agent's ``gigpo/core_gigpo.py``) compute the same
+discounted sums; the returns here are per turn and never whitened.
 """
 
 from __future__ import annotations

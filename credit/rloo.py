@@ -6,6 +6,12 @@ For trajectory ``i`` in a group ``g`` of ``G`` trajectories with scores ``R``,
     A_i = R_i - (1 / (G - 1)) * sum_{j in g, j != i} R_j  =  G / (G - 1) * (R_i - mean_g R)
 
 and every turn of trajectory ``i`` takes ``A_i``. 0 on padding.
+
+Compared with
+-------------
+verl, ``compute_rloo_outcome_advantage`` (volcengine/verl, ``verl/trainer/ppo/core_algos.py``,
+read at commit 012be9d9): the same ``G / (G - 1) * (R_i - mean)`` on groups of >= 2. A group of
+one raises here; verl passes the raw score through as the advantage.
 """
 
 from __future__ import annotations

@@ -21,7 +21,16 @@ Merge rule (``merge=``):
   including this turn are identical, i.e. the trajectories form a prefix tree and merge only
   until they first diverge.
 
-A turn without a ``state_key`` is an edge of its own. 0 on padding.
+Nodes are the states actions were *taken in* (``TurnBatch.state_ids``, pre-action keys); a turn
+of a trajectory that records no key is an edge of its own, and a batch whose pre-action keys are
+unknown raises (see ``turngym.trajectory``). 0 on padding.
+
+Compared with
+-------------
+No public SALT implementation was found (code search of public repositories, this session), so
+the numbers are checked against the paper's equations only (``tests/test_credit.py``). The
+conventions of the episode term are GRPO's (see ``turngym.credit.grpo``): exactly 0 for an
+all-equal group, an error for a group of one.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import torch
 
 from turngym.error import InvalidArgumentError
 
-from ._ops import dense_ids
+from ._ops import check_states, dense_ids
 from .batch import TurnBatch
 from .grpo import episode_advantages
 
@@ -69,6 +78,7 @@ def salt(
     """
     if merge not in MERGE_RULES:
         raise InvalidArgumentError(f"merge={merge!r} is not valid; use one of {list(MERGE_RULES)}.")
+    check_states(batch, "salt")
     advantage = episode_advantages(
         batch, rewards, score=score, normalize_std=normalize_std, eps=eps
     )
@@ -83,11 +93,10 @@ def salt(
     else:
         key = batch.history_ids[batch.mask]
     edges, num_edges = dense_ids(key)
-    # Count each (edge, trajectory) pair once, however often the trajectory repeats the edge.
-    pairs, _ = dense_ids(edges * n + rows)
-    first = torch.zeros(int(pairs.max()) + 1, dtype=torch.long, device=batch.device)
-    first.scatter_(0, pairs, torch.arange(pairs.numel(), device=batch.device))
-    pair_edge, pair_row = edges[first], rows[first]
+    # Count each (edge, trajectory) pair once, however often the trajectory repeats the edge:
+    # the distinct packed keys, in sorted order (edge, then row), are exactly those pairs.
+    pairs = torch.unique(edges * n + rows)
+    pair_edge, pair_row = pairs // n, pairs % n
     total = torch.zeros(num_edges, dtype=advantage.dtype, device=batch.device)
     total.index_add_(0, pair_edge, advantage[pair_row])
     count = torch.zeros(num_edges, dtype=advantage.dtype, device=batch.device)

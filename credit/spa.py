@@ -15,7 +15,29 @@ which any estimator then turns into advantages (``base="reinforce"`` by default,
 feeds these step rewards to a policy-gradient learner; ``"gae"``, ``"gigpo"``, ... also work).
 Without an estimator or explicit contributions, ``c_t`` falls back to the env's own progress
 deltas ``progress_t - progress_{t-1}`` (``info["progress"]``, 0 before the first turn): SPA with
-a ground-truth progress oracle, for envs that know their progress.
+a ground-truth progress oracle, for envs that know their progress. :func:`spa_rewards` returns the
+fused per-turn rewards themselves.
+
+Compared with
+-------------
+SPA-RL's released pipeline (WangHanLinHenry/SPA-RL-Agent at ed20087): the estimator is trained
+on ``sum_t c_t`` vs the outcome as here (``prm/``), and ``prm/rl_data_org.py`` builds the
+per-turn PPO rewards. turngym follows the paper; where that script differs:
+
+- *Bonus size*: it adds 0.5 per grounded turn; turngym's default ``grounding_bonus`` is 0.1
+  (pass ``grounding_bonus=0.5``).
+- *Last turn*: it always gives the last turn the bonus (its validity is never checked);
+  turngym checks it. ``last_turn_grounded=True`` reproduces the script.
+- *The progress term*: the script *overwrites* the estimator's per-turn predictions with one
+  value on every turn: the episode's outcome minus the mean outcome of the *other* episodes of
+  its task (leave-one-out; an episode alone in its task keeps its raw outcome).
+  ``contributions="leave_one_out"`` reproduces that; the paper (and turngym's default) uses
+  the estimator's ``c_t``.
+- So ``spa_rewards(batch, contributions="leave_one_out", grounding_bonus=0.5,
+  last_turn_grounded=True)`` = the script's ``reward`` lists; the script then trains PPO on them
+  (``base="gae"`` with the learner's values is the nearest estimator here).
+- Its grounding test is the next observation not containing "Nothing happens" (ALFWorld's
+  reply to an unexecutable action); turngym reads ``info["valid_action"]``, which every env sets.
 """
 
 from __future__ import annotations
@@ -29,7 +51,7 @@ from torch import nn
 
 from turngym.error import InvalidArgumentError
 
-from ._ops import check_finite, masked, per_turn
+from ._ops import check_finite, masked, per_turn, segment_stats
 from .batch import TurnBatch
 
 __all__ = [
@@ -38,6 +60,7 @@ __all__ = [
     "progress_loss",
     "progress_train_step",
     "spa",
+    "spa_rewards",
 ]
 
 BASES = ("grpo", "rloo", "reinforce", "returns", "gae", "gigpo", "salt")
@@ -116,37 +139,51 @@ def fit_progress_estimator(
     return [progress_train_step(estimator, optimizer, features, batch) for _ in range(steps)]
 
 
-def spa(
+def spa_rewards(
     batch: TurnBatch,
     *,
     features: torch.Tensor | None = None,
     estimator: ProgressEstimator | None = None,
-    contributions: torch.Tensor | None = None,
+    contributions: torch.Tensor | str | None = None,
     grounding_bonus: float = 0.1,
     progress_weight: float = 1.0,
-    base: str | Callable[..., torch.Tensor] = "reinforce",
-    **base_kwargs: Any,
+    last_turn_grounded: bool = False,
 ) -> torch.Tensor:
-    """SPA advantages: progress + grounding turn rewards fed to the ``base`` estimator.
+    """SPA's fused per-turn rewards ``progress_weight * c_t + grounding_bonus * 1[valid_t]``.
 
     Args:
         batch: the trajectories.
-        features: ``[n, T, D]`` per-turn features for ``estimator``.
-        estimator: a trained :class:`ProgressEstimator` (see :func:`fit_progress_estimator`).
-        contributions: ``[n, T]`` precomputed ``c_t`` (instead of features + estimator).
+        features, estimator: ``c_t = estimator(features)`` (see :func:`spa`).
+        contributions: ``[n, T]`` precomputed ``c_t``; or ``"leave_one_out"``: every turn of
+            trajectory ``i`` gets ``outcome_i - mean_{j != i in its group} outcome_j`` (SPA-RL's
+            released script; a trajectory alone in its group keeps its outcome). None: the
+            estimator, else the env's progress deltas.
         grounding_bonus: reward added on every turn whose action was valid.
         progress_weight: weight of ``c_t``.
-        base: an estimator name (``grpo rloo reinforce returns gae gigpo salt``) or any callable
-            ``(batch, *, rewards, **kw)``; it receives the SPA rewards as ``rewards=``.
-        **base_kwargs: hyperparameters of ``base``.
+        last_turn_grounded: give the last turn the bonus whatever its validity (SPA-RL's script).
 
     >>> from turngym import Trajectory, Turn
-    >>> trajs = [Trajectory(turns=[Turn(info={"valid_action": v}) for v in (True, False)])]
-    >>> c = torch.tensor([[0.25, 0.5]])  # r = [0.25 + 0.1, 0.5]; reward-to-go = [0.85, 0.5]
-    >>> spa(TurnBatch.from_trajectories(trajs), contributions=c, base="returns")
-    tensor([[0.8500, 0.5000]])
+    >>> trajs = [Trajectory(turns=[Turn(info={"valid_action": v}) for v in (False, False)],
+    ...                     group_id="g", outcome=o) for o in (1.0, 0.0)]
+    >>> # leave-one-out: 1 - 0 and 0 - 1 on every turn; bonus 0.5 on the last turn only
+    >>> spa_rewards(TurnBatch.from_trajectories(trajs), contributions="leave_one_out",
+    ...             grounding_bonus=0.5, last_turn_grounded=True)
+    tensor([[ 1.0000,  1.5000],
+            [-1.0000, -0.5000]])
     """
-    if contributions is None and estimator is not None:
+    if isinstance(contributions, str):
+        if contributions != "leave_one_out":
+            raise InvalidArgumentError(
+                f"contributions={contributions!r} is not valid; pass a [n, T] tensor, "
+                "'leave_one_out' or None."
+            )
+        check_finite(batch, batch.outcome, "outcome")
+        outcome = batch.outcome.float()
+        count, mean, _ = segment_stats(outcome, batch.group_ids, int(batch.group_ids.max()) + 1)
+        others = (mean * count - outcome) / (count - 1).clamp(min=1)
+        centred = torch.where(count > 1, outcome - others, outcome)
+        contributions = centred[:, None].expand(batch.mask.shape)
+    elif contributions is None and estimator is not None:
         if features is None:
             raise InvalidArgumentError(
                 "spa got an estimator but no features; pass features=[n, T, D]."
@@ -159,9 +196,60 @@ def spa(
         previous = torch.nn.functional.pad(batch.progress[:, :-1], (1, 0))
         contributions = batch.progress - previous
     contributions = per_turn(batch, contributions, "contributions", batch.rewards)
-    rewards = masked(
-        progress_weight * contributions + grounding_bonus * batch.valid.to(contributions.dtype),
+    grounded = batch.valid
+    if last_turn_grounded:
+        last = (
+            torch.arange(batch.max_turns, device=batch.device)[None, :]
+            == (batch.lengths.to(batch.device) - 1)[:, None]
+        )
+        grounded = grounded | last
+    return masked(
+        progress_weight * contributions + grounding_bonus * grounded.to(contributions.dtype),
         batch.mask,
+    )
+
+
+def spa(
+    batch: TurnBatch,
+    *,
+    features: torch.Tensor | None = None,
+    estimator: ProgressEstimator | None = None,
+    contributions: torch.Tensor | str | None = None,
+    grounding_bonus: float = 0.1,
+    progress_weight: float = 1.0,
+    base: str | Callable[..., torch.Tensor] = "reinforce",
+    last_turn_grounded: bool = False,
+    **base_kwargs: Any,
+) -> torch.Tensor:
+    """SPA advantages: progress + grounding turn rewards fed to the ``base`` estimator.
+
+    Args:
+        batch: the trajectories.
+        features: ``[n, T, D]`` per-turn features for ``estimator``.
+        estimator: a trained :class:`ProgressEstimator` (see :func:`fit_progress_estimator`).
+        contributions: ``[n, T]`` precomputed ``c_t`` (instead of features + estimator), or
+            ``"leave_one_out"`` (SPA-RL's released script; see :func:`spa_rewards`).
+        grounding_bonus: reward added on every turn whose action was valid.
+        progress_weight: weight of ``c_t``.
+        base: an estimator name (``grpo rloo reinforce returns gae gigpo salt``) or any callable
+            ``(batch, *, rewards, **kw)``; it receives the SPA rewards as ``rewards=``.
+        last_turn_grounded: give the last turn the bonus whatever its validity (SPA-RL's code).
+        **base_kwargs: hyperparameters of ``base``.
+
+    >>> from turngym import Trajectory, Turn
+    >>> trajs = [Trajectory(turns=[Turn(info={"valid_action": v}) for v in (True, False)])]
+    >>> c = torch.tensor([[0.25, 0.5]])  # r = [0.25 + 0.1, 0.5]; reward-to-go = [0.85, 0.5]
+    >>> spa(TurnBatch.from_trajectories(trajs), contributions=c, base="returns")
+    tensor([[0.8500, 0.5000]])
+    """
+    rewards = spa_rewards(
+        batch,
+        features=features,
+        estimator=estimator,
+        contributions=contributions,
+        grounding_bonus=grounding_bonus,
+        progress_weight=progress_weight,
+        last_turn_grounded=last_turn_grounded,
     )
     if isinstance(base, str):
         if base not in BASES:

@@ -50,13 +50,14 @@ def test_turn_batch_fields() -> None:
                     reward_components={"progress": 0.5},
                     state_key="a",
                     token_ids=[1, 2, 3],
-                    info={"progress": 0.5},
+                    # the action in "a" led to "b": the state turn 1 acts on
+                    info={"progress": 0.5, "state_key": "b"},
                 ),
                 Turn(
                     action="open",
                     reward=1.0,
                     reward_components={"outcome": 1.0},
-                    info={"state_key": "b", "valid_action": False, "outcome": 1.0},
+                    info={"state_key": "c", "valid_action": False, "outcome": 1.0},
                 ),
             ],
             group_id="g1",
@@ -71,7 +72,8 @@ def test_turn_batch_fields() -> None:
     assert batch.outcome.tolist() == [1.0, 0.25, 0.0]
     # group: group_id, else task_id; dense in order of first appearance
     assert batch.group_ids.tolist() == [0, 1, 0]
-    # state "a" twice; "b" from info; the key-less turn gets a fresh state of its own
+    # state "a" twice; turn 1's pre-action "b" derived from turn 0's info (never its own "c");
+    # the key-less turn gets a fresh state of its own
     assert batch.state_ids.tolist() == [[0, 1], [0, -1], [2, -1]]
     # three spellings of "go north" are one action
     assert batch.action_ids.tolist() == [[0, 1], [0, -1], [0, -1]]

@@ -68,6 +68,20 @@ def all_methods(batch: TurnBatch) -> dict:
         "igpo_log": lambda b: igpo(b, gold_probs=probs.to(b.device), log=True, gamma=0.9),
         "spa": lambda b: spa(b, base="gigpo"),
         "gated": lambda b: gated(b, chain=[("outcome", 1.0), ("progress", 0.2)]),
+        # the keywords that reproduce the peers' code (tests/test_credit_peers.py)
+        "gigpo_verl_agent": lambda b: gigpo(b, episode_pool="step", normalize_std=False),
+        "gae_whiten": lambda b: gae(b, values=values.to(b.device), gamma=0.9, lam=0.9, whiten=True),
+        "reinforce_whiten": lambda b: reinforce(b, gamma=0.9, baseline="none", whiten=True),
+        "igpo_code": lambda b: igpo(
+            b, gold_probs=probs.to(b.device), pool="joint", std="population", drop_zero_gain=True
+        ),
+        "spa_rl": lambda b: spa(
+            b,
+            contributions="leave_one_out",
+            grounding_bonus=0.5,
+            last_turn_grounded=True,
+            base="rloo",
+        ),
     }
 
 

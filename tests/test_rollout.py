@@ -122,6 +122,24 @@ def test_generated_action_metadata_is_recorded() -> None:
 
     (trajectory,) = turngym.rollout(ENV, policy, num_episodes=1, progress=False)
     assert trajectory.turns[0].token_ids == [1, 2] and trajectory.turns[0].logprobs == [-0.1, -0.2]
+    # token counts follow from the token ids when the policy reports no usage
+    assert trajectory.turns[0].info["usage"] == {
+        "prompt_tokens": 1,
+        "completion_tokens": 2,
+        "total_tokens": 3,
+    }
+
+
+def test_usage_reported_by_the_policy_is_recorded_as_given() -> None:
+    usage = {"prompt_tokens": 40, "completion_tokens": 3, "total_tokens": 43}
+
+    def policy(batch):
+        return [GeneratedAction("go east", usage=usage) for _ in batch]
+
+    (trajectory,) = turngym.rollout(ENV, policy, num_episodes=1, progress=False)
+    assert all(turn.info["usage"] == usage for turn in trajectory.turns)
+    (plain,) = turngym.rollout(ENV, RecordingPolicy(), num_episodes=1, progress=False)
+    assert all("usage" not in turn.info for turn in plain.turns)  # nothing made up
 
 
 def test_bad_policies_and_arguments() -> None:

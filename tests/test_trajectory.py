@@ -12,7 +12,9 @@ from turngym import Trajectory, Turn, load_trajectories, save_trajectories
 def test_build_by_keyword_as_design_promises() -> None:
     turn = Turn(observation="...", action="go north", reward=0.0, info={"state_key": "s1"})
     trajectory = Trajectory(turns=[turn], task_id="t", group_id="g", outcome=1.0, success=True)
-    assert turn.key == "s1" and turn.valid_action
+    # info["state_key"] is the state the action led to, never the turn's grouping key
+    assert turn.key is None and turn.valid_action
+    assert trajectory.state_keys(strict=False) == [None]
     assert trajectory.total_reward == 0.0 and trajectory.traj_id == ""
 
 

@@ -49,7 +49,18 @@ def test_human_and_synthetic_goals() -> None:
     assert isinstance(goal["goal_options"], list) and goal["attributes"]
     assert goal["instruction_text"].endswith("dollars") or goal["price_upper"] == 1_000_000.0
     synthetic = load_webshop_data(FIXTURE, human_goals=False)
-    assert len(synthetic.task_ids("train") + synthetic.task_ids("test")) == 40
+    # One synthetic goal per option combination of each product with an instruction (the
+    # original's get_synthetic_goals), counted here from the raw files.
+    raw = {p["asin"]: p for p in json.loads((FIXTURE / "items_shuffle_1000.json").read_text())}
+    ins = json.loads((FIXTURE / "items_ins_v2_1000.json").read_text())
+    expected = 0
+    for asin in (synthetic.asin_at(i) for i in range(len(synthetic))):
+        if ins.get(asin, {}).get("instruction") and ins[asin].get("instruction_attributes"):
+            combos = 1
+            for values in (raw[asin].get("customization_options") or {}).values():
+                combos *= len(values) if values else 1
+            expected += combos
+    assert len(synthetic.task_ids("train") + synthetic.task_ids("test")) == expected > 40
     assert isinstance(synthetic.goal("000000")["goal_options"], dict)
 
 

@@ -81,12 +81,15 @@ def test_wrong_option() -> None:
     assert math.isclose(result.total, 5 / 6)
 
 
-def test_size_needs_an_exact_match() -> None:
-    # size is an exact-match option: "x-large" vs goal "large" does not count even though the
-    # fuzzy ratio would pass. (3 + 1 + 1) / 6 = 5/6.
+def test_size_is_fuzzy_like_every_option() -> None:
+    # The original has no exact-match rule for sizes: token_set_ratio("x-large", "large") = 100
+    # (after thefuzz's processing "x large" vs "large", "large" is a shared token), so it counts:
+    # (3 + 2 + 1) / 6 = 1.0. The lenient variant needs an exact size: (3 + 1 + 1) / 6 = 5/6.
     product = _product(options={"flavor": ["mint"], "size": ["x-large"]})
-    result = webshop_reward(product, _goal(), 20.0, {"flavor": "mint", "size": "x-large"})
-    assert result.n_option == 1 and math.isclose(result.total, 5 / 6)
+    chosen = {"flavor": "mint", "size": "x-large"}
+    assert webshop_reward(product, _goal(), 20.0, chosen).total == 1.0
+    lenient = webshop_reward(product, _goal(), 20.0, chosen, lenient=True)
+    assert lenient.n_option == 1 and math.isclose(lenient.total, 5 / 6)
 
 
 def test_no_options_chosen() -> None:
@@ -144,10 +147,10 @@ def test_partial_type_match() -> None:
 
 
 def test_colour_normalisation_and_combined_partial() -> None:
-    # "matte navy blue" normalises to "navy blue", matching the goal colour. Goal: 2 attributes
-    # (1 matched), 2 options (colour matched, size wrong), over price:
-    # (1 + 1 + 0) / (2 + 2 + 1) = 0.4.
-    assert normalize_color("matte navy blue") == "navy blue"
+    # The original's COLOR_SET in list order: "blue" precedes "navy", so "matte navy blue" and
+    # "navy blue" both normalise to "blue" and match. Goal: 2 attributes (1 matched), 2 options
+    # (colour matched, size "small" vs "large": ratio 40), over price: (1 + 1 + 0) / 5 = 0.4.
+    assert normalize_color("matte navy blue") == normalize_color("navy blue") == "blue"
     product = _product(
         Attributes=["gluten free"],
         options={"color": ["matte navy blue"], "size": ["small", "large"]},
@@ -159,6 +162,25 @@ def test_colour_normalisation_and_combined_partial() -> None:
     result = webshop_reward(product, goal, 45.0, {"color": "matte navy blue", "size": "small"})
     assert (result.n_attr, result.n_option, result.price_ok) == (1, 1, False)
     assert math.isclose(result.total, 0.4)
+
+
+def test_option_in_text_does_not_count() -> None:
+    # A chosen value found in the product's text is no goal option: the goal asks for mint, the
+    # bullets say caramel, caramel is bought: N_opt = 1 (size) -> (3 + 1 + 1) / 6. The lenient
+    # variant counts it (the old turngym rule): 1.0.
+    product = _product(BulletPoints=["Salted caramel filling."])
+    chosen = {"flavor": "caramel", "size": "large"}
+    assert math.isclose(webshop_reward(product, _goal(), 20.0, chosen).total, 5 / 6)
+    assert webshop_reward(product, _goal(), 20.0, chosen, lenient=True).total == 1.0
+
+
+def test_each_goal_option_counts_once() -> None:
+    # Two chosen values both match the one goal option: N_opt = 1 = |O|, never more, so the raw
+    # score cannot pass 1: (3 + 1 + 1) / (3 + 1 + 1) = 1.0.
+    product = _product(options={"flavor": ["mint"], "style": ["mint"]})
+    goal = _goal(goal_options=["mint"])
+    result = webshop_reward(product, goal, 20.0, {"flavor": "mint", "style": "mint"})
+    assert (result.n_option, result.raw) == (1, 1.0)
 
 
 def test_best_options_prefers_exact_values() -> None:

@@ -11,6 +11,7 @@ Importing turngym registers every env id and imports neither torch, transformers
 from turngym import error
 from turngym.core import Outcome, Start, TextSpace, TurnEnv, stable_hash
 from turngym.policy import Conversation, GeneratedAction, Policy
+from turngym.pool import EnvPool
 from turngym.registration import list_envs, make, register
 from turngym.rollout import rollout
 from turngym.trajectory import Trajectory, Turn, load_trajectories, save_trajectories
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Conversation",
+    "EnvPool",
     "GateReward",
     "GeneratedAction",
     "Outcome",

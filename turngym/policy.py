@@ -5,25 +5,37 @@ whose ``privileged`` attribute is True (experts, oracles) finds the env's ``info
 in ``Conversation.privileged``; the rollout runner gives it to no other policy.
 
 A policy may return plain strings or :class:`GeneratedAction` objects that also carry the token
-ids and log-probabilities the learner needs.
+ids and log-probabilities the learner needs, and the token ``usage`` of the request.
+
+**Async policies.** A policy whose ``act`` is ``async def`` (or that offers ``async def act_async``
+beside a sync ``act``, as :class:`~turngym.agents.openai_compat.OpenAIPolicy` does) is awaited by
+the rollout runner's asynchronous mode, several calls at once up to a concurrency limit; HTTP
+policies should be written this way. :func:`call_policy` (sync) also accepts an async policy and
+runs it to completion.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import re
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from turngym.error import PolicyError
 
 __all__ = [
+    "AsyncPolicy",
     "Conversation",
     "GeneratedAction",
     "Policy",
     "WalkthroughExpert",
     "as_policy",
     "call_policy",
+    "call_policy_async",
+    "is_async_policy",
     "normalize_action",
 ]
 
@@ -93,6 +105,9 @@ class GeneratedAction:
     token_ids: list[int] | None = None
     logprobs: list[float] | None = None
     prompt_token_ids: list[int] | None = None
+    #: Token counts of the request, OpenAI style: ``prompt_tokens``, ``completion_tokens``,
+    #: ``total_tokens``. The rollout runner records it as ``Turn.info["usage"]``.
+    usage: dict[str, int] | None = None
 
 
 @runtime_checkable
@@ -100,6 +115,16 @@ class Policy(Protocol):
     """Anything with ``act(batch) -> list[str | GeneratedAction]``, one action per conversation."""
 
     def act(self, batch: list[Conversation]) -> Sequence[str | GeneratedAction]: ...
+
+
+@runtime_checkable
+class AsyncPolicy(Protocol):
+    """An async-native policy (HTTP clients): ``async def act(batch) -> list[str | GeneratedAction]``.
+
+    ``turngym.rollout(mode="async")`` awaits up to ``policy_concurrency`` such calls at once.
+    """
+
+    async def act(self, batch: list[Conversation]) -> Sequence[str | GeneratedAction]: ...
 
 
 def as_policy(policy: Any) -> Callable[[list[Conversation]], Sequence[str | GeneratedAction]]:
@@ -114,9 +139,20 @@ def as_policy(policy: Any) -> Callable[[list[Conversation]], Sequence[str | Gene
     )
 
 
-def call_policy(policy: Any, batch: list[Conversation]) -> list[GeneratedAction]:
-    """Calls ``policy`` on ``batch`` and checks it returned one action per conversation."""
-    actions = list(as_policy(policy)(batch))
+def is_async_policy(policy: Any) -> bool:
+    """Whether ``policy`` is awaited: it has ``async def act_async`` or its act is ``async def``."""
+    if inspect.iscoroutinefunction(getattr(policy, "act_async", None)):
+        return True
+    try:
+        act = as_policy(policy)
+    except PolicyError:
+        return False
+    call = type(act).__call__ if not inspect.isroutine(act) else None  # a callable object
+    return inspect.iscoroutinefunction(act) or inspect.iscoroutinefunction(call)
+
+
+def _checked(policy: Any, batch: list[Conversation], actions: Any) -> list[GeneratedAction]:
+    actions = list(actions)
     if len(actions) != len(batch):
         raise PolicyError(
             f"{type(policy).__name__}.act returned {len(actions)} actions for {len(batch)} "
@@ -134,6 +170,65 @@ def call_policy(policy: Any, batch: list[Conversation]) -> list[GeneratedAction]
                 f"{index}; return str or turngym.GeneratedAction."
             )
     return out
+
+
+def _run_to_completion(awaitable: Awaitable[Any]) -> Any:
+    """Runs a coroutine from sync code, also when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_await(awaitable))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(_await(awaitable))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def call_policy(policy: Any, batch: list[Conversation]) -> list[GeneratedAction]:
+    """Calls ``policy`` on ``batch`` and checks it returned one action per conversation."""
+    if inspect.iscoroutinefunction(getattr(policy, "act_async", None)) and not (
+        hasattr(policy, "act") and not inspect.iscoroutinefunction(policy.act)
+    ):
+        actions = _run_to_completion(policy.act_async(batch))
+    else:
+        actions = as_policy(policy)(batch)
+        if inspect.isawaitable(actions):
+            actions = _run_to_completion(actions)
+    return _checked(policy, batch, actions)
+
+
+async def call_policy_async(
+    policy: Any, batch: list[Conversation], *, executor: Any = None
+) -> list[GeneratedAction]:
+    """Awaits ``policy`` on ``batch``: ``act_async`` or an async ``act`` directly, a sync ``act``
+    in ``executor`` (a thread pool; None: asyncio's default), then checks the actions."""
+    act_async = getattr(policy, "act_async", None)
+    if inspect.iscoroutinefunction(act_async):
+        actions = await act_async(batch)
+    else:
+        act = as_policy(policy)
+        if is_async_policy(policy):
+            actions = await act(batch)
+        else:
+            loop = asyncio.get_running_loop()
+            actions = await loop.run_in_executor(executor, act, batch)
+            if inspect.isawaitable(actions):
+                actions = await actions
+    return _checked(policy, batch, actions)
 
 
 class WalkthroughExpert:

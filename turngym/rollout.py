@@ -1,147 +1,58 @@
-"""``turngym.rollout``: run a policy over many episodes, batching every live episode's turn.
+"""``turngym.rollout``: run a policy over many episodes on a kept or temporary :class:`EnvPool`.
 
-Each turn, the observations of all live episodes go to the policy in ONE ``act`` call (so an LLM
-policy generates for the whole batch at once); then the envs step in parallel, one worker process
-per env when ``num_envs > 1`` (text envs are CPU-bound Python: threads would serialise on the GIL).
-Gymnasium's ``AsyncVectorEnv`` is not used because its auto-reset steps every env in lock-step and
-cannot give each episode its own task and seed; ``benchmarks/rollout_speed.py`` measures both.
+Two schedules, the same trajectories for a policy whose answer depends only on the conversation:
+
+- ``mode="lockstep"`` (default): each turn, the observations of all live episodes go to the policy
+  in ONE call (so an LLM generates for the whole batch), then every env steps in parallel and the
+  runner waits for all of them.
+- ``mode="async"``: every episode advances on its own. An observation joins the pending set as soon
+  as its env step returns; the pending set goes to the policy when it holds ``batch_size``
+  conversations, or ``batch_wait`` seconds after the first one arrived, or at once when no env step
+  is in flight (so nothing more can arrive). Up to ``policy_concurrency`` policy calls run at once
+  (``async def act``/``act_async`` policies are awaited; a sync ``act`` runs in a thread), and a slow
+  env or a slow request stalls nobody else. See :mod:`turngym.rollout_async`.
+
+Envs live in an :class:`~turngym.pool.EnvPool`: pass ``pool=`` to reuse one across calls (a
+training loop should), else the call builds one for ``num_envs`` envs over ``workers`` processes
+and closes it on return. ``num_envs`` (episodes live at once, the policy's batch) is independent of
+``workers``: ``workers=0`` keeps every env in this process, ``workers=2, num_envs=16`` hosts 8 envs
+per process. Gymnasium's ``AsyncVectorEnv`` is not used: its auto-reset steps every env in
+lock-step and cannot give each episode its own task and seed.
 
 Episodes ``i = 0 .. num_episodes-1`` form groups of ``group_size`` consecutive episodes. Every
 episode of group ``g`` resets with seed ``seed + g`` (same task, same env randomness), so group
 members differ only by the policy's choices, as GRPO/GiGPO/SALT require.
+
+**A dead worker** (killed, crashed, or over ``step_timeout``): the episodes it held are reported on
+stderr with the env id, task and worker, and *retried once* from reset (same index, seed and task)
+on the replacement worker; a second death records the episode as failed: ``success=False``,
+``outcome=0.0``, ``metadata["failed"]`` = the reason, and the turns it played. A retried episode
+carries ``metadata["retried"]``. The run goes on and every finished trajectory is returned.
+
+**Policy failures** (an exception, the wrong number of actions, no answer within
+``policy_timeout`` s) raise :class:`~turngym.error.PolicyError` naming the episodes of the batch;
+an env raising raises :class:`~turngym.pool.EnvCommandError`. Either way the trajectories finished
+so far are on the exception as ``error.trajectories`` and a kept pool stays usable.
+
+``Turn.info["usage"]`` holds the policy call's token counts (``prompt_tokens``,
+``completion_tokens``, ``total_tokens``) when the policy reported them (``GeneratedAction.usage``)
+or when they follow from its token ids.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import sys
-import traceback
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import gymnasium
-
 from turngym.error import InvalidArgumentError, TurnGymError
-from turngym.policy import Conversation, call_policy
-from turngym.registration import make
-from turngym.trajectory import Trajectory, Turn
+from turngym.policy import is_async_policy
+from turngym.pool import EnvPool, EnvSource, WorkerDied
+from turngym.rollout_run import RolloutRun, strip_privileged
+from turngym.trajectory import Trajectory
 
-__all__ = ["check_rollout_counts", "rollout", "strip_privileged"]
+__all__ = ["MODES", "check_rollout_counts", "rollout", "strip_privileged"]
 
-EnvSource = str | Callable[[], gymnasium.Env]
-#: Reset info keys copied into ``Trajectory.metadata`` (benchmarks break results down by them).
-_RESET_METADATA = ("task_type", "difficulty", "hops", "rooms")
-
-
-def strip_privileged(info: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``info`` without the ``privileged`` key (what non-privileged policies see)."""
-    return {key: value for key, value in info.items() if key != "privileged"}
-
-
-def _build_env(source: EnvSource, env_kwargs: dict[str, Any]) -> gymnasium.Env:
-    if isinstance(source, str):
-        return make(source, **env_kwargs)
-    return source(**env_kwargs)
-
-
-# ---------------------------------------------------------------------------- env runners
-class _LocalRunner:
-    """Steps the envs one after another in this process (``num_envs == 1`` or debugging)."""
-
-    def __init__(self, source: EnvSource, env_kwargs: dict[str, Any], num_envs: int):
-        self.envs = [_build_env(source, env_kwargs) for _ in range(num_envs)]
-
-    def call(self, commands: list[tuple[int, str, Any]]) -> list[Any]:
-        results = []
-        for slot, method, argument in commands:
-            env = self.envs[slot]
-            results.append(env.reset(seed=argument) if method == "reset" else env.step(argument))
-        return results
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
-def _worker(connection: Any, source: EnvSource, env_kwargs: dict[str, Any]) -> None:
-    try:
-        env = _build_env(source, env_kwargs)
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises
-        connection.send(("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
-        return
-    connection.send(("ok", None))
-    while True:
-        method, argument = connection.recv()
-        if method == "close":
-            env.close()
-            connection.close()
-            return
-        try:
-            result = env.reset(seed=argument) if method == "reset" else env.step(argument)
-            connection.send(("ok", result))
-        except BaseException as error:  # noqa: BLE001
-            connection.send(("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
-
-
-class _ProcessRunner:
-    """One env per worker process; commands to all workers are sent before any reply is read."""
-
-    def __init__(self, source: EnvSource, env_kwargs: dict[str, Any], num_envs: int, context: str):
-        ctx = mp.get_context(context)
-        self.connections, self.processes = [], []
-        for _ in range(num_envs):
-            parent, child = ctx.Pipe()
-            process = ctx.Process(target=_worker, args=(child, source, env_kwargs), daemon=True)
-            process.start()
-            child.close()
-            self.connections.append(parent)
-            self.processes.append(process)
-        for connection in self.connections:
-            self._receive(connection)
-
-    @staticmethod
-    def _receive(connection: Any) -> Any:
-        try:
-            status, payload = connection.recv()
-        except EOFError:
-            raise TurnGymError("an env worker process died; see its stderr above") from None
-        if status == "error":
-            raise TurnGymError(f"an env worker raised:\n{payload}")
-        return payload
-
-    def call(self, commands: list[tuple[int, str, Any]]) -> list[Any]:
-        for slot, method, argument in commands:
-            self.connections[slot].send((method, argument))
-        return [self._receive(self.connections[slot]) for slot, _, _ in commands]
-
-    def close(self) -> None:
-        for connection in self.connections:
-            try:
-                connection.send(("close", None))
-            except (BrokenPipeError, OSError):
-                pass
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-
-
-# ---------------------------------------------------------------------------- episodes
-@dataclass
-class _Episode:
-    index: int
-    seed: int
-    trajectory: Trajectory
-    conversation: Conversation
-    observation: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _default_context() -> str:
-    # forkserver avoids forking a parent that holds torch/tokenizer threads.
-    return "forkserver" if sys.platform.startswith("linux") else "spawn"
+#: Scheduling modes of :func:`rollout`.
+MODES = ("lockstep", "async")
 
 
 def check_rollout_counts(num_episodes: int, group_size: int, num_envs: int) -> None:
@@ -152,13 +63,55 @@ def check_rollout_counts(num_episodes: int, group_size: int, num_envs: int) -> N
         ("group_size", group_size),
         ("num_envs", num_envs),
     ):
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidArgumentError(f"{name}={value!r} must be a positive int")
     if num_episodes % group_size:
         raise InvalidArgumentError(
             f"num_episodes={num_episodes} is not a multiple of group_size={group_size}; "
             f"use num_episodes={group_size * max(1, num_episodes // group_size)}."
         )
+
+
+def _run_lockstep(run: RolloutRun) -> None:
+    pool, live = run.pool, {}
+    free = list(range(pool.num_envs))
+
+    def start_episodes() -> None:
+        while free and run.queue:
+            starts = []
+            while free and run.queue:
+                index = run.queue.popleft()
+                slot = free.pop(0)
+                starts.append((slot, index, pool.submit(slot, "reset", run.reset_argument(index))))
+            for slot, index, future in starts:
+                try:
+                    live[slot] = run.begin(slot, index, future.result())
+                except WorkerDied as error:
+                    free.append(slot)
+                    run.worker_died(index, error)
+
+    start_episodes()
+    while live:
+        slots = sorted(live)
+        batch = [live[slot] for slot in slots]
+        actions = run.act(batch)
+        futures = [
+            pool.submit(slot, "step", action.text)
+            for slot, action in zip(slots, actions, strict=True)
+        ]
+        for slot, action, future in zip(slots, actions, futures, strict=True):
+            episode = live[slot]
+            try:
+                result = future.result()
+            except WorkerDied as error:
+                del live[slot]
+                free.append(slot)
+                run.worker_died(episode.index, error, episode)
+                continue
+            if run.record(episode, action, result):
+                del live[slot]
+                free.append(slot)
+        start_episodes()
 
 
 def rollout(
@@ -168,126 +121,114 @@ def rollout(
     num_episodes: int,
     seed: int = 0,
     group_size: int = 1,
-    num_envs: int = 1,
+    num_envs: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     mp_context: str | None = None,
+    pool: EnvPool | None = None,
+    workers: int | None = None,
+    mode: str = "lockstep",
+    batch_size: int | None = None,
+    batch_wait: float = 0.01,
+    policy_concurrency: int | None = None,
+    policy_timeout: float | None = None,
+    step_timeout: float | None = None,
+    recorder: Any = None,
 ) -> list[Trajectory]:
     """Runs ``policy`` for ``num_episodes`` episodes and returns their trajectories in order.
 
     Args:
-        env_id: a registered id, or a picklable zero-argument env factory.
-        policy: an object with ``act(list[Conversation]) -> list[str]`` or such a callable.
+        env_id: a registered id, or a picklable env factory (the pool's, when ``pool`` is given).
+        policy: an object with ``act(list[Conversation]) -> list[str | GeneratedAction]`` (sync
+            or ``async def``; or ``act_async``), or such a callable.
         num_episodes: how many trajectories; a multiple of ``group_size``.
         seed: episode ``i`` resets with seed ``seed + i // group_size``.
         group_size: G, the number of episodes per task group.
-        num_envs: envs stepped in parallel (worker processes when > 1); also the policy's
-            batch size.
-        env_kwargs: keyword arguments for ``turngym.make``.
+        num_envs: episodes live at once, i.e. the lock-step policy batch (default 1, or the
+            pool's size; at most the pool's size).
+        env_kwargs: keyword arguments for ``turngym.make`` (with ``pool``: None or the pool's).
         progress: show a progress bar (tqdm, on stderr).
-        mp_context: multiprocessing start method for the workers (default forkserver on Linux).
+        mp_context: start method of a temporary pool's workers (default forkserver on Linux).
+        pool: a kept :class:`EnvPool` to run on (left open); None builds a temporary one.
+        workers: worker processes of a temporary pool (default ``num_envs`` when > 1, else 0:
+            in-process). Ignored with ``pool``.
+        mode: ``"lockstep"`` or ``"async"`` (see the module docstring).
+        batch_size: async mode: the most conversations per policy call (default ``num_envs``).
+        batch_wait: async mode: seconds a pending conversation waits for a fuller batch.
+        policy_concurrency: async mode: policy calls in flight at once (default: ``num_envs``
+            for async policies, 1 for sync ones, which run in a thread).
+        policy_timeout: seconds a policy call may take before :class:`PolicyError` (None: no limit).
+        step_timeout: seconds an env command may take before its worker is killed and replaced
+            (temporary pools; a kept pool has its own).
+        recorder: a :class:`turngym.credit.TrajectoryRecorder`; each finished episode is also
+            recorded into its columns (row = episode index), so ``recorder.to_batch()`` gives
+            the credit batch without building it from the trajectories afterwards.
     """
+    if mode not in MODES:
+        raise InvalidArgumentError(f"mode={mode!r} is not one of {', '.join(MODES)}")
+    if pool is not None:
+        if pool.closed:
+            raise InvalidArgumentError("pool is closed; build a new EnvPool")
+        if not pool.matches(env_id, env_kwargs):
+            raise InvalidArgumentError(
+                f"pool runs {pool.name!r} with env_kwargs={pool.env_kwargs}, but rollout was asked "
+                f"for {env_id!r} with env_kwargs={env_kwargs}; pass the pool's id, or env_kwargs=None."
+            )
+        num_envs = pool.num_envs if num_envs is None else num_envs
+        if isinstance(num_envs, int) and num_envs > pool.num_envs:
+            raise InvalidArgumentError(
+                f"num_envs={num_envs} exceeds the pool's {pool.num_envs} envs; build a larger pool"
+            )
+    num_envs = 1 if num_envs is None else num_envs
     check_rollout_counts(num_episodes, group_size, num_envs)
-    env_kwargs = dict(env_kwargs or {})
-    name = env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "custom")
-    num_envs = min(num_envs, num_episodes)
-    privileged_policy = bool(getattr(policy, "privileged", False))
-    runner: _LocalRunner | _ProcessRunner = (
-        _LocalRunner(env_id, env_kwargs, 1)
-        if num_envs == 1
-        else _ProcessRunner(env_id, env_kwargs, num_envs, mp_context or _default_context())
-    )
-    from tqdm.auto import tqdm
+    for name, value in (("batch_size", batch_size), ("policy_concurrency", policy_concurrency)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise InvalidArgumentError(f"{name}={value!r} must be a positive int or None")
+    if batch_wait < 0 or (policy_timeout is not None and not policy_timeout > 0):
+        raise InvalidArgumentError("batch_wait must be >= 0 and policy_timeout > 0 or None")
+    from turngym.policy import as_policy
 
-    bar = tqdm(total=num_episodes, desc=f"rollout {name}", disable=not progress, unit="ep")
-    queue = deque(range(num_episodes))
-    free = list(range(num_envs))
-    live: dict[int, _Episode] = {}
-    finished: dict[int, Trajectory] = {}
-
-    def start_episodes() -> None:
-        starts = []
-        while free and queue:
-            index = queue.popleft()
-            starts.append((free.pop(0), index))
-        if not starts:
-            return
-        results = runner.call(
-            [(slot, "reset", seed + index // group_size) for slot, index in starts]
+    if not hasattr(policy, "act_async"):
+        as_policy(policy)  # a clear PolicyError for something that is not a policy, before any work
+    live = min(num_envs, num_episodes)
+    owned = pool is None
+    if owned:
+        pool = EnvPool(
+            env_id,
+            live,
+            env_kwargs,
+            workers=(live if live > 1 else 0) if workers is None else workers,
+            mp_context=mp_context,
+            step_timeout=step_timeout,
         )
-        for (slot, index), (observation, info) in zip(starts, results, strict=True):
-            episode_seed = seed + index // group_size
-            group_id = f"{name}/seed{episode_seed}"
-            instructions = info.get("instructions", "")
-            trajectory = Trajectory(
-                task_id=str(info.get("task_id", "")),
-                group_id=group_id,
-                traj_id=f"{group_id}/{index % group_size}",
-                env_id=name,
-                seed=episode_seed,
-                instructions=instructions,
-                initial_observation=observation,
-                metadata={k: v for k, v in info.items() if k in _RESET_METADATA},
-            )
-            conversation = Conversation.start(
-                instructions, observation, env_id=name, task_id=trajectory.task_id
-            )
-            episode = _Episode(index, episode_seed, trajectory, conversation, observation, info)
-            _refresh(episode, privileged_policy)
-            live[slot] = episode
-
+    run = RolloutRun(pool, policy, num_episodes, seed, group_size, progress, policy_timeout)
+    run.recorder = recorder
+    if not owned and live < pool.num_envs:
+        run.pool = _Limited(pool, live)
     try:
-        start_episodes()
-        while live:
-            slots = sorted(live)
-            actions = call_policy(policy, [live[slot].conversation for slot in slots])
-            results = runner.call(
-                [(slot, "step", action.text) for slot, action in zip(slots, actions, strict=True)]
-            )
-            for slot, action, result in zip(slots, actions, results, strict=True):
-                episode = live[slot]
-                observation, reward, terminated, truncated, info = result
-                episode.trajectory.turns.append(
-                    Turn(
-                        observation=episode.observation,
-                        action=action.text,
-                        reward=float(reward),
-                        reward_components=dict(info.get("reward_components", {})),
-                        info=strip_privileged(info),
-                        state_key=episode.info.get("state_key"),
-                        terminated=bool(terminated),
-                        truncated=bool(truncated),
-                        token_ids=action.token_ids,
-                        logprobs=action.logprobs,
-                        prompt_token_ids=action.prompt_token_ids,
-                    )
-                )
-                episode.observation, episode.info = observation, info
-                if terminated or truncated:
-                    trajectory = episode.trajectory
-                    trajectory.outcome = info.get("outcome")
-                    trajectory.success = info.get("success")
-                    trajectory.privileged = dict(info.get("privileged", {}))
-                    finished[episode.index] = trajectory
-                    del live[slot]
-                    free.append(slot)
-                    bar.update(1)
-                else:
-                    episode.conversation.messages.append(
-                        {"role": "assistant", "content": action.text}
-                    )
-                    episode.conversation.messages.append({"role": "user", "content": observation})
-                    _refresh(episode, privileged_policy)
-            start_episodes()
+        if mode == "lockstep":
+            _run_lockstep(run)
+        else:
+            from turngym.policy import _run_to_completion
+            from turngym.rollout_async import run_async
+
+            concurrency = policy_concurrency or (live if is_async_policy(policy) else 1)
+            _run_to_completion(run_async(run, batch_size or live, batch_wait, concurrency))
+    except TurnGymError as error:
+        run.attach(error)
+        raise
     finally:
-        bar.close()
-        runner.close()
-    return [finished[index] for index in range(num_episodes)]
+        run.close()
+        if owned:
+            pool.close()
+    return run.results()
 
 
-def _refresh(episode: _Episode, privileged_policy: bool) -> None:
-    conversation, info = episode.conversation, episode.info
-    conversation.info = strip_privileged(info)
-    conversation.admissible_actions = info.get("admissible_actions")
-    conversation.turn = int(info.get("turn", len(episode.trajectory.turns)))
-    conversation.privileged = dict(info.get("privileged", {})) if privileged_policy else None
+class _Limited:
+    """A view of the first ``num_envs`` envs of a pool (a call that wants fewer live episodes)."""
+
+    def __init__(self, pool: EnvPool, num_envs: int) -> None:
+        self._pool, self.num_envs, self.name = pool, num_envs, pool.name
+
+    def submit(self, env_index: int, method: str, argument: Any = None) -> Any:
+        return self._pool.submit(env_index, method, argument)

@@ -19,20 +19,42 @@ setup_patch         (bundled) the bug, applied on top of the image's clean code 
 project, version    (bundled) the PyPI project of :mod:`turngym.envs.swe.projects`
 ==================  ============================================================================
 
+Files (:func:`load_tasks`): a JSON array of records, JSON Lines, one JSON object, or a Parquet
+file (HF datasets' published form; needs pandas and pyarrow). ``FAIL_TO_PASS``/``PASS_TO_PASS`` may
+be lists, JSON strings (HF datasets) or Python list literals (some SWE-smith dumps). SWE-bench,
+SWE-bench Lite/Verified, SWE-Gym and SWE-smith records load as published; fields we do not know go
+to ``Task.extra``. A repeated ``instance_id`` keeps its first record and warns (``UserWarning``
+naming the id and how often it appears). ``image`` comes from :func:`.harness.image_for` (the
+user's ``image_map``, the record's ``image``/``image_name``, SWE-bench's naming convention);
+records with none keep ``image=None`` and run only where no image is needed (the local backend,
+bundled tasks); the docker backend then raises :func:`missing_image_message`.
+
 Grading is SWE-bench's: *resolved* iff every FAIL_TO_PASS and every PASS_TO_PASS test passes.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from turngym.core import stable_hash
-from turngym.error import InvalidArgumentError
+from turngym.envs.swe.harness import ImageMapping, image_for, test_spec, validate_image_map
+from turngym.error import DependencyNotInstalled, InvalidArgumentError
 
-__all__ = ["Task", "load_tasks", "grade", "DATA_FILE", "test_files"]
+__all__ = [
+    "Task",
+    "load_tasks",
+    "read_records",
+    "grade",
+    "DATA_FILE",
+    "test_files",
+    "missing_image_message",
+]
 
 DATA_FILE = Path(__file__).parent / "data" / "tasks.jsonl"
 REQUIRED = (
@@ -46,9 +68,31 @@ REQUIRED = (
 )
 
 
-def _id_list(value: Any) -> list[str]:
-    # SWE-bench's HF datasets store the id lists as JSON strings.
-    return list(json.loads(value)) if isinstance(value, str) else list(value)
+def _id_list(value: Any, name: str, instance_id: str) -> list[str]:
+    """A list of test ids from a list, a JSON string (HF datasets) or a Python list literal."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError) as error:
+                raise InvalidArgumentError(
+                    f"SWE task {instance_id!r}: {name} is a string that is neither a JSON list nor "
+                    f"a Python list literal ({text[:60]!r}); give a list of test ids."
+                ) from error
+    if hasattr(value, "tolist"):  # numpy arrays from Parquet
+        value = value.tolist()
+    if not isinstance(value, list | tuple):
+        raise InvalidArgumentError(
+            f"SWE task {instance_id!r}: {name} must be a list of test ids, got {type(value).__name__}."
+        )
+    return [str(item) for item in value]
 
 
 @dataclass
@@ -76,12 +120,19 @@ class Task:
         if missing:
             raise InvalidArgumentError(
                 f"SWE task {record.get('instance_id', '?')!r} lacks the fields {missing}; a task needs "
-                f"SWE-bench's fields {list(REQUIRED)} (plus 'image' for external instances)."
+                f"SWE-bench's fields {list(REQUIRED)}."
             )
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
         values = {key: record[key] for key in known if key in record}
-        values["FAIL_TO_PASS"] = _id_list(record["FAIL_TO_PASS"])
-        values["PASS_TO_PASS"] = _id_list(record["PASS_TO_PASS"])
+        instance_id = str(record["instance_id"])
+        values["instance_id"] = instance_id
+        values["FAIL_TO_PASS"] = _id_list(record["FAIL_TO_PASS"], "FAIL_TO_PASS", instance_id)
+        values["PASS_TO_PASS"] = _id_list(record["PASS_TO_PASS"], "PASS_TO_PASS", instance_id)
+        if values.get("version") is not None:
+            values["version"] = str(values["version"])
+        for text in ("test_patch", "setup_patch"):
+            if values.get(text) is None:
+                values.pop(text, None)
         return cls(**values, extra={k: v for k, v in record.items() if k not in known})
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,31 +149,134 @@ class Task:
 
 
 def test_files(task: Task) -> list[str]:
-    """The test files that hold the task's FAIL_TO_PASS and PASS_TO_PASS tests (run at grading)."""
-    return sorted({node.split("::")[0] for node in task.FAIL_TO_PASS + task.PASS_TO_PASS})
+    """The task's test files (run and restored at grading): from ``test_patch`` as SWE-bench
+    derives them, else from pytest/Django test ids (see :func:`.harness.test_spec`)."""
+    return test_spec(task).test_files
 
 
-def load_tasks(path: str | Path | None = None) -> list[Task]:
-    """Tasks from a JSON Lines file (default: the bundled ``data/tasks.jsonl``)."""
-    path = Path(path) if path is not None else DATA_FILE
+test_files.__test__ = False  # type: ignore[attr-defined]  # not a pytest test where imported
+
+
+def missing_image_message(task: Task) -> str:
+    """Why ``task`` has no Docker image and how to name one (empty when it has one)."""
+    if task.image:
+        return ""
+    try:
+        image_for(task.to_dict())
+    except InvalidArgumentError as error:
+        return str(error)
+    return f"SWE task {task.instance_id!r} has no image; pass image_map= to name one."
+
+
+def _records(text: str, path: Path) -> list[Any]:
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped[0] == "[":
+        try:
+            return list(json.loads(stripped))
+        except json.JSONDecodeError as error:
+            raise InvalidArgumentError(f"{path} is not a valid JSON array: {error}") from error
+    if stripped[0] == "{":
+        try:
+            whole = json.loads(stripped)
+        except json.JSONDecodeError:
+            whole = None  # JSON Lines
+        if isinstance(whole, dict):
+            for key in ("instances", "data", "rows"):
+                if isinstance(whole.get(key), list) and "instance_id" not in whole:
+                    return [r.get("row", r) if isinstance(r, dict) else r for r in whole[key]]
+            return [whole]
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise InvalidArgumentError(
+                f"{path} line {number} is not JSON ({error}); a task file is a JSON array, JSON "
+                "Lines (one record a line), one JSON object, or Parquet."
+            ) from error
+    return records
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The raw records of a task file (JSON array, JSON Lines, one object, or ``.parquet``)."""
+    path = Path(path).expanduser()
     if not path.is_file():
         raise InvalidArgumentError(
-            f"SWE task file {path} not found; pass tasks_path= a JSONL of SWE-bench instances or "
-            "rebuild the bundled tasks with `python -m turngym.envs.swe.build tasks`."
+            f"SWE task file {path} not found; pass tasks_path= a JSON/JSONL/Parquet file of "
+            "SWE-bench-style instances, or rebuild the bundled tasks with "
+            "`python -m turngym.envs.swe.build tasks`."
         )
-    tasks = [
-        Task.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()
-    ]
-    ids = [t.instance_id for t in tasks]
-    if len(set(ids)) != len(ids):
-        raise InvalidArgumentError(f"{path} repeats instance ids; every instance_id must be unique")
+    if path.suffix == ".parquet":
+        try:
+            import pandas
+        except ImportError as error:
+            raise DependencyNotInstalled(
+                f"reading {path} needs pandas and pyarrow: pip install pandas pyarrow "
+                "(or save the dataset as JSON Lines: dataset.to_json(path))."
+            ) from error
+        try:
+            frame = pandas.read_parquet(path)
+        except ImportError as error:
+            raise DependencyNotInstalled(
+                f"reading {path} needs pyarrow: pip install pyarrow"
+            ) from error
+        records: list[Any] = frame.to_dict(orient="records")
+    else:
+        records = _records(path.read_text(), path)
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InvalidArgumentError(
+                f"{path}: record {index} is a {type(record).__name__}, not an object with "
+                "SWE-bench's fields (instance_id, repo, base_commit, problem_statement, patch, "
+                "FAIL_TO_PASS, PASS_TO_PASS)."
+            )
+    return records
+
+
+def load_tasks(path: str | Path | None = None, image_map: ImageMapping | None = None) -> list[Task]:
+    """Tasks from a file (default: the bundled ``data/tasks.jsonl``); see the module doc.
+
+    ``image_map`` names images (see :func:`.harness.image_for`): a dict ``{instance_id: image}``,
+    a callable ``record -> image``, ``"swebench"``, ``"swe-gym"``, or a ``{instance_id}`` template.
+    """
+    validate_image_map(image_map)
+    path = Path(path) if path is not None else DATA_FILE
+    records = read_records(path)
+    counts = Counter(str(record.get("instance_id")) for record in records)
+    repeated = {key: n for key, n in counts.items() if n > 1}
+    if repeated:
+        shown = ", ".join(f"{key!r} x{n}" for key, n in list(repeated.items())[:5])
+        warnings.warn(
+            f"{path} repeats instance ids ({shown}{', ...' if len(repeated) > 5 else ''}); "
+            "keeping the first record of each.",
+            UserWarning,
+            stacklevel=2,
+        )
+    tasks, seen = [], set()
+    for record in records:
+        instance_id = str(record.get("instance_id"))
+        if instance_id in seen:
+            continue
+        seen.add(instance_id)
+        task = Task.from_dict(record)
+        if image_map is not None or not task.image:
+            try:
+                task.image = image_for(record, image_map)
+            except InvalidArgumentError:
+                task.image = None  # named by nothing: the docker backend says how to name one
+        tasks.append(task)
     return tasks
 
 
 def grade(task: Task, statuses: dict[str, str]) -> dict[str, Any]:
-    """SWE-bench's verdict from per-test statuses (``passed``/``failed``/``skipped``; missing = failed)."""
-    f2p = [statuses.get(node) == "passed" for node in task.FAIL_TO_PASS]
-    p2p = [statuses.get(node) == "passed" for node in task.PASS_TO_PASS]
+    """SWE-bench's verdict from per-test statuses (``passed``/``PASSED`` pass; anything else or
+    missing does not)."""
+    f2p = [str(statuses.get(node, "")).lower() == "passed" for node in task.FAIL_TO_PASS]
+    p2p = [str(statuses.get(node, "")).lower() == "passed" for node in task.PASS_TO_PASS]
     return {
         "resolved": all(f2p) and all(p2p),
         "f2p_fraction": sum(f2p) / max(1, len(f2p)),

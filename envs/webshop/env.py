@@ -12,7 +12,8 @@ Tasks              one task per target product of the catalog (task id = the pro
                    than 30.00 dollars". Other products may satisfy it. Train and test splits share
                    no target product (~20 % test). Catalog: ``num_products`` generated products
                    (five WebShop categories, 60 product types; ``catalog_seed``), or the original
-                   files with ``data_dir=`` (see :mod:`.realdata`).
+                   files with ``data_dir=`` and ``goals="human"|"synthetic"|"both"`` (the
+                   original's goals, see :mod:`.realdata`).
 Actions            ``search[keywords]`` on the search page; ``click[x]`` where x is a button
                    (``back to search``, ``next >``, ``< prev``, ``description``, ``features``,
                    ``reviews``, ``buy now``), a product ASIN on a results page, or an option value
@@ -23,20 +24,22 @@ Observation        WebShop's text mode: ``WebShop [SEP] Instruction: [SEP] <inst
                    the page, items joined by ``[SEP]`` (``observation_mode="text_rich"``: tagged
                    lines as the original's text_rich mode). An invalid action's observation is
                    ``Invalid action: <why> [SEP]`` followed by the unchanged page.
-Outcome            WebShop's reward on ``buy now``: r_type * (N_attr + N_opt + 1[price <= P]) /
-                   (|A| + |O| + 1), clipped to [0, 1]; success = 1.0. 0.0 if the turn limit cuts the
+Outcome            WebShop's reward on ``buy now``, the original ``get_reward`` (:mod:`.reward`):
+                   r_type * (N_attr + N_opt + 1[price <= P]) / (|A| + |O| + 1); success = 1.0
+                   (``reward_variant="lenient"``: a non-original option rule, off by default). 0.0 if the turn limit cuts the
                    episode (15 turns). Parts in ``info["reward_details"]`` on the last step.
 Dense reward       ``progress``: potential-based shaping 0.5 * (Phi(s') - Phi(s)), Phi = 1/3 when a
                    satisfying product is on the results page, 2/3 on a satisfying product's page
-                   (or its sub-pages), + 1/3 * share of goal options chosen right; Phi = 0 after
+                   (or its sub-pages), + 1/3 * share of goal options the chosen values hit; Phi = 0 after
                    the purchase, so shaping sums to 0 over a finished episode and to at most 0.5 over
                    a truncated one (never above the sparse optimum 1.0). ``format``: -0.05 for an
                    invalid action.
 state_key          the canonical page: (page type, query, results page, item, chosen options)
 progress           Phi (ground truth from the satisfying set); the outcome after the purchase
 privileged         ``target_asin``, ``price_upper``, ``goal`` (the goal as JSON: attributes,
-                   options, title), ``target_options`` (JSON: the options that make the target
-                   score 1.0)
+                   options, title), ``target_options`` (JSON: the target's option values that
+                   literally equal the goal's, else ones the reward counts; see
+                   :func:`.reward.best_options`)
 =================  ================================================================================
 
 A product *satisfies* a task when buying it with the right options scores 1.0; it is checked
@@ -61,11 +64,21 @@ from turngym.envs.webshop.search import SearchEngine
 from turngym.envs.webshop.shop import OBSERVATION_MODES, SEP, Shop, render_text
 from turngym.error import InvalidArgumentError
 
-__all__ = ["WebShopEnv", "load_shop", "satisfying_options", "FORMAT_PENALTY", "SHAPING_SCALE"]
+__all__ = [
+    "WebShopEnv",
+    "load_shop",
+    "satisfying_options",
+    "FORMAT_PENALTY",
+    "SHAPING_SCALE",
+    "GOAL_SOURCES",
+    "REWARD_VARIANTS",
+]
 
 FORMAT_PENALTY = -0.05
 SHAPING_SCALE = 0.5
 DEFAULT_NUM_PRODUCTS = 10_000
+GOAL_SOURCES = ("human", "synthetic", "both")
+REWARD_VARIANTS = ("original", "lenient")
 
 
 @functools.lru_cache(maxsize=4)
@@ -73,12 +86,13 @@ def load_shop(
     num_products: int | None = DEFAULT_NUM_PRODUCTS,
     catalog_seed: int = 0,
     data_dir: str | None = None,
+    goals: str | None = None,
 ) -> tuple[Catalog, SearchEngine]:
     """The catalog and its search engine, shared by every env of one process with the same data."""
     if data_dir is not None:
         from turngym.envs.webshop.realdata import load_webshop_data
 
-        catalog: Catalog = load_webshop_data(data_dir, num_products=num_products)
+        catalog: Catalog = load_webshop_data(data_dir, num_products=num_products, goals=goals)
     else:
         catalog = GeneratedCatalog(
             DEFAULT_NUM_PRODUCTS if num_products is None else num_products, catalog_seed
@@ -87,17 +101,22 @@ def load_shop(
 
 
 def satisfying_options(
-    product: dict[str, Any], goal: dict[str, Any], nouns: NounTagger = title_nouns
+    product: dict[str, Any],
+    goal: dict[str, Any],
+    nouns: NounTagger = title_nouns,
+    lenient: bool = False,
 ) -> frozenset[tuple[str, str]] | None:
-    """If buying ``product`` can score 1.0 for ``goal``: the (option, value) pairs that count; else None."""
-    chosen = best_options(product, goal)
-    if webshop_reward(product, goal, float(product["price"]), chosen, nouns).raw < 1.0:
+    """If buying ``product`` can score 1.0 for ``goal``: the (option, value) pairs that hit a goal
+    option (see :func:`.reward.option_matches`); else None."""
+    chosen = best_options(product, goal, lenient=lenient)
+    reward = webshop_reward(product, goal, float(product["price"]), chosen, nouns, lenient=lenient)
+    if reward.raw < 1.0:
         return None
     return frozenset(
         (name, value)
         for name, values in product.get("options", {}).items()
         for value in values
-        if option_matches(product, goal.get("goal_options", {}), {name: value})
+        if option_matches(product, goal.get("goal_options", {}), {name: value}, lenient=lenient)
     )
 
 
@@ -113,6 +132,12 @@ class WebShopEnv(TurnEnv):
         noun_tagger: how the reward finds the nouns of titles for ``r_type``: ``"builtin"`` (a
             lexicon tagger, no model) or ``"spacy:<model>"`` (an installed spaCy pipeline such as
             the original's ``en_core_web_lg``, or a saved pipeline's path).
+        goals: with ``data_dir``, which goals are tasks: ``"human"`` (the benchmark's, from
+            ``items_human_ins.json``), ``"synthetic"`` (from ``items_ins_v2*.json``, one per
+            option combination) or ``"both"``; None: human when that file is present, else
+            synthetic. Only with ``data_dir``.
+        reward_variant: ``"original"`` (default: the original's ``get_reward``) or
+            ``"lenient"`` (see :mod:`.reward`).
         reward_mode, split, max_turns, render_mode: see :class:`turngym.core.TurnEnv`.
     """
 
@@ -133,6 +158,8 @@ class WebShopEnv(TurnEnv):
         data_dir: str | os.PathLike | None = None,
         observation_mode: str = "text",
         noun_tagger: str = "builtin",
+        goals: str | None = None,
+        reward_variant: str = "original",
         reward_mode: str = "dense",
         split: str = "train",
         max_turns: int | None = None,
@@ -145,15 +172,34 @@ class WebShopEnv(TurnEnv):
             raise InvalidArgumentError(
                 f"observation_mode={observation_mode!r} is not valid; use one of {list(OBSERVATION_MODES)}."
             )
+        if reward_variant not in REWARD_VARIANTS:
+            raise InvalidArgumentError(
+                f"reward_variant={reward_variant!r} is not valid; use one of {list(REWARD_VARIANTS)}."
+            )
+        if goals is not None and goals not in GOAL_SOURCES:
+            raise InvalidArgumentError(
+                f"goals={goals!r} is not valid; use one of {list(GOAL_SOURCES)} (or None: human "
+                "goals when items_human_ins.json is present, else synthetic)."
+            )
+        if goals is not None and data_dir is None:
+            raise InvalidArgumentError(
+                f"goals={goals!r} chooses among the original data's goals; pass data_dir= (the "
+                "folder with WebShop's files) too, or drop goals= for the generated catalog "
+                "(one goal per product)."
+            )
         if data_dir is None and num_products is None:
             num_products = DEFAULT_NUM_PRODUCTS
+        self.lenient = reward_variant == "lenient"
         self.observation_mode = observation_mode
         catalog, engine = load_shop(
-            num_products, catalog_seed, None if data_dir is None else os.fspath(data_dir)
+            num_products,
+            catalog_seed,
+            None if data_dir is None else os.fspath(data_dir),
+            goals,
         )
         self.catalog, self.engine = catalog, engine
         self.noun_tagger = noun_tagger
-        self._shop = Shop(catalog, engine, nouns=noun_tagger_for(noun_tagger))
+        self._shop = Shop(catalog, engine, nouns=noun_tagger_for(noun_tagger), lenient=self.lenient)
         self._goal, self._satisfying, self._outcome, self._secret = {}, {}, None, {}
         self._satisfying_cache: dict[str, dict[str, frozenset[tuple[str, str]] | None]] = {}
 
@@ -231,9 +277,10 @@ class WebShopEnv(TurnEnv):
         good = None if shop.asin is None else self._good_options(shop.asin)
         if good is None:
             return 0.0
-        wanted = max(1, len(self._goal.get("goal_options", {})))
-        right = sum((name, value) in good for name, value in shop.options.items())
-        return 2 / 3 + min(1.0, right / wanted) / 3
+        goal_options = self._goal.get("goal_options") or {}
+        product = self.catalog.product(shop.asin) or {}
+        right = option_matches(product, goal_options, shop.options, lenient=self.lenient)
+        return 2 / 3 + min(1.0, right / max(1, len(goal_options))) / 3
 
     def _good_options(self, asin: str) -> frozenset[tuple[str, str]] | None:
         """``satisfying_options`` of a product for the current goal, memoised per task."""
@@ -242,7 +289,7 @@ class WebShopEnv(TurnEnv):
             self._satisfying[asin] = (
                 None
                 if product is None
-                else satisfying_options(product, self._goal, self._shop.nouns)
+                else satisfying_options(product, self._goal, self._shop.nouns, self.lenient)
             )
         return self._satisfying[asin]
 
@@ -271,7 +318,9 @@ class WebShopEnv(TurnEnv):
                     for k in ("name", "query", "attributes", "goal_options", "price_upper")
                 }
             ),
-            "target_options": json.dumps(best_options(target, goal) if target else {}),
+            "target_options": json.dumps(
+                best_options(target, goal, lenient=self.lenient) if target else {}
+            ),
         }
 
     @property

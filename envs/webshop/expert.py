@@ -3,7 +3,9 @@
 It reads ``privileged`` (the target's ASIN, its title inside ``goal`` and ``target_options``):
 searches the instruction first, as a person would; if the target is not on the first results page
 it searches the target's title instead (then pages through the results), opens the target,
-clicks each goal option value and buys. It proves every task solvable at reward 1.0.
+clicks the values of ``target_options`` (the goal's own values where the target has them) and
+buys. On the generated catalogs this scores 1.0 on every task; on real data a human goal may ask
+for a value the target lacks, which no purchase can satisfy.
 """
 
 from __future__ import annotations

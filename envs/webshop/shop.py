@@ -92,6 +92,7 @@ class Shop:
     options: dict[str, str] = field(default_factory=dict)  # option name -> chosen value
     results: tuple[str, ...] = ()  # ranked ASINs of the last search
     nouns: NounTagger = title_nouns  # tags titles for the reward's r_type
+    lenient: bool = False  # the reward's non-original lenient option rule (see .reward)
     _page_key: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
     _page: tuple[Element, ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -193,7 +194,12 @@ class Shop:
             product = self.catalog.product(str(self.asin))
             assert product is not None
             purchase = webshop_reward(
-                product, self.goal, float(product["price"]), self.options, self.nouns
+                product,
+                self.goal,
+                float(product["price"]),
+                self.options,
+                self.nouns,
+                lenient=self.lenient,
             )
             self.page = "done"
             return StepResult(True, purchase=purchase)
