@@ -26,7 +26,7 @@ trap 'rm -rf "$context"' EXIT
     || cp -r "$root"/{pyproject.toml,setup.py,README.md,turngym,envs,agents,credit} "$context"
 mkdir -p "$context/wheels"
 if ! "$python" -m pip wheel --quiet --wheel-dir "$context/wheels" \
-    "$context[textworld,alfworld,webshop,search,bench]" pip >"$context/pip.log" 2>&1; then
+    "$context[textworld,alfworld,webshop,search,bench,openenv]" pip >"$context/pip.log" 2>&1; then
     grep -v "^WARNING: Location" "$context/pip.log" | tail -n 30
     echo "build_suite: pip could not build the wheels (above)"
     exit 1

@@ -31,6 +31,14 @@ echo "== python environment"
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 is the CPU build; naming it first keeps pip from pulling a CUDA wheel.
 .venv/bin/python -m pip install -q torch==2.13.0 -e '.[test]'
+# verl pins transformers 5.10.x, older than the main env's: its integration tests run in a venv of
+# their own, run from tests/test_integrations_verl.py and tests/test_credit_verl.py (skip the
+# build with TURNGYM_SKIP_VERL=1; those tests then skip and say why).
+if [ "${TURNGYM_SKIP_VERL:-0}" != 1 ]; then
+    [ -x .venv-verl/bin/python ] || python3 -m venv .venv-verl
+    .venv-verl/bin/python -m pip install -q --upgrade pip
+    .venv-verl/bin/python -m pip install -q torch==2.13.0 -e '.[verl,credit]' 'pytest>=8'
+fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 
