@@ -17,7 +17,9 @@ __all__ = [
     "LearnerConfig",
     "OpenAIPolicy",
     "Policy",
+    "PromptTemplate",
     "RandomPolicy",
+    "SamplingConfig",
     "build_tiny_model",
     "expert",
     "run_bench",
@@ -30,6 +32,8 @@ _LAZY = {
     "Learner": "turngym.agents.learner",
     "LearnerConfig": "turngym.agents.learner_config",
     "build_tiny_model": "turngym.agents.tiny",
+    "PromptTemplate": "turngym.agents.prompts",
+    "SamplingConfig": "turngym.agents.sampling",
     "run_bench": "turngym.agents.bench",
 }
 

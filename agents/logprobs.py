@@ -3,11 +3,15 @@
 The learner needs ``log pi(token | prompt, earlier tokens)`` for every action token (the policy
 loss, the KL to the reference) and IGPO needs the mean log-probability of the gold answer after
 each turn. Both are "completion given prompt" under teacher forcing, computed here the same way.
+With ``sampling=`` (the policy's :class:`~turngym.agents.sampling.SamplingConfig`) the scores
+are those of the distribution the policy sampled from (penalties, temperature, truncation; see
+:mod:`turngym.agents.sampling`), so recorded and recomputed log-probs agree.
 
 Rows are *left*-padded so every completion ends at the last column: the model then only has to
 return logits for the last ``max completion length + 1`` positions (``logits_to_keep``), which
 keeps memory small for large vocabularies. Position ids follow the attention mask, so padding
-does not shift positions.
+does not shift positions. Logits are upcast to float32 before any arithmetic, so a model that
+computes in bfloat16 still gets its log-softmax in float32.
 """
 
 from __future__ import annotations
@@ -17,7 +21,21 @@ from typing import Any
 
 import torch
 
-__all__ = ["completion_logprobs", "last_hidden_states", "pad_left"]
+from turngym.agents.sampling import (
+    SamplingConfig,
+    UnsupportedGenerationConfig,
+    process_logits,
+    teacher_forced_counts,
+    teacher_forced_presence,
+)
+
+__all__ = [
+    "SamplingConfig",
+    "UnsupportedGenerationConfig",
+    "completion_logprobs",
+    "last_hidden_states",
+    "pad_left",
+]
 
 
 def pad_left(
@@ -50,18 +68,21 @@ def completion_logprobs(
     *,
     pad_id: int,
     temperature: float = 1.0,
+    sampling: SamplingConfig | None = None,
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probabilities of each completion given its prompt (one forward pass).
 
-    Gradients flow when called with grad enabled.
+    Gradients flow when called with grad enabled. The log-softmax runs in float32.
 
     Args:
         model: a causal LM (``model(input_ids, attention_mask, position_ids, logits_to_keep)``).
         prompts: token ids of each row's context (at least one token each).
         completions: token ids to score (at least one token each).
         pad_id: the padding token id.
-        temperature: logits are divided by it (match the sampling temperature; 0 counts as 1).
+        temperature: logits are divided by it (0 counts as 1); ignored when ``sampling`` is given.
+        sampling: score under this sampling distribution (the policy's ``sampling``), penalties
+            and truncation included, as :func:`process_logits` defines it.
         device: where to run (default: the model's device).
 
     Returns:
@@ -82,11 +103,21 @@ def completion_logprobs(
         use_cache=False,
     )
     # Logits at column j predict the token at column j + 1.
-    logits = output.logits[:, -(width + 1) : -1].float() / (temperature or 1.0)
+    logits = output.logits[:, -(width + 1) : -1].float()
     targets = input_ids[:, -width:]
-    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    if sampling is None:
+        scores = logits / (temperature or 1.0)
+    else:
+        vocab = logits.shape[-1]
+        penalized = counts = None
+        if sampling.repetition_penalty != 1.0:
+            penalized = teacher_forced_presence(input_ids, attention_mask, width, vocab)
+        if sampling.counts_generated:
+            counts = teacher_forced_counts(targets, completion_mask.to(device), vocab)
+        scores = process_logits(logits, sampling, penalized=penalized, counts=counts, keep=targets)
+    logprobs = torch.log_softmax(scores, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     mask = completion_mask.to(device)
-    return logprobs * mask, mask
+    return logprobs.masked_fill(~mask, 0.0), mask
 
 
 @torch.no_grad()

@@ -8,8 +8,10 @@ without downloading weights. :func:`build_tiny_model` makes one in seconds:
 2. a byte-level BPE tokenizer trained on that corpus with ``tokenizers`` (so every action of a
    small env is a couple of tokens), wrapped as a ``PreTrainedTokenizerFast`` with a chat template;
 3. a 2-layer ``LlamaForCausalLM`` from a ``LlamaConfig``, optionally warmed up by behaviour cloning
-   of the random policy (the loss covers the assistant turns only), so that it starts out
-   answering with valid but *uninformed* actions, the usual starting point of RL after SFT;
+   of the random policy (the loss covers the assistant turns only; with ``prompt_template`` one
+   row per decision, on the prompt :class:`~turngym.agents.hf.HFPolicy` shows), so that it
+   starts out answering with valid but *uninformed* actions, the usual starting point of RL
+   after SFT;
 4. ``save_pretrained`` of both, loadable with ``from_pretrained`` under ``HF_HUB_OFFLINE=1``.
 
     >>> from turngym.agents.tiny import build_tiny_model       # doctest: +SKIP
@@ -53,6 +55,8 @@ class _MixedPolicy:
         self.privileged = bool(getattr(self.expert, "privileged", False))
         self.fraction = fraction
         self.rng = np.random.default_rng(seed)
+        #: ``(messages, admissible actions, action)`` of every decision, as the policy saw it.
+        self.decisions: list[tuple[list[dict[str, str]], list[str] | None, str]] = []
 
     def act(self, batch: list[Any]) -> list[str]:
         from turngym.policy import call_policy
@@ -64,6 +68,9 @@ class _MixedPolicy:
                 e if self.rng.random() < self.fraction else r
                 for e, r in zip(expert_actions, actions, strict=True)
             ]
+        for conversation, action in zip(batch, actions, strict=True):
+            messages = [dict(message) for message in conversation.messages]
+            self.decisions.append((messages, conversation.admissible_actions, action))
         return actions
 
 
@@ -73,20 +80,22 @@ def _corpus(
     env_kwargs: dict[str, Any],
     seed: int,
     expert_fraction: float,
-) -> list[Any]:
+) -> tuple[list[Any], list[tuple[list[dict[str, str]], list[str] | None, str]]]:
     import turngym
 
-    trajectories = []
+    trajectories, decisions = [], []
     for env_id in env_ids:
+        policy = _MixedPolicy(env_id, expert_fraction, seed)
         trajectories += turngym.rollout(
             env_id,
-            _MixedPolicy(env_id, expert_fraction, seed),
+            policy,
             num_episodes=episodes,
             seed=seed,
             env_kwargs=env_kwargs,
             progress=False,
         )
-    return trajectories
+        decisions += policy.decisions
+    return trajectories, decisions
 
 
 def _chats(trajectories: list[Any]) -> list[list[dict[str, str]]]:
@@ -132,12 +141,8 @@ def _train_tokenizer(texts: list[str], vocab_size: int) -> Any:
     return tokenizer
 
 
-def _warm_up(
-    model: Any, tokenizer: Any, chats: list[list[dict[str, str]]], steps: int, seed: int
-) -> None:
-    """Behaviour cloning on the assistant turns of ``chats`` (AdamW, batches of 16)."""
-    import torch
-
+def _chat_rows(tokenizer: Any, chats: list[list[dict[str, str]]]) -> list[tuple[list, list]]:
+    """One row per episode chat; the labels cover its assistant turns."""
     assistant = tokenizer.convert_tokens_to_ids("<|assistant|>")
     end = tokenizer.eos_token_id
     rows = []
@@ -153,11 +158,36 @@ def _warm_up(
             elif token == end:
                 inside = False
         rows.append((ids[:512], labels[:512]))
+    return rows
+
+
+def _decision_rows(
+    tokenizer: Any,
+    decisions: list[tuple[list[dict[str, str]], list[str] | None, str]],
+    template: Any,
+) -> list[tuple[list, list]]:
+    """One row per decision: the prompt ``HFPolicy`` shows (``template``), then the action and
+    the end-of-turn token; the labels cover the action only."""
+    end = [tokenizer.eos_token_id]
+    rows = []
+    for messages, admissible, action in decisions:
+        prompt = template.prompt_ids(tokenizer, messages, admissible)
+        answer = list(tokenizer(action, add_special_tokens=False)["input_ids"]) + end
+        rows.append(((prompt + answer)[-512:], ([-100] * len(prompt) + answer)[-512:]))
+    return rows
+
+
+def _warm_up(
+    model: Any, tokenizer: Any, rows: list[tuple[list, list]], steps: int, batch: int, seed: int
+) -> None:
+    """Behaviour cloning on ``rows`` of ``(ids, labels)`` (AdamW, ``batch`` rows a step)."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        picks = torch.randint(len(rows), (16,), generator=generator).tolist()
+        picks = torch.randint(len(rows), (batch,), generator=generator).tolist()
         width = max(len(rows[i][0]) for i in picks)
         input_ids = torch.full((len(picks), width), tokenizer.pad_token_id)
         labels = torch.full((len(picks), width), -100)
@@ -187,6 +217,9 @@ def build_tiny_model(
     warmup_steps: int = 60,
     expert_fraction: float = 0.0,
     seed: int = 0,
+    model_vocab_size: int | None = None,
+    generation_config: dict[str, Any] | None = None,
+    prompt_template: dict[str, Any] | None = None,
 ) -> Path:
     """Builds, saves and returns the folder of a tiny chat model for ``env_ids``.
 
@@ -204,19 +237,48 @@ def build_tiny_model(
         expert_fraction: share of the corpus actions taken by the env's expert instead of the
             random policy, so the warmed-up model starts weakly informed (0: uninformed).
         seed: seeds the corpus rollouts, the initial weights and the warm-up batches.
+        model_vocab_size: rows of the embedding and LM head when larger than the tokenizer's
+            vocabulary (real models pad it: Qwen2.5 has 151,665 tokens and 151,936 rows), e.g.
+            to measure what a large vocabulary costs; the extra ids decode to nothing.
+        generation_config: fields saved in the model's ``generation_config.json`` (e.g.
+            ``{"do_sample": True, "repetition_penalty": 1.3}``, as many hub models ship).
+        prompt_template: :class:`~turngym.agents.prompts.PromptTemplate` fields (``{}`` for
+            the default template): the warm-up then trains one row per decision on the prompt
+            ``HFPolicy`` shows with that template (SFT in the RL prompt format). None keeps the
+            earlier warm-up on whole episode chats without the template (the cached test
+            models, whose learning tests were tuned on it).
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    trajectories = _corpus(list(env_ids), episodes, dict(env_kwargs or {}), seed, expert_fraction)
+    from turngym.agents.prompts import PromptTemplate
+
+    template = None if prompt_template is None else PromptTemplate.from_dict(prompt_template)
+    trajectories, decisions = _corpus(
+        list(env_ids), episodes, dict(env_kwargs or {}), seed, expert_fraction
+    )
     chats = _chats(trajectories)
     texts = [message["content"] for chat in chats for message in chat] + list(extra_texts)
+    # The template's own text (e.g. the admissible-action list) belongs to the corpus too.
+    texts += (
+        []
+        if template is None
+        else [
+            template.messages(m, a)[-1]["content"]
+            for m, a, _ in decisions[:: max(1, len(decisions) // 64)]
+        ]
+    )
     tokenizer = _train_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
+    if model_vocab_size is not None and model_vocab_size < len(tokenizer):
+        raise ValueError(
+            f"model_vocab_size={model_vocab_size} is smaller than the tokenizer's "
+            f"{len(tokenizer)} tokens; give at least {len(tokenizer)} or None"
+        )
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=model_vocab_size or len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers,
@@ -230,9 +292,15 @@ def build_tiny_model(
     )
     model = LlamaForCausalLM(config)
     if warmup_steps:
-        _warm_up(model, tokenizer, chats, warmup_steps, seed)
+        if template is None:
+            _warm_up(model, tokenizer, _chat_rows(tokenizer, chats), warmup_steps, 16, seed)
+        else:
+            rows = _decision_rows(tokenizer, decisions, template)
+            _warm_up(model, tokenizer, rows, warmup_steps, 32, seed)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    for name, value in (generation_config or {}).items():
+        setattr(model.generation_config, name, value)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     (path / "turngym_tiny.json").write_text(
@@ -244,6 +312,9 @@ def build_tiny_model(
                 "warmup_steps": warmup_steps,
                 "expert_fraction": expert_fraction,
                 "vocab_size": len(tokenizer),
+                "model_vocab_size": config.vocab_size,
+                "generation_config": generation_config or {},
+                "prompt_template": prompt_template,
             },
             indent=1,
             default=str,
