@@ -18,13 +18,24 @@ MAPPING = {
 
 
 def _packages() -> list[str]:
+    """Every package folder, and every data folder inside one (e.g. ``turngym.envs.swe.data``).
+
+    A data folder without ``__init__.py`` is still importable as a namespace package, so setuptools
+    wants it named in ``packages`` for its package-data files to ship.
+    """
     found = []
     for package, folder in MAPPING.items():
         base = ROOT / folder
-        for init in sorted(base.rglob("__init__.py")):
-            rel = init.parent.relative_to(base)
+        for directory in sorted([base, *(p for p in base.rglob("*") if p.is_dir())]):
+            rel = directory.relative_to(base)
             if any(part.startswith((".", "_")) or part == "tests" for part in rel.parts):
                 continue
+            if not (directory / "__init__.py").is_file() and not any(
+                child.is_file() for child in directory.iterdir()
+            ):
+                continue
+            if rel.parts and not (directory.parent / "__init__.py").is_file():
+                continue  # only folders directly inside a package
             found.append(".".join([package, *rel.parts]) if rel.parts else package)
     return found
 

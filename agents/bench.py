@@ -1,6 +1,6 @@
 """``turngym bench``: run policies over env ids; print a table; write JSON, CSV and plots.
 
-    turngym bench --env turngym/Corridor-v0,turngym/TextWorld-Easy-v0 --policy random,expert \\
+    turngym bench --env turngym/Corridor-v0,turngym/TextWorld-Easy-v1 --policy random,expert \\
         --episodes 20 --out bench-results
 
 Policies by name: ``random``, ``expert`` (the env family's), ``hf:PATH`` (a transformers model
@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
+import importlib
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 import turngym
@@ -33,11 +37,38 @@ from turngym.envs.orchestra.presets import ORCHESTRA_ENVS, list_orchestra_envs
 from turngym.error import InvalidArgumentError
 from turngym.trajectory import Trajectory
 
-__all__ = ["main", "make_policy", "run_bench", "summarize"]
+__all__ = ["check_policy_name", "main", "make_policy", "run_bench", "summarize"]
 
 
-def make_policy(name: str, env_id: str, *, seed: int = 0, base_url: str | None = None) -> Any:
-    """The policy called ``name`` for ``env_id``: random, expert, hf:PATH or openai:MODEL."""
+def make_policy(
+    name: str,
+    env_id: str,
+    *,
+    seed: int = 0,
+    base_url: str | None = None,
+    policy_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """The policy called ``name`` for ``env_id``: random, expert, hf:PATH or openai:MODEL.
+
+    ``policy_kwargs`` go to ``HFPolicy.from_pretrained`` / ``OpenAIPolicy`` (sampling parameters
+    such as ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``logprobs``, ``extra_body``).
+    """
+    kwargs = dict(policy_kwargs or {})
+    if kwargs and not (name.startswith("hf:") or name.startswith("openai:")):
+        raise InvalidArgumentError(
+            f"--policy-kwargs apply to hf:PATH and openai:MODEL policies, not {name!r}"
+        )
+    try:
+        return _make_policy(name, env_id, seed, base_url, kwargs)
+    except TypeError as error:
+        raise InvalidArgumentError(
+            f"policy kwargs {kwargs} do not fit {name!r}: {error}; see the policy's docstring"
+        ) from None
+
+
+def _make_policy(
+    name: str, env_id: str, seed: int, base_url: str | None, kwargs: dict[str, Any]
+) -> Any:
     if name == "random":
         return turngym.agents.RandomPolicy(seed=seed)
     if name == "expert":
@@ -45,13 +76,48 @@ def make_policy(name: str, env_id: str, *, seed: int = 0, base_url: str | None =
     if name.startswith("hf:"):
         from turngym.agents.hf import HFPolicy
 
-        return HFPolicy.from_pretrained(name[3:], seed=seed)
+        return HFPolicy.from_pretrained(name[3:], **{"seed": seed, **kwargs})
     if name.startswith("openai:"):
         from turngym.agents.openai_compat import OpenAIPolicy
 
-        return OpenAIPolicy(name[7:], base_url=base_url)
+        return OpenAIPolicy(name[7:], **{"base_url": base_url, **kwargs})
     raise InvalidArgumentError(
         f"unknown policy {name!r}; use random, expert, hf:PATH or openai:MODEL"
+    )
+
+
+def check_policy_name(name: str) -> None:
+    """Raises :class:`InvalidArgumentError` for a policy name ``make_policy`` would reject.
+
+    Called before any env runs, so a typo costs no env builds and no model loading. ``hf:PATH``
+    must name an existing local folder, unless PATH has the ``owner/name`` form of a Hugging
+    Face Hub id and no such local path exists (transformers then resolves it).
+    """
+    if name in ("random", "expert"):
+        return
+    if name.startswith("hf:"):
+        path = name[3:]
+        local = Path(path).expanduser()
+        hub_id = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", path) is not None
+        if not path:
+            raise InvalidArgumentError("hf: needs a model folder, e.g. --policy hf:./my-model")
+        if local.is_dir() or (hub_id and not local.exists()):
+            return
+        what = "is not a folder" if local.exists() else "does not exist"
+        raise InvalidArgumentError(
+            f"--policy {name}: {local} {what}; pass hf:<folder holding config.json and the "
+            "weights> (e.g. one saved with save_pretrained)."
+        )
+    if name.startswith("openai:"):
+        if not name[7:].strip():
+            raise InvalidArgumentError(
+                "openai: needs a model name, e.g. --policy openai:gpt-4o-mini"
+            )
+        return
+    close = difflib.get_close_matches(name, ["random", "expert"], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise InvalidArgumentError(
+        f"unknown policy {name!r}.{hint} Use random, expert, hf:PATH or openai:MODEL."
     )
 
 
@@ -90,9 +156,11 @@ def _orchestra_rollout(
     seed: int,
     num_envs: int,
     env_kwargs: dict[str, Any] | None,
+    out_dir: str | Path | None = None,
 ) -> list[Trajectory]:
     """Team episodes of an orchestra preset; each row is the orchestrator's trajectory, which
-    carries the team outcome and success."""
+    carries the team outcome, success and trace metrics. With ``out_dir``, the recorded episodes
+    go to ``out_dir/episodes/<env>__<policy>.jsonl`` (input of ``turngym trace export``)."""
     from turngym.envs import orchestra
 
     env = orchestra.parallel_env(env_id, **(env_kwargs or {}))  # to build the team's policies
@@ -112,7 +180,15 @@ def _orchestra_rollout(
         num_envs=num_envs,
         env_kwargs=env_kwargs,
     )
-    return [episode.trajectories[orchestra.ORCHESTRATOR] for episode in team]
+    if out_dir is not None:
+        slug = f"{env_id.removeprefix('turngym/')}__{name}".replace("/", "_").replace(":", "_")
+        orchestra.save_episodes(Path(out_dir) / "episodes" / f"{slug}.jsonl", team)
+    rows = []
+    for episode in team:  # the survey's trace metrics travel with each row
+        row = episode.trajectories[orchestra.ORCHESTRATOR]
+        row.metadata["trace_metrics"] = orchestra.to_trace(episode)["metrics"]
+        rows.append(row)
+    return rows
 
 
 def run_bench(
@@ -127,36 +203,61 @@ def run_bench(
     base_url: str | None = None,
     policy_factory: Callable[[str, str], Any] | None = None,
     progress: bool = True,
+    policy_kwargs: dict[str, Any] | None = None,
+    workers: int | None = None,
+    mode: str = "lockstep",
 ) -> dict[str, Any]:
     """Runs every policy on every env id; returns ``{"results": [...], "skipped": [...]}``.
 
     ``policy_factory(name, env_id)`` overrides :func:`make_policy` (e.g. to reuse a loaded model).
+    Every policy of one env id runs on one :class:`turngym.EnvPool` of ``num_envs`` envs over
+    ``workers`` processes (default ``num_envs`` when > 1, else in-process), kept for the run;
+    ``mode`` is the rollout schedule (``"async"`` suits HTTP policies and slow envs).
     Results and plots are written to ``out_dir`` when given.
     """
     from tqdm.auto import tqdm
 
     results, skipped, rewards, budgets = [], [], {}, {}
     jobs = [(env_id, name) for env_id in env_ids for name in policies]
+    pools: dict[str, turngym.EnvPool] = {}
+    live = max(1, min(num_envs, episodes))
+
+    def pool_for(env_id: str) -> turngym.EnvPool:
+        for other in [e for e in pools if e != env_id]:  # jobs run env by env: one pool at a time
+            pools.pop(other).close()
+        if env_id not in pools:
+            pools[env_id] = turngym.EnvPool(
+                env_id, live, env_kwargs, workers=(live if live > 1 else 0) if workers is None else workers
+            )
+        return pools[env_id]
+
     for env_id, name in tqdm(jobs, desc="bench", unit="run", disable=not progress):
         try:
             policy = (
                 None
                 if env_id in ORCHESTRA_ENVS and name in ("random", "expert")
                 else (
-                    policy_factory or (lambda n, e: make_policy(n, e, seed=seed, base_url=base_url))
+                    policy_factory
+                    or (
+                        lambda n, e: make_policy(
+                            n, e, seed=seed, base_url=base_url, policy_kwargs=policy_kwargs
+                        )
+                    )
                 )(name, env_id)
             )
             trajectories = (
-                _orchestra_rollout(env_id, name, policy, episodes, seed, num_envs, env_kwargs)
+                _orchestra_rollout(
+                    env_id, name, policy, episodes, seed, num_envs, env_kwargs, out_dir
+                )
                 if env_id in ORCHESTRA_ENVS
                 else turngym.rollout(
                     env_id,
                     policy,
                     num_episodes=episodes,
                     seed=seed,
-                    num_envs=num_envs,
-                    env_kwargs=env_kwargs,
                     progress=progress,
+                    pool=pool_for(env_id),
+                    mode=mode,
                 )
             )
         except Exception as error:  # noqa: BLE001 - one failing env/policy must not stop the run
@@ -171,12 +272,27 @@ def run_bench(
             if kind is not None:
                 by_type.setdefault(kind, []).append(trajectory)
         record["task_types"] = {kind: summarize(group) for kind, group in sorted(by_type.items())}
+        traced = [
+            t.metadata["trace_metrics"] for t in trajectories if "trace_metrics" in t.metadata
+        ]
+        if traced:  # orchestra rows: the mean of each trace metric over the episodes
+            record["trace_metrics"] = {
+                key: float(np.mean([m[key] for m in traced])) for key in sorted(traced[0])
+            }
+            print(
+                f"{env_id} | {name} trace metrics: "
+                + ", ".join(f"{key} {value:.3f}" for key, value in record["trace_metrics"].items())
+            )
         label = f"{env_id.removeprefix('turngym/')} | {name}"
         rewards[label] = [t.total_reward for t in trajectories]
-        budget = max((len(t.turns) for t in trajectories), default=1)
+        budget = max(
+            _turn_limit(env_id, env_kwargs), max((len(t.turns) for t in trajectories), default=1)
+        )
         budgets[label] = success_by_budget(trajectories, budget)
         record["success_by_turn_budget"] = budgets[label]
         results.append(record)
+    for pool in pools.values():
+        pool.close()
     report = {"results": results, "skipped": skipped, "episodes": episodes, "seed": seed}
     print(format_table(results))
     if out_dir is not None:
@@ -260,27 +376,47 @@ def write_outputs(
     import matplotlib.pyplot as plt
 
     # One panel per env (small multiples), one box / one curve per policy inside it: readable
-    # with `--env all` (dozens of env/policy pairs) as well as with one env.
+    # with `--env all` (dozens of env/policy pairs) as well as with one env. Colours are
+    # policies, explained by one legend under the panels (never over a curve).
+    from matplotlib.lines import Line2D
+
     policy_of = {label: label.split(" | ", 1)[1] for label in rewards}  # labels: "env | policy"
     by_env: dict[str, list[str]] = {}
     for label in rewards:
         by_env.setdefault(label.split(" | ", 1)[0], []).append(label)
     colors = {p: f"C{i % 10}" for i, p in enumerate(dict.fromkeys(policy_of.values()))}
+    handles = [Line2D([], [], color=c, marker="o", label=p) for p, c in colors.items()]
+    ranges = _family_ranges(rewards)
 
     def panels(title: str):
         ncols = min(4, len(by_env))
         nrows = -(-len(by_env) // ncols)
         figure, axes = plt.subplots(
-            nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows + 0.6), squeeze=False
+            nrows, ncols, figsize=(3.8 * ncols, 2.8 * nrows + 1.2), squeeze=False
         )
         for axis in axes.flat[len(by_env) :]:
             axis.set_visible(False)
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize=10)
         return figure, axes.flat
+
+    def finish(figure, path: Path) -> None:
+        figure.legend(
+            handles=handles,
+            title="policy",
+            loc="lower center",
+            ncol=min(len(handles), 6),
+            fontsize=8,
+            title_fontsize=8,
+            frameon=False,
+        )
+        figure.tight_layout(rect=(0, 0.1 if len(by_env) <= 4 else 0.06, 1, 1))
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
 
     figure, axes = panels(
         f"Episode return per env ({report['episodes']} episodes each; box = quartiles, "
-        "triangle = mean, dots = episodes)"
+        "triangle = mean, dots = episodes)\ny-axis shared within an env family "
+        "(its range is in each panel's title); families differ in scale"
     )
     jitter = np.random.default_rng(0)
     for axis, (env, labels) in zip(axes, by_env.items(), strict=False):
@@ -294,34 +430,70 @@ def write_outputs(
                 alpha=0.5,
                 color=colors[policy_of[label]],
             )
+        low, high = ranges[_family(env)]
+        axis.set_ylim(low, high)
         axis.set_xticks(range(1, len(labels) + 1), [policy_of[label] for label in labels])
-        axis.set_title(env, fontsize=9)
-        axis.tick_params(labelsize=8)
-    figure.tight_layout()
-    figure.savefig(out / "rewards.png", dpi=100)
-    plt.close(figure)
+        axis.set_title(f"{env}\ny: {low:.2f} to {high:.2f} ({_family(env)})", fontsize=8)
+        axis.set_ylabel("episode return", fontsize=8)
+        axis.set_xlabel("policy", fontsize=8)
+        axis.tick_params(labelsize=7)
+    finish(figure, out / "rewards.png")
 
-    figure, axes = panels("Success rate within a budget of k turns")
+    figure, axes = panels(
+        "Success rate within a budget of k turns (each curve runs to the env's turn limit)"
+    )
     for axis, (env, labels) in zip(axes, by_env.items(), strict=False):
+        longest = max(len(budgets[label]) for label in labels)
         for label in labels:
             curve, policy = budgets[label], policy_of[label]
+            curve = curve + curve[-1:] * (longest - len(curve))  # flat after the last episode ends
             axis.step(
                 range(1, len(curve) + 1),
                 curve,
                 where="post",
-                label=policy,
                 color=colors[policy],
-                marker="o",
-                markersize=2.5,  # a one-turn episode's curve is a single point
+                marker="o" if len(curve) <= 30 else None,
+                markersize=2.5,
             )
+        axis.set_xlim(0.5, longest + 0.5)
         axis.set_ylim(-0.03, 1.03)
-        axis.set_title(env, fontsize=9)
+        axis.set_title(env, fontsize=8)
         axis.set_xlabel("turn budget k", fontsize=8)
-        axis.tick_params(labelsize=8)
-    axes[0].legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(out / "success_by_turn_budget.png", dpi=100)
-    plt.close(figure)
+        axis.set_ylabel("success rate", fontsize=8)
+        axis.tick_params(labelsize=7)
+    finish(figure, out / "success_by_turn_budget.png")
+
+
+def _family(env: str) -> str:
+    """``TextWorld-Easy-v1`` -> ``TextWorld``: envs of one family share a reward scale."""
+    return env.removeprefix("turngym/").split("-", 1)[0]
+
+
+def _family_ranges(rewards: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """Per env family, the y-range holding every episode return of its envs (5 % margin)."""
+    values: dict[str, list[float]] = {}
+    for label, returns in rewards.items():
+        values.setdefault(_family(label.split(" | ", 1)[0]), []).extend(returns)
+    ranges = {}
+    for family, returns in values.items():
+        low, high = (min(returns), max(returns)) if returns else (0.0, 1.0)
+        margin = 0.05 * (high - low) if high > low else 0.5
+        ranges[family] = (low - margin, high + margin)
+    return ranges
+
+
+def _turn_limit(env_id: str, env_kwargs: dict[str, Any] | None) -> int:
+    """The env's turn limit (0 when unknown), so budget curves run to it, not to the last turn."""
+    if env_kwargs and isinstance(env_kwargs.get("max_turns"), int):
+        return env_kwargs["max_turns"]
+    if env_id not in gymnasium.registry:
+        return 0
+    spec = gymnasium.spec(env_id)
+    limit = spec.kwargs.get("max_turns") or spec.max_episode_steps
+    if not limit and isinstance(spec.entry_point, str):
+        module, _, name = spec.entry_point.partition(":")
+        limit = getattr(getattr(importlib.import_module(module), name), "default_max_turns", 0)
+    return int(limit or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -337,6 +509,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--env-kwargs", default="{}", help="JSON kwargs for turngym.make")
     parser.add_argument("--base-url", default=None, help="server of openai:MODEL policies")
+    parser.add_argument(
+        "--policy-kwargs",
+        default="{}",
+        help='JSON kwargs for hf:/openai: policies, e.g. \'{"temperature": 0.7, "seed": 1}\'',
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="env worker processes (0: in-process)"
+    )
+    parser.add_argument(
+        "--mode", choices=("lockstep", "async"), default="lockstep", help="rollout schedule"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     registered = {**turngym.list_envs(), **list_orchestra_envs()}
@@ -351,6 +534,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.episodes < 1:
         print("turngym bench: error: --episodes must be >= 1", file=sys.stderr)
         return 2
+    policy_names = [p for p in args.policy.split(",") if p]
+    try:
+        try:
+            policy_kwargs = json.loads(args.policy_kwargs)
+        except json.JSONDecodeError as error:
+            raise InvalidArgumentError(f"--policy-kwargs is not JSON ({error})") from None
+        if not isinstance(policy_kwargs, dict):
+            raise InvalidArgumentError("--policy-kwargs must be a JSON object of keyword arguments")
+        if not policy_names:
+            raise InvalidArgumentError(
+                "--policy is empty; use random, expert, hf:PATH or openai:MODEL"
+            )
+        for policy_name in policy_names:
+            check_policy_name(policy_name)
+    except InvalidArgumentError as error:
+        print(f"turngym bench: error: {error}", file=sys.stderr)
+        return 2
     report = run_bench(
         env_ids,
         [p for p in args.policy.split(",") if p],
@@ -361,6 +561,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         env_kwargs=json.loads(args.env_kwargs),
         base_url=args.base_url,
         progress=not args.no_progress,
+        policy_kwargs=policy_kwargs,
+        workers=args.workers,
+        mode=args.mode,
     )
+    if not report["results"]:
+        print(f"turngym bench: every run failed; wrote {Path(args.out) / 'results.json'} (reasons)")
+        return 1
     print(f"wrote {Path(args.out) / 'results.json'}, results.csv and plots")
-    return 0 if report["results"] else 1
+    return 0

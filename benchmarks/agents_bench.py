@@ -114,7 +114,7 @@ def main() -> None:
     elif args.env:
         env_ids = args.env.split(",")
     else:
-        env_ids = ["turngym/Corridor-v0", "turngym/TextWorld-Easy-v0"]
+        env_ids = ["turngym/Corridor-v0", "turngym/TextWorld-Easy-v1"]
     episodes = args.episodes or (10 if args.quick else 50)
     policies = ["random", "expert"] + ([f"hf:{args.hf}"] if args.hf else [])
     policy_table(env_ids, policies, episodes, args.out)

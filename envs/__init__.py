@@ -3,22 +3,27 @@
 from turngym.registration import register
 
 # ---------------------------------------------------------------- TextWorld
-register(
-    id="turngym/TextWorld-v0",
-    entry_point="turngym.envs.textworld.env:TextWorldEnv",
-    description="TextWorld quest games generated offline (default: medium difficulty)",
-)
-for _level, _text in (
-    ("Easy", "1 room, 1-step quests"),
-    ("Medium", "4 rooms, 3-step quests"),
-    ("Hard", "8 rooms, 6-step quests"),
-):
+# -v1: observations without the interpreter's chrome; -v0 (raw text) stays loadable, unlisted.
+for _version, _clean in ((1, True), (0, False)):
     register(
-        id=f"turngym/TextWorld-{_level}-v0",
+        id=f"turngym/TextWorld-v{_version}",
         entry_point="turngym.envs.textworld.env:TextWorldEnv",
-        description=f"TextWorld games, {_level.lower()} preset: {_text}",
-        kwargs={"difficulty": _level.lower()},
+        description="TextWorld quest games generated offline (default: medium difficulty)",
+        kwargs={"clean_observations": _clean},
+        listed=_clean,
     )
+    for _level, _text in (
+        ("Easy", "1 room, 1-step quests"),
+        ("Medium", "4 rooms, 3-step quests"),
+        ("Hard", "8 rooms, 6-step quests"),
+    ):
+        register(
+            id=f"turngym/TextWorld-{_level}-v{_version}",
+            entry_point="turngym.envs.textworld.env:TextWorldEnv",
+            description=f"TextWorld games, {_level.lower()} preset: {_text}",
+            kwargs={"difficulty": _level.lower(), "clean_observations": _clean},
+            listed=_clean,
+        )
 
 # ---------------------------------------------------------------- toy (tests, demos, learning tests)
 register(
@@ -62,28 +67,35 @@ register(
 )
 
 # ---------------------------------------------------------------- ALFWorld (household tasks, ALFWorld's own PDDL engine)
-register(
-    id="turngym/ALFWorld-v0",
-    entry_point="turngym.envs.alfworld.env:ALFWorldEnv",
-    description="ALFWorld household tasks (all six types) on ALFWorld's PDDL engine, generated over ALFRED's rooms",
-)
-for _name, _task_type in (
-    ("PickAndPlace", "pick_and_place_simple"),
-    ("LookAtInLight", "look_at_obj_in_light"),
-    ("Clean", "pick_clean_then_place_in_recep"),
-    ("Heat", "pick_heat_then_place_in_recep"),
-    ("Cool", "pick_cool_then_place_in_recep"),
-    ("PickTwo", "pick_two_obj_and_place"),
-):
+# -v1: the objective only in the instructions; -v0 (objective also in the first observation)
+# stays loadable, unlisted.
+for _version, _clean in ((1, True), (0, False)):
     register(
-        id=f"turngym/ALFWorld-{_name}-v0",
+        id=f"turngym/ALFWorld-v{_version}",
         entry_point="turngym.envs.alfworld.env:ALFWorldEnv",
-        description=f"ALFWorld, {_task_type} tasks only",
-        kwargs={"task_types": (_task_type,)},
+        description="ALFWorld household tasks (all six types) on ALFWorld's PDDL engine, generated over ALFRED's rooms",
+        kwargs={"clean_observations": _clean},
+        listed=_clean,
     )
-register(
-    id="turngym/ALFWorld-Unseen-v0",
-    entry_point="turngym.envs.alfworld.env:ALFWorldEnv",
-    description="ALFWorld test tasks in held-out floor plans never used for training (like valid_unseen)",
-    kwargs={"split": "test", "rooms": "unseen"},
-)
+    for _name, _task_type in (
+        ("PickAndPlace", "pick_and_place_simple"),
+        ("LookAtInLight", "look_at_obj_in_light"),
+        ("Clean", "pick_clean_then_place_in_recep"),
+        ("Heat", "pick_heat_then_place_in_recep"),
+        ("Cool", "pick_cool_then_place_in_recep"),
+        ("PickTwo", "pick_two_obj_and_place"),
+    ):
+        register(
+            id=f"turngym/ALFWorld-{_name}-v{_version}",
+            entry_point="turngym.envs.alfworld.env:ALFWorldEnv",
+            description=f"ALFWorld, {_task_type} tasks only",
+            kwargs={"task_types": (_task_type,), "clean_observations": _clean},
+            listed=_clean,
+        )
+    register(
+        id=f"turngym/ALFWorld-Unseen-v{_version}",
+        entry_point="turngym.envs.alfworld.env:ALFWorldEnv",
+        description="ALFWorld test tasks in held-out floor plans never used for training (like valid_unseen)",
+        kwargs={"split": "test", "rooms": "unseen", "clean_observations": _clean},
+        listed=_clean,
+    )

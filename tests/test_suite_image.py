@@ -55,7 +55,7 @@ def test_suite_image_builds_offline_and_runs_the_benchmark() -> None:
     client = connect()
     try:
         listing = client.containers.run(TAG, ["list"], network_mode="none", remove=True).decode()
-        assert "turngym/WebShop-v0" in listing and "turngym/ALFWorld-v0" in listing
+        assert "turngym/WebShop-v0" in listing and "turngym/ALFWorld-v1" in listing
         table = client.containers.run(
             TAG,
             [

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -47,12 +46,8 @@ FLAGS = (
 
 @pytest.fixture(scope="module")
 def shop_url() -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, num_products=1_000)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with make_server("127.0.0.1", 0, num_products=1_000) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """turngym: Gymnasium-style environments for multi-turn agentic RL with LLM agents.
 
     >>> import gymnasium, turngym
-    >>> env = gymnasium.make("turngym/TextWorld-Easy-v0")          # doctest: +SKIP
-    >>> trajs = turngym.rollout("turngym/TextWorld-Easy-v0", turngym.agents.RandomPolicy(),
+    >>> env = gymnasium.make("turngym/TextWorld-Easy-v1")          # doctest: +SKIP
+    >>> trajs = turngym.rollout("turngym/TextWorld-Easy-v1", turngym.agents.RandomPolicy(),
     ...                         num_episodes=8, group_size=4)       # doctest: +SKIP
 
 Importing turngym registers every env id and imports neither torch, transformers nor docker.

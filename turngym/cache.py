@@ -4,6 +4,10 @@ Artefacts live in ``$TURNGYM_CACHE`` or ``$XDG_CACHE_HOME/turngym`` (default ``~
 folder per key. A folder is published atomically (built in a temporary folder, then renamed) with
 a manifest holding each file's SHA-256; :func:`cached_dir` verifies the manifest on every load and
 rebuilds a folder whose files are missing or corrupt.
+
+A build killed midway (SIGKILL, power loss) cannot clean up its temporary folder
+(``.<key>.tmp.<host>.<pid>.<random>``); the next build in the same namespace removes temporary
+folders whose builder process is gone (same host) or that are older than a day (any host).
 """
 
 from __future__ import annotations
@@ -11,15 +15,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["cache_root", "cached_dir", "file_digest"]
+__all__ = ["cache_root", "cached_dir", "file_digest", "remove_stale_builds"]
 
 MANIFEST = ".turngym-manifest.json"
+#: A temporary build folder older than this is stale whoever made it (builds take minutes at most).
+STALE_BUILD_S = 24 * 3600.0
+_HOST = socket.gethostname().replace(".", "_") or "host"
+#: ``tempfile.mkdtemp(prefix=".<key>.")`` names of builds before the host/pid naming.
+_LEGACY_TMP = re.compile(r"\.[^/]+\.[a-z0-9_]{8}")
 
 
 def cache_root() -> Path:
@@ -60,6 +72,44 @@ def _is_valid(folder: Path) -> bool:
     return bool(expected) and _manifest(folder) == expected
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or cannot be told: keep its folder
+    return True
+
+
+def remove_stale_builds(parent: Path, max_age_s: float = STALE_BUILD_S) -> list[Path]:
+    """Deletes the temporary build folders in ``parent`` left by dead builders; returns them.
+
+    A folder is stale when the process named in it ran on this host and is gone, or when it is
+    older than ``max_age_s`` (a builder on another host sharing the cache, or an old naming).
+    Published cache folders never start with a dot, so they are never touched.
+    """
+    removed = []
+    now = time.time()
+    for entry in parent.iterdir() if parent.is_dir() else ():
+        if not entry.name.startswith(".") or not entry.is_dir():
+            continue
+        head, _, tail = entry.name.rpartition(".tmp.")
+        host, _, rest = tail.partition(".")
+        pid = rest.partition(".")[0]
+        try:
+            age = now - entry.stat().st_mtime
+        except OSError:
+            continue
+        ours = bool(head) and pid.isdigit()
+        legacy = not ours and _LEGACY_TMP.fullmatch(entry.name) is not None
+        dead = ours and host == _HOST and not _alive(int(pid))
+        if dead or ((ours or legacy) and age > max_age_s):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def cached_dir(namespace: str, key: str, build: Callable[[Path], None]) -> Path:
     """Returns the verified cache folder ``namespace/key``, building it with ``build(tmp)`` if needed.
 
@@ -76,7 +126,8 @@ def cached_dir(namespace: str, key: str, build: Callable[[Path], None]) -> Path:
         )
         shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+    remove_stale_builds(folder.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp.{_HOST}.{os.getpid()}.", dir=folder.parent))
     try:
         build(tmp)
         (tmp / MANIFEST).write_text(json.dumps(_manifest(tmp), indent=0))

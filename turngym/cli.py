@@ -4,8 +4,11 @@ turngym list                               registered ids and what they are
 turngym play ENV_ID [--seed S] [--task T]  play an env in the terminal
 turngym check ENV_ID [ENV_ID ...]          run the conformance check
 turngym bench --env ID[,ID]|all --policy NAME[,NAME] --episodes N [--out DIR]
-turngym train --config FILE                train an LLM policy with the learner
+turngym train --config FILE [--eval-every N]  train an LLM policy with the learner
+turngym trace export RUN.jsonl              orchestra episodes -> orchestration traces (schema)
 turngym serve webshop [--port P]           the web shop as HTML pages on localhost
+turngym serve env ID [--port P]            any env id as an OpenEnv server ([openenv] extra)
+turngym swe reap [--all]                   remove SWE sandboxes whose driver died
 """
 
 from __future__ import annotations
@@ -23,8 +26,16 @@ __all__ = ["main"]
 _DELEGATED = {
     "bench": ("turngym.agents.bench:main", "run a policy over env suites: table, JSON/CSV, plots"),
     "train": ("turngym.agents.train:main", "train an LLM policy with the learner (--config FILE)"),
+    "trace": (
+        "turngym.envs.orchestra.trace_cli:main",
+        "orchestration traces: export RUN.jsonl, validate FILE, replay FILE",
+    ),
+    "swe": ("turngym.envs.swe.reap:main", "SWE sandboxes: `turngym swe reap` removes leaked ones"),
 }
-_SERVERS = {"webshop": "turngym.envs.webshop.server:main"}
+_SERVERS = {
+    "webshop": "turngym.envs.webshop.server:main",
+    "env": "turngym.integrations.openenv:main",  # any id as an OpenEnv server ([openenv] extra)
+}
 
 
 def _call(path: str, argv: Sequence[str]) -> int:
@@ -48,10 +59,67 @@ def _format_components(components: dict[str, float]) -> str:
     return ", ".join(f"{name}={value:+.3f}" for name, value in components.items()) or "-"
 
 
+class _QuitPlay(Exception):
+    """The player typed ':q' while a team rollout asked for the orchestrator's action."""
+
+
+class _HumanOrchestrator:
+    """The orchestrator's seat in ``turngym play ORCHESTRA_ID``: shows the board, reads a line."""
+
+    privileged = False
+
+    def __init__(self, stdin: Any) -> None:
+        self.stdin = stdin
+
+    def act(self, batch: list[Any]) -> list[str]:
+        actions = []
+        for conversation in batch:
+            print(f"\n[turn {conversation.turn}]\n{conversation.messages[-1]['content']}")
+            if conversation.admissible_actions:
+                print("actions: " + " | ".join(conversation.admissible_actions[:30]))
+            print("> ", end="", flush=True)
+            line = self.stdin.readline()
+            if not line or line.strip() == ":q":
+                raise _QuitPlay
+            actions.append(line.rstrip("\n"))
+        return actions
+
+
+def _play_orchestra(args: argparse.Namespace, stdin: Any) -> int:
+    """You are the orchestrator; each worker is played by its member family's expert."""
+    from turngym.envs import orchestra
+    from turngym.error import InvalidArgumentError
+
+    if args.task:
+        raise InvalidArgumentError(
+            "orchestra presets draw their subtasks with --seed; drop --task (pick another seed)."
+        )
+    env = orchestra.parallel_env(args.env_id, **json.loads(args.kwargs))
+    _, infos = env.reset(seed=args.seed)
+    print(f"== {args.env_id}: you are the orchestrator; the workers are experts ==")
+    print(f"{infos[orchestra.ORCHESTRATOR]['instructions']}\n(type an action; ':q' quits)")
+    policies = {**orchestra.expert_policies(env), orchestra.ORCHESTRATOR: _HumanOrchestrator(stdin)}
+    try:
+        (episode,) = orchestra.rollout(env, policies, num_episodes=1, seed=args.seed)
+    except _QuitPlay:
+        print("bye")
+        return 0
+    finally:
+        env.close()
+    print(
+        f"== team episode over after {episode.turns} turns: outcome {episode.outcome:.3f}, "
+        f"success {episode.success} =="
+    )
+    return 0
+
+
 def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
     import turngym
+    from turngym.envs.orchestra import ORCHESTRA_ENVS
 
     stdin = stdin or sys.stdin
+    if args.env_id in ORCHESTRA_ENVS:
+        return _play_orchestra(args, stdin)
     env = turngym.make(args.env_id, **json.loads(args.kwargs))
     options = {"task": args.task} if args.task else None
     observation, info = env.reset(seed=args.seed, options=options)
@@ -121,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list registered env ids").set_defaults(run=_cmd_list)
-    play = sub.add_parser("play", help="play an env in the terminal")
+    play = sub.add_parser("play", help="play an env in the terminal (any id `turngym list` prints)")
     play.add_argument("env_id")
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--task", default=None, help="a task id (default: drawn with the seed)")
@@ -134,7 +202,11 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_cmd_check)
     for name, (_, text) in _DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
-    serve = sub.add_parser("serve", help="serve an env as HTML pages (webshop)", add_help=False)
+    serve = sub.add_parser(
+        "serve",
+        help=f"serve an env over HTTP ({', '.join(sorted(_SERVERS))})",
+        description="Serve an env over HTTP; `turngym serve FAMILY --help` lists its options.",
+    )
     serve.add_argument("family", choices=sorted(_SERVERS))
     return parser
 

@@ -15,20 +15,25 @@ NAMESPACE = "turngym"
 _DESCRIPTIONS: dict[str, str] = {}
 
 
-def register(id: str, entry_point: str, description: str, **kwargs: Any) -> None:
+def register(
+    id: str, entry_point: str, description: str, *, listed: bool = True, **kwargs: Any
+) -> None:
     """Registers ``id`` with gymnasium and records its one-line description.
 
     Args:
         id: ``"turngym/<Name>-v<N>"``.
         entry_point: ``"module:Class"``, imported lazily by ``gymnasium.make``.
         description: one line shown by ``turngym list``.
+        listed: False for an older version kept loadable: ``make`` builds it (gymnasium warns
+            that it is out of date) but ``list_envs`` and ``turngym list`` show only current ids.
         **kwargs: forwarded to ``gymnasium.register`` (e.g. ``kwargs={...}`` for presets).
     """
     if not id.startswith(NAMESPACE + "/"):
         raise ValueError(f"turngym ids live in the {NAMESPACE!r} namespace: use {NAMESPACE}/{id}")
     if id not in gymnasium.registry:
         gymnasium.register(id=id, entry_point=entry_point, **kwargs)
-    _DESCRIPTIONS[id] = description
+    if listed:
+        _DESCRIPTIONS[id] = description
 
 
 def list_envs() -> dict[str, str]:

@@ -307,7 +307,7 @@ class EnvConformanceMixin:
 
     >>> class TestMyEnv(EnvConformanceMixin):  # doctest: +SKIP
     ...     def make_env(self):
-    ...         return gymnasium.make("turngym/TextWorld-Easy-v0")
+    ...         return gymnasium.make("turngym/TextWorld-Easy-v1")
     """
 
     #: Episodes played side by side by the check.

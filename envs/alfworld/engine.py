@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import json
 import pickle
 import zlib
 from collections import OrderedDict
@@ -190,7 +191,9 @@ class AlfredEngine:
     def load(self, game_file: Path, force: bool = False) -> None:
         """Loads a ``game.tw-pddl`` (no-op when it is already loaded, unless ``force``: rewritten file)."""
         if force or self._loaded != game_file:
-            self._env.load(str(game_file))
+            # Handing TextWorld the parsed data, not the path: PddlEnv.load(path) leaves its file
+            # handle open (json.load(open(path))), a ResourceWarning on every (re)build.
+            self._env.load(json.loads(Path(game_file).read_text()))
             self._loaded = game_file
 
     def reset(self) -> Any:

@@ -21,8 +21,11 @@ Actions            one ALFWorld command: ``go to countertop 1``, ``open fridge 1
                    spaces); anything else is never sent to the engine
 Observation        the engine's own text ("You are in the middle of a room. Looking quickly around
                    you, you see ...", "You arrive at countertop 1. On the countertop 1, you see
-                   ..."), the "-= Welcome to TextWorld, ALFRED! =-" banner dropped;
-                   ``"Nothing happens."`` for an invalid command
+                   ..."), the "-= Welcome to TextWorld, ALFRED! =-" banner dropped, each line's
+                   padding and runs of blank lines removed; the task ("Your task is to: ...") is
+                   stated once, in ``info["instructions"]``; ``"Nothing happens."`` for an invalid
+                   command. (``-v0`` ids, ``clean_observations=False``: the task also ends the
+                   first observation, as in turngym 0.1.)
 Outcome            1.0 when the engine's goal check holds (``won``); 0.0 when cut by ``max_turns``
 Dense reward       ``progress``: change of the fraction of the goal's conditions satisfied in the PDDL
                    state (:mod:`turngym.envs.alfworld.goals`; potential-based, sums to <= 1);
@@ -92,6 +95,16 @@ _SYNTAX = (
 normalize_command = normalize_action
 
 
+def _tidy(text: str) -> str:
+    """Each line stripped, runs of blank lines collapsed to one, no blank lines at the ends."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
 def _task_types(task_types: str | Sequence[str] | None) -> tuple[str, ...]:
     if task_types is None:
         return TASK_TYPES
@@ -119,6 +132,8 @@ class ALFWorldEnv(TurnEnv):
         split: ``"train"`` or ``"test"``.
         max_turns: turn limit (default 50, ALFWorld's usual budget).
         render_mode: ``None``, ``"ansi"`` or ``"human"``.
+        clean_observations: state the task only in the instructions and drop padding (see
+            the module doc); False gives the ``-v0`` observations.
     """
 
     expert_policy = "turngym.envs.alfworld.expert:ALFWorldExpert"
@@ -144,10 +159,12 @@ class ALFWorldEnv(TurnEnv):
         split: str = "train",
         max_turns: int | None = None,
         render_mode: str | None = None,
+        clean_observations: bool = True,
     ) -> None:
         super().__init__(
             reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
         )
+        self.clean_observations = bool(clean_observations)
         if rooms not in ROOMS:
             raise InvalidArgumentError(f"rooms={rooms!r} is not valid; use one of {list(ROOMS)}.")
         self.task_types = _task_types(task_types)
@@ -226,6 +243,10 @@ class ALFWorldEnv(TurnEnv):
         match = _TASK.search(observation)
         task = match.group(1).strip() if match else "solve the household task."
         instructions = f"You are a household robot in a text world (ALFWorld). Your task is to: {task}\n{_SYNTAX}"
+        if self.clean_observations:
+            if match:
+                observation = observation[: match.start()] + observation[match.end() :]
+            observation = _tidy(observation)
         return Start(observation, instructions, info={"task_type": traj["task_type"]})
 
     def _absorb(self, start: bool = False) -> None:
@@ -251,9 +272,10 @@ class ALFWorldEnv(TurnEnv):
         state = self._engine.step(command)
         self._absorb()
         components = {"format": 0.0, "progress": self._progress_value - before}
+        feedback = _tidy(state.feedback) if self.clean_observations else state.feedback
         if self._engine.won:
-            return Outcome(state.feedback, components, terminated=True, outcome=1.0, success=True)
-        return Outcome(state.feedback, components)
+            return Outcome(feedback, components, terminated=True, outcome=1.0, success=True)
+        return Outcome(feedback, components)
 
     def _state(self) -> Any:
         return self._state_cache

@@ -23,6 +23,7 @@ from typing import Any
 from turngym.cache import cache_root, cached_dir
 from turngym.envs.alfworld.engine import AlfredEngine, domain_and_grammar
 from turngym.envs.alfworld.problems import TASK_TYPES, Problem, generate_problem, mangle
+from turngym.error import InvalidArgumentError
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -232,8 +233,18 @@ def find_official_games(root: Path, folder: str, task_types: tuple[str, ...]) ->
     ``json_2.1.1`` (``valid_seen/pick_and_place_simple-.../trial_...``).
     """
     base = root / "json_2.1.1"
+    found = sorted((base / folder).glob("*/*/traj_data.json"))
+    if not found:
+        present = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        why = "does not exist" if not (base / folder).is_dir() else "holds no */*/traj_data.json"
+        raise InvalidArgumentError(
+            f"{base / folder} {why}, so this split has no ALFWorld games (split='train' reads "
+            "train/, split='test' reads valid_seen/ with rooms='seen' and valid_unseen/ with "
+            f"rooms='unseen'; {base} has {present}). Run `alfworld-download` with ALFWORLD_DATA="
+            f"{root} to fetch every split, or pick the split/rooms whose folder is there."
+        )
     games: dict[str, Path] = {}
-    for traj_path in sorted((base / folder).glob("*/*/traj_data.json")):
+    for traj_path in found:
         trial = traj_path.parent
         game_file = trial / "game.tw-pddl"
         relative = trial.relative_to(base).as_posix()

@@ -11,8 +11,12 @@ Tasks              a task id is a game seed (``"0"``..``"9"`` train, ``"1000000"
 Actions            one TextWorld command, e.g. ``go north``, ``take key``, ``open chest``; valid
                    when it is one of ``info["admissible_actions"]`` after stripping, lowercasing and
                    collapsing spaces. Anything else is never sent to the engine.
-Observation        TextWorld's own text: at reset the objective and the first room (the ASCII-art
-                   banner dropped), then the game's feedback to each command
+Observation        TextWorld's own text: at reset the first room, then the game's feedback to each
+                   command, without the interpreter's chrome (ASCII-art banner, ``>`` prompt, the
+                   padded ``-= Room =-0/5`` status line, the RESTART/RESTORE/QUIT/UNDO prompt,
+                   indentation and runs of blank lines). The objective is stated once, in
+                   ``info["instructions"]``. (``-v0`` ids, ``clean_observations=False``: the raw
+                   text with the objective at reset, as in turngym 0.1.)
 Outcome            1.0 when the quest is won; 0.0 when lost, unfinishable, or cut by ``max_turns``
 Dense reward       ``score``: score gain / max_score (sums to <= 1); ``progress``: (L_prev - L_now)
                    / L_0, L = length of TextWorld's current winning policy (the quantity whose sign
@@ -49,11 +53,21 @@ from turngym.envs.textworld.games import (
 from turngym.error import InvalidArgumentError, missing_dependency
 from turngym.policy import normalize_action
 
-__all__ = ["TextWorldEnv", "game_pool", "request_infos", "normalize_command", "strip_banner"]
+__all__ = [
+    "TextWorldEnv",
+    "game_pool",
+    "request_infos",
+    "normalize_command",
+    "strip_banner",
+    "strip_chrome",
+]
 
 FORMAT_PENALTY = -0.1
 #: The lines of TextWorld's ASCII-art banner: only these characters and spaces.
 _BANNER_LINE = re.compile(r"[\s_|\\$/<>]*")
+#: The Z-machine status line: ``-= Room =-`` then moves/score, e.g. ``-= Cubicle =-0/5``.
+_STATUS_LINE = re.compile(r"-= [^\n]{1,200} =-\s*-?\d+/-?\d+")
+_RESTART_PROMPT = "Would you like to RESTART, RESTORE a saved game, QUIT or UNDO"
 _INVALID_FEEDBACK = (
     "That is not an available command here, so nothing happens. Type exactly one command from "
     "the admissible commands, for example 'look' or 'inventory'."
@@ -71,6 +85,28 @@ def strip_banner(text: str) -> str:
     while start < len(lines) and _BANNER_LINE.fullmatch(lines[start]):
         start += 1
     return "\n".join(lines[start:]) if start < len(lines) else text
+
+
+def strip_chrome(text: str, objective: str = "") -> str:
+    """The game's text without the interpreter's chrome, and without ``objective`` at its start.
+
+    Drops the ``>`` prompt, the status line, the restart prompt, each line's padding and runs of
+    blank lines; room titles (``-= Study =-`` on a line of their own) are the game's text and stay.
+    """
+    lines = []
+    for line in strip_banner(text).split("\n"):
+        line = line.strip()
+        if line.startswith(">"):
+            line = line[1:].strip()
+        if _STATUS_LINE.fullmatch(line) or line.startswith(_RESTART_PROMPT):
+            continue
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    cleaned = "\n".join(lines).strip()
+    objective = objective.strip()
+    if objective and cleaned.startswith(objective):
+        cleaned = cleaned[len(objective) :].lstrip()
+    return cleaned
 
 
 def request_infos() -> Any:
@@ -146,6 +182,8 @@ class TextWorldEnv(TurnEnv):
         split: ``"train"`` or ``"test"``.
         max_turns: turn limit (default 50).
         render_mode: ``None``, ``"ansi"`` or ``"human"``.
+        clean_observations: drop the interpreter's chrome and the repeated objective (see the
+            module doc); False gives the ``-v0`` observations.
     """
 
     expert_policy = "turngym.envs.textworld.expert:TextWorldExpert"
@@ -175,10 +213,12 @@ class TextWorldEnv(TurnEnv):
         split: str = "train",
         max_turns: int | None = None,
         render_mode: str | None = None,
+        clean_observations: bool = True,
     ) -> None:
         super().__init__(
             reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
         )
+        self.clean_observations = bool(clean_observations)
         self.difficulty = difficulty
         self.params = resolve_params(difficulty, world_size, nb_objects, quest_length)
         self._user_paths = _user_games(games) if games is not None else None
@@ -248,8 +288,13 @@ class TextWorldEnv(TurnEnv):
             "'open chest', 'look' or 'inventory'. A command counts only when it is one of the "
             "admissible commands of the current state; any other text does nothing."
         )
+        observation = (
+            strip_chrome(state.feedback, state.get("objective") or "")
+            if self.clean_observations
+            else strip_banner(state.feedback)
+        )
         return Start(
-            observation=strip_banner(state.feedback),
+            observation=observation,
             instructions=instructions,
             info={"max_score": self._max_score},
         )
@@ -285,7 +330,7 @@ class TextWorldEnv(TurnEnv):
             "score": float(score_gain),
             "progress": (plan_before - plan_after) / self._initial_plan,
         }
-        observation = state.feedback
+        observation = strip_chrome(state.feedback) if self.clean_observations else state.feedback
         if won or lost or self._unfinishable:
             if self._unfinishable and not (won or lost):
                 observation += "\n(The quest can no longer be completed: the game is over.)"
