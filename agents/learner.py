@@ -13,18 +13,25 @@ One iteration reads top to bottom in :meth:`Learner.step`:
        ratio   = exp(logp - logp_old)
        pg_loss = -min(ratio * A, clip(ratio, 1 - eps, 1 + eps_high) * A)
        kl      = exp(logp_ref - logp) - (logp_ref - logp) - 1          (k3 estimator)
-       loss    = mean over action tokens of (pg_loss + kl_coef * kl)
+       loss    = aggregate(pg_loss + kl_coef * kl)
 
-5. **update**: AdamW over micro-batches with gradient accumulation and gradient-norm clipping.
+   where ``aggregate`` is ``config.loss_agg_mode`` (verl's names; a sequence is an episode;
+   default ``token-mean``, the mean over action tokens; see :mod:`turngym.agents.learner_loss`);
 
-bf16 and gradient checkpointing switch on by default on CUDA; LoRA via ``peft`` is optional;
-checkpoints hold model, optimizer, iteration and RNG states; metrics go to ``metrics.jsonl``
-(and TensorBoard / W&B when asked).
+5. **update**: AdamW over micro-batches (rows sorted by length, then the micro-batch order
+   shuffled) with gradient accumulation and gradient-norm clipping.
+
+Mixed precision (``bf16``, default on CUDA): float32 master weights and AdamW state, bfloat16
+autocast for every forward/backward and rollout (pure-bf16 weights round an ``lr = 1e-6`` step
+away: 0.9 % of weights changed). 16 GB per billion trained parameters (4 weights, 4 gradients,
+8 AdamW), +2 GB for the bf16 KL reference, + activations. The KL reference is always the
+*initial* policy, also after a resume (:func:`~turngym.agents.learner_io.initial_model`);
+checkpoints are atomic; metrics go to ``metrics.jsonl`` (``eval/*`` every ``eval_every``).
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -37,8 +44,21 @@ import torch
 import turngym
 from turngym.agents.hf import HFPolicy, default_device
 from turngym.agents.learner_config import LearnerConfig
-from turngym.agents.learner_credit import gold_answer_probabilities, turn_features
-from turngym.agents.learner_io import MetricsLogger, load_checkpoint, save_checkpoint
+from turngym.agents.learner_credit import gold_answer_probabilities, learner_advantages
+from turngym.agents.learner_io import (
+    MetricsLogger,
+    find_checkpoint,
+    initial_model,
+    load_checkpoint,
+    save_checkpoint,
+)
+from turngym.agents.learner_loss import (
+    clipped_surrogate,
+    gather_rows,
+    micro_batches,
+    padding_fraction,
+    row_weights,
+)
 from turngym.agents.logprobs import completion_logprobs
 from turngym.envs.orchestra.presets import ORCHESTRA_ENVS
 from turngym.error import PolicyError
@@ -75,11 +95,12 @@ class Learner:
         self.bf16 = cuda if config.bf16 is None else config.bf16
         self.output_dir = Path(config.output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoint"
-        resuming = config.resume and (self.checkpoint_dir / "state.json").is_file()
-        source = (
-            str(self.checkpoint_dir / "model") if resuming and not config.lora else config.model
-        )
-        dtype = torch.bfloat16 if self.bf16 else torch.float32
+        checkpoint = find_checkpoint(self.checkpoint_dir) if config.resume else None
+        resuming = checkpoint is not None
+        source = str(checkpoint / "model") if resuming and not config.lora else config.model
+        # Trained weights stay float32 (master weights; bf16 is autocast compute). A frozen LoRA
+        # base is never updated, so it may live in bf16.
+        dtype = torch.bfloat16 if self.bf16 and config.lora else torch.float32
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -89,18 +110,21 @@ class Learner:
             else AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
         )
         base = base.to(device=self.device, dtype=dtype)
-        if config.gradient_checkpointing if config.gradient_checkpointing is not None else cuda:
-            base.gradient_checkpointing_enable()
         self.reference = None
         if config.kl_coef > 0 and not config.lora:
-            self.reference = copy.deepcopy(base).eval().requires_grad_(False)
+            self.reference = initial_model(self, base, given=model is not None, resuming=resuming)
+        checkpointing = (
+            config.gradient_checkpointing if config.gradient_checkpointing is not None else cuda
+        )
+        if checkpointing:
+            base.gradient_checkpointing_enable()
+            if config.lora:  # frozen embeddings: let gradients reach the checkpointed adapters
+                base.enable_input_require_grads()
         if config.lora:
             from peft import LoraConfig, PeftModel, get_peft_model
 
             if resuming:
-                base = PeftModel.from_pretrained(
-                    base, str(self.checkpoint_dir / "model"), is_trainable=True
-                )
+                base = PeftModel.from_pretrained(base, str(checkpoint / "model"), is_trainable=True)
             else:
                 base = get_peft_model(
                     base,
@@ -112,6 +136,10 @@ class Learner:
                         task_type="CAUSAL_LM",
                     ),
                 )
+            # Adapters are trained: float32 master weights even over a bf16 base.
+            for parameter in base.parameters():
+                if parameter.requires_grad:
+                    parameter.data = parameter.data.float()
         self.model = base
         self.model.train()
         self.optimizer = torch.optim.AdamW(
@@ -120,69 +148,32 @@ class Learner:
             betas=config.adam_betas,
             weight_decay=config.weight_decay,
         )
-        self.policy = HFPolicy(
-            self.model,
-            self.tokenizer,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_new_tokens=config.max_new_tokens,
-            max_prompt_tokens=config.max_prompt_tokens,
-            device=self.device,
-        )
+        # Sampling config, prompt template and generation batch all come from the config; the
+        # training forward scores under the same ``self.policy.sampling``.
+        self.policy = HFPolicy.for_learner(self.model, self.tokenizer, config, device=self.device)
         self.credit_fn = credit_fn
         self.progress_estimator: Any = None  # SPA's learned progress head (spa_estimator=True)
         self.progress_optimizer: Any = None
         self.iteration = 0
         self.history: list[dict[str, Any]] = []
         if resuming:
-            self.iteration = load_checkpoint(self.checkpoint_dir, self.optimizer)
-        self.logger = MetricsLogger(self.output_dir, config)
+            self.iteration = load_checkpoint(checkpoint, self.optimizer)
+        self.logger = MetricsLogger(
+            self.output_dir, config, resume_iteration=self.iteration if resuming else None
+        )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast on the learner's device when mixed precision is on, else a no-op."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     # ------------------------------------------------------------------ credit
     def advantages(self, trajectories: list[Trajectory]) -> torch.Tensor:
         """Per-turn advantages ``[n_traj, max_turns]`` from the configured credit method."""
         if self.credit_fn is not None:
             return self.credit_fn(trajectories)
-        import turngym.credit as credit
-
-        batch = credit.TurnBatch.from_trajectories(trajectories)
-        kwargs = dict(self.config.credit_kwargs)
-        name = self.config.credit
-        if name == "gated":
-            # G-RA transforms rewards; an advantage estimator (``base``, default grpo) follows.
-            base = getattr(credit, kwargs.pop("base", "grpo"))
-            base_kwargs = kwargs.pop("base_kwargs", {})
-            return base(batch, rewards=credit.gated(batch, **kwargs), **base_kwargs)
-        if name == "igpo" and "gold_probs" not in kwargs:
-            kwargs["gold_probs"] = gold_answer_probabilities(
-                self.model,
-                self.tokenizer,
-                trajectories,
-                template=self.config.igpo_answer_template,
-                max_prompt_tokens=self.config.max_prompt_tokens,
-                micro_batch_size=self.config.micro_batch_size,
-            ).to(batch.device)
-        if name == "spa" and self.config.spa_estimator and "contributions" not in kwargs:
-            kwargs["features"], kwargs["estimator"] = self._fit_progress_estimator(
-                trajectories, batch
-            )
-        return getattr(credit, name)(batch, **kwargs)
-
-    def _fit_progress_estimator(self, trajectories: list[Trajectory], batch: Any) -> tuple:
-        """SPA: per-turn features from the policy LM, then a few estimator steps on this batch."""
-        from turngym.credit.spa import ProgressEstimator, progress_train_step
-
-        features = turn_features(
-            self.model, self.tokenizer, trajectories, self.config.micro_batch_size, self.device
-        )
-        if self.progress_estimator is None:
-            self.progress_estimator = ProgressEstimator(features.shape[-1])
-            self.progress_optimizer = torch.optim.Adam(
-                self.progress_estimator.parameters(), lr=1e-2
-            )
-        for _ in range(self.config.spa_estimator_steps):
-            progress_train_step(self.progress_estimator, self.progress_optimizer, features, batch)
-        return features, self.progress_estimator
+        return learner_advantages(self, trajectories)
 
     # ------------------------------------------------------------------ one iteration
     def rollout(self, seed: int | None = None, num_groups: int | None = None) -> list[Trajectory]:
@@ -198,19 +189,49 @@ class Learner:
             "num_envs": config.num_envs,
             "env_kwargs": config.env_kwargs,
         }
-        if config.env_id in ORCHESTRA_ENVS:  # a team sharing the model: every agent's trajectory
-            from turngym.envs import orchestra
+        with self.autocast():  # generation runs under the same autocast as training
+            if config.env_id in ORCHESTRA_ENVS:  # a team sharing the model: every agent's turns
+                from turngym.envs import orchestra
 
-            team = orchestra.rollout(config.env_id, self.policy, **arguments)
-            return [trajectory for episode in team for trajectory in episode.trajectories.values()]
-        return turngym.rollout(config.env_id, self.policy, progress=config.progress, **arguments)
+                team = orchestra.rollout(config.env_id, self.policy, **arguments)
+                return [
+                    trajectory for episode in team for trajectory in episode.trajectories.values()
+                ]
+            return turngym.rollout(
+                config.env_id,
+                self.policy,
+                progress=config.progress,
+                pool=self.env_pool(),
+                **arguments,
+            )
+
+    def env_pool(self) -> turngym.EnvPool:
+        """The run's kept :class:`turngym.EnvPool` (``config.num_envs`` envs, worker processes
+        when > 1), built on first use and closed by :meth:`close`: workers live across iterations."""
+        pool = getattr(self, "_env_pool", None)
+        if pool is None or pool.closed:
+            n, workers = self.config.num_envs, self.config.env_workers
+            pool = turngym.EnvPool(
+                self.config.env_id,
+                n,
+                self.config.env_kwargs,
+                workers=(n if n > 1 else 0) if workers is None else workers,
+            )
+            self._env_pool = pool
+        return pool
+
+    def close(self) -> None:
+        """Stops the env pool's workers (a later rollout starts a new pool)."""
+        pool = getattr(self, "_env_pool", None)
+        if pool is not None:
+            pool.close()
 
     def step(self) -> dict[str, Any]:
         """One iteration: rollout, credit, policy update. Returns its metrics."""
         config, started = self.config, time.perf_counter()
         trajectories = self.rollout()
         advantages = self.advantages(trajectories).detach().float().cpu()
-        prompts, actions, token_advantages = [], [], []
+        prompts, actions, token_advantages, episodes = [], [], [], []
         for i, trajectory in enumerate(trajectories):
             for t, turn in enumerate(trajectory.turns):
                 if turn.info.get("idle"):  # an orchestra agent that did not act (no tokens)
@@ -222,7 +243,8 @@ class Learner:
                 prompts.append(turn.prompt_token_ids)
                 actions.append(turn.token_ids)
                 token_advantages.append(float(advantages[i, t]))
-        stats = self._update(prompts, actions, token_advantages)
+                episodes.append(i)
+        stats = self._update(prompts, actions, token_advantages, episodes)
         rewards = [t.total_reward for t in trajectories]
         valid = advantages[_turn_mask(trajectories, advantages.shape)]
         metrics = {
@@ -237,6 +259,9 @@ class Learner:
             **stats,
             "seconds": time.perf_counter() - started,
         }
+        if config.eval_every and (self.iteration + 1) % config.eval_every == 0:
+            evaluation = self.evaluate(num_groups=config.eval_groups)
+            metrics.update({f"eval/{name}": value for name, value in evaluation.items()})
         self.iteration += 1
         self.history.append(metrics)
         self.logger.log(metrics)
@@ -244,11 +269,23 @@ class Learner:
             self.save()
         return metrics
 
-    def _update(self, prompts: list, actions: list, advantages: list[float]) -> dict[str, float]:
+    def _update(
+        self,
+        prompts: list,
+        actions: list,
+        advantages: list[float],
+        episodes: list[int] | None = None,
+    ) -> dict[str, float]:
+        """``ppo_epochs`` passes of clipped policy-gradient steps over the turn rows.
+
+        ``episodes[r]`` is the episode of row ``r`` (the *sequence* of the loss aggregation
+        modes); None makes every row its own sequence.
+        """
+        episodes = list(range(len(prompts))) if episodes is None else episodes
         config = self.config
-        rows = len(prompts)
-        micro = config.micro_batch_size
-        chunks = [list(range(s, min(rows, s + micro))) for s in range(0, rows, micro)]
+        lengths = [len(p) + len(a) for p, a in zip(prompts, actions, strict=True)]
+        chunks = micro_batches(lengths, config.micro_batch_size, sort=config.sort_by_length)
+        unsorted = micro_batches(lengths, config.micro_batch_size, sort=False)
         accumulation = config.gradient_accumulation_steps or len(chunks)
         updates_per_epoch = math.ceil(len(chunks) / accumulation)
         reuse_current = config.ppo_epochs == 1 and updates_per_epoch == 1
@@ -259,59 +296,76 @@ class Learner:
                 self.reference, prompts, actions, chunks, adapter_off=self.reference is None
             )
         eps_low, eps_high = config.clip_eps, config.clip_eps_high or config.clip_eps
-        totals = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0, "tokens": 0}
+        totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0}
+        norms: list[float] = []
         generator = torch.Generator().manual_seed(config.seed + self.iteration)
         for _ in range(config.ppo_epochs):
             order = torch.randperm(len(chunks), generator=generator).tolist()
             for first in range(0, len(order), accumulation):
                 group = [chunks[k] for k in order[first : first + accumulation]]
-                tokens = sum(len(actions[i]) for chunk in group for i in chunk)
+                rows = [i for chunk in group for i in chunk]
+                weights = dict(
+                    zip(
+                        rows,
+                        row_weights(
+                            [len(actions[i]) for i in rows],
+                            config.loss_agg_mode,
+                            config.max_new_tokens,
+                            [episodes[i] for i in rows],
+                        ),
+                        strict=True,
+                    )
+                )
                 self.optimizer.zero_grad(set_to_none=True)
+                step_loss = 0.0
                 for chunk in group:
                     logp, mask = self._chunk_logprobs(self.model, prompts, actions, chunk)
-                    advantage = torch.tensor([advantages[i] for i in chunk], device=logp.device)[
-                        :, None
-                    ]
-                    logp_old = logp.detach() if old is None else _stack(old, chunk, logp)
+                    advantage = torch.tensor([advantages[i] for i in chunk], device=logp.device)
+                    logp_old = logp.detach() if old is None else gather_rows(old, chunk, logp)
                     ratio = torch.exp(logp - logp_old)
-                    pg = -torch.min(
-                        ratio * advantage, ratio.clamp(1 - eps_low, 1 + eps_high) * advantage
+                    per_token, clipped = clipped_surrogate(
+                        ratio, advantage[:, None], eps_low, eps_high
                     )
-                    per_token = pg
                     if reference is not None:
-                        delta = _stack(reference, chunk, logp) - logp
+                        delta = gather_rows(reference, chunk, logp) - logp
                         kl = delta.exp() - delta - 1
-                        per_token = pg + config.kl_coef * kl
+                        per_token = per_token + config.kl_coef * kl
                         totals["kl"] += float((kl.detach() * mask).sum())
-                    loss = (per_token * mask).sum() / tokens
+                    row_weight = torch.tensor([weights[i] for i in chunk], device=logp.device)
+                    loss = ((per_token * mask).sum(-1) * row_weight).sum()
                     loss.backward()
-                    totals["loss"] += float(loss.detach()) * tokens
-                    clipped = ((ratio - 1).abs() > eps_low) & mask
-                    totals["clip_frac"] += float(clipped.sum())
-                totals["tokens"] += tokens
-                if config.max_grad_norm:
-                    norm = torch.nn.utils.clip_grad_norm_(
-                        self.model.parameters(), config.max_grad_norm
-                    )
-                    totals["grad_norm"] = float(norm)
+                    step_loss += float(loss.detach())
+                    totals["clipped"] += float((clipped & mask).sum())
+                    totals["tokens"] += int(mask.sum())
+                # Pre-clip total norm of every optimizer step (inf max_norm: measure, no clip).
+                norm = torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.model.parameters() if p.requires_grad],
+                    config.max_grad_norm or math.inf,
+                )
+                norms.append(float(norm))
+                totals["loss"] += step_loss
                 self.optimizer.step()
         count = max(1, totals["tokens"])
         return {
-            "loss": totals["loss"] / count,
+            "loss": totals["loss"] / max(1, len(norms)),
             "kl": totals["kl"] / count,
-            "clip_frac": totals["clip_frac"] / count,
-            "grad_norm": totals["grad_norm"],
+            "clip_frac": totals["clipped"] / count,
+            "grad_norm": float(np.mean(norms)) if norms else 0.0,
+            "grad_norm_max": max(norms, default=0.0),
+            "optimizer_steps": len(norms),
             "action_tokens": sum(map(len, actions)),
+            "padding_fraction": padding_fraction(lengths, chunks),
+            "padding_fraction_unsorted": padding_fraction(lengths, unsorted),
         }
 
     def _chunk_logprobs(self, model: Any, prompts: list, actions: list, chunk: list[int]):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with self.autocast():
             return completion_logprobs(
                 model,
                 [prompts[i] for i in chunk],
                 [actions[i] for i in chunk],
                 pad_id=self.tokenizer.pad_token_id,
-                temperature=self.config.temperature,
+                sampling=self.policy.sampling,
                 device=self.device,
             )
 
@@ -339,30 +393,41 @@ class Learner:
             self.step()
         self.save()
         self.logger.close()
+        self.close()
         return self.history
 
     @torch.no_grad()
-    def evaluate(self, num_groups: int = 8, seed: int = 10_000) -> dict[str, float]:
-        """Mean reward, success and turns of the current policy on ``num_groups`` task groups."""
+    def evaluate(
+        self,
+        num_groups: int = 8,
+        seed: int = 10_000,
+        task_class: Callable[[str], str] | None = None,
+    ) -> dict[str, float]:
+        """Mean reward, success and turns of the current policy on ``num_groups`` task groups.
+
+        ``task_class`` maps a task id to its class (e.g. the exit side on Corridor); then the
+        result also holds ``success/<class>`` for every class seen, so a policy that solves one
+        class only (always walking east) cannot hide behind the mean.
+        """
         trajectories = self.rollout(seed=seed, num_groups=num_groups)
-        return {
+        result = {
             "reward": float(np.mean([t.total_reward for t in trajectories])),
             "success": float(np.mean([bool(t.success) for t in trajectories])),
             "turns": float(np.mean([len(t.turns) for t in trajectories])),
         }
+        if task_class is not None:
+            classes: dict[str, list[bool]] = {}
+            for trajectory in trajectories:
+                classes.setdefault(task_class(trajectory.task_id), []).append(
+                    bool(trajectory.success)
+                )
+            for name in sorted(classes):
+                result[f"success/{name}"] = float(np.mean(classes[name]))
+        return result
 
     def save(self, path: str | Path | None = None) -> Path:
         """Writes model (or LoRA adapter), tokenizer, optimizer, iteration and RNG states."""
         return save_checkpoint(Path(path) if path else self.checkpoint_dir, self)
-
-
-def _stack(per_row: dict[int, torch.Tensor], chunk: list[int], like: torch.Tensor) -> torch.Tensor:
-    """Right-aligns the stored per-row log-probs of ``chunk`` into a tensor shaped like ``like``."""
-    out = torch.zeros_like(like)
-    for row, i in enumerate(chunk):
-        values = per_row[i]
-        out[row, out.shape[1] - len(values) :] = values.to(out.device, out.dtype)
-    return out
 
 
 def _turn_mask(trajectories: list[Trajectory], shape: torch.Size) -> torch.Tensor:

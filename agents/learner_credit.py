@@ -6,6 +6,7 @@
   ``[n_traj, max_turns, hidden]``, the input of SPA's progress estimator.
 
 Both score many sequences in batched forward passes (``micro_batch_size`` rows at a time).
+:func:`learner_advantages` runs the learner's configured credit method with them.
 """
 
 from __future__ import annotations
@@ -14,25 +15,12 @@ from typing import Any
 
 import torch
 
-from turngym.agents.hf import render_prompt
 from turngym.agents.learner_io import gold_answer
 from turngym.agents.logprobs import completion_logprobs, last_hidden_states
+from turngym.agents.prompts import PromptTemplate, context_prompt_ids
 from turngym.trajectory import Trajectory
 
-__all__ = ["gold_answer_probabilities", "turn_features"]
-
-
-def _context_messages(trajectory: Trajectory, upto: int) -> list[dict[str, str]]:
-    """The chat after the first ``upto`` turns (their actions and the observations that followed)."""
-    messages = (
-        [{"role": "system", "content": trajectory.instructions}] if trajectory.instructions else []
-    )
-    messages.append({"role": "user", "content": trajectory.initial_observation})
-    for index in range(upto):
-        messages.append({"role": "assistant", "content": trajectory.turns[index].action})
-        if index + 1 < len(trajectory.turns):
-            messages.append({"role": "user", "content": trajectory.turns[index + 1].observation})
-    return messages
+__all__ = ["gold_answer_probabilities", "learner_advantages", "turn_features"]
 
 
 @torch.no_grad()
@@ -44,16 +32,20 @@ def gold_answer_probabilities(
     template: str = "{answer}",
     max_prompt_tokens: int | None = None,
     micro_batch_size: int = 16,
+    prompt_template: PromptTemplate | None = None,
 ) -> torch.Tensor:
     """IGPO's ``p_t = exp(mean log pi(gold answer | context after turn t))`` for t = 0..T.
 
-    Column 0 is the context before the first action; column ``t`` the context after turn ``t``.
+    Column 0 is the context before the first action; column ``t`` the context after turn ``t``
+    (the prompt the policy answered at turn ``t`` when recorded; the one after the last turn is
+    rendered with ``prompt_template``, the policy's, so it is written like the rollout prompts).
     Returns ``[n_traj, max_turns + 1]``, 0 past each trajectory's end and for trajectories with
     no gold answer in ``privileged``. Contexts are scored in batched forward passes.
     """
     width = max((len(t.turns) for t in trajectories), default=0) + 1
     probabilities = torch.zeros(len(trajectories), width)
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    prompt_template = prompt_template or PromptTemplate(max_prompt_tokens=max_prompt_tokens)
     rows: list[tuple[int, int, list[int], list[int]]] = []
     for i, trajectory in enumerate(trajectories):
         answer = gold_answer(trajectory.privileged)
@@ -64,7 +56,7 @@ def gold_answer_probabilities(
             + end
         )
         for t in range(len(trajectory.turns) + 1):
-            prompt = render_prompt(tokenizer, _context_messages(trajectory, t), max_prompt_tokens)
+            prompt = context_prompt_ids(tokenizer, trajectory, t, prompt_template)
             rows.append((i, t, prompt, answer_ids))
     was_training = model.training
     model.eval()
@@ -109,3 +101,64 @@ def turn_features(
         for (i, t, _), vector in zip(chunk, hidden, strict=True):
             features[i, t] = vector
     return features if features is not None else torch.zeros(len(trajectories), width, 1)
+
+
+def learner_advantages(learner: Any, trajectories: list[Trajectory]) -> torch.Tensor:
+    """Per-turn advantages ``[n_traj, max_turns]`` of ``learner.config.credit`` on ``trajectories``.
+
+    ``gated`` transforms rewards and hands them to its ``base`` estimator (default grpo); ``igpo``
+    gets the gold-answer probabilities and ``spa`` (with ``spa_estimator``) the learned progress
+    estimator, both computed with the learner's model under its autocast.
+    """
+    import turngym.credit as credit
+
+    config = learner.config
+    batch = credit.TurnBatch.from_trajectories(trajectories)
+    kwargs = dict(config.credit_kwargs)
+    name = config.credit
+    if name == "gated":
+        base = getattr(credit, kwargs.pop("base", "grpo"))
+        base_kwargs = kwargs.pop("base_kwargs", {})
+        return base(batch, rewards=credit.gated(batch, **kwargs), **base_kwargs)
+    if name == "igpo" and "gold_probs" not in kwargs:
+        with learner.autocast():
+            kwargs["gold_probs"] = gold_answer_probabilities(
+                learner.model,
+                learner.tokenizer,
+                trajectories,
+                template=config.igpo_answer_template,
+                max_prompt_tokens=config.max_prompt_tokens,
+                micro_batch_size=config.micro_batch_size,
+                prompt_template=learner.policy.template,
+            ).to(batch.device)
+    if name == "spa" and config.spa_estimator and "contributions" not in kwargs:
+        kwargs["features"], kwargs["estimator"] = _fit_progress_estimator(
+            learner, trajectories, batch
+        )
+    return getattr(credit, name)(batch, **kwargs)
+
+
+def _fit_progress_estimator(learner: Any, trajectories: list[Trajectory], batch: Any) -> tuple:
+    """SPA: per-turn features from the policy LM, then a few estimator steps on this batch.
+
+    The estimator and its optimizer live on the learner (``progress_estimator``), so they keep
+    learning across iterations.
+    """
+    from turngym.credit.spa import ProgressEstimator, progress_train_step
+
+    with learner.autocast():
+        features = turn_features(
+            learner.model,
+            learner.tokenizer,
+            trajectories,
+            learner.config.micro_batch_size,
+            learner.device,
+        )
+    if learner.progress_estimator is None:
+        learner.progress_estimator = ProgressEstimator(features.shape[-1])
+        learner.progress_optimizer = torch.optim.Adam(
+            learner.progress_estimator.parameters(), lr=1e-2
+        )
+    for _ in range(learner.config.spa_estimator_steps):
+        progress_train_step(learner.progress_estimator, learner.progress_optimizer, features, batch)
+    return features, learner.progress_estimator

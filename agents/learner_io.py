@@ -1,20 +1,38 @@
-"""The learner's I/O: checkpoints (save/resume), metrics (JSONL, TensorBoard, W&B), gold answers."""
+"""The learner's I/O: checkpoints (save/resume), metrics (JSONL, TensorBoard, W&B), gold answers.
+
+A checkpoint is written whole into a temporary sibling folder (``checkpoint.tmp``) and only then
+renamed into place: the previous checkpoint is first renamed to ``checkpoint.prev``, the new one
+to ``checkpoint``, then ``checkpoint.prev`` is removed. At every instant one complete checkpoint
+exists (``checkpoint``, or ``checkpoint.prev`` if the process died between the two renames), and
+:func:`find_checkpoint` returns it. A save that fails mid-way (disk full) removes its temporary
+folder and leaves the last good checkpoint untouched.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["MetricsLogger", "gold_answer", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "MetricsLogger",
+    "find_checkpoint",
+    "gold_answer",
+    "initial_model",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 #: Where envs put the gold answer in ``privileged``, tried in order (IGPO).
-GOLD_KEYS = ("gold_answers", "gold_answer", "answers", "answer", "gold")
+#: (SearchQA writes ``golden_answers``, as Search-R1's data does.)
+GOLD_KEYS = ("gold_answers", "golden_answers", "gold_answer", "answers", "answer", "gold")
 
 
 def gold_answer(privileged: dict[str, Any] | None) -> str | None:
@@ -28,14 +46,45 @@ def gold_answer(privileged: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _sibling(folder: Path, suffix: str) -> Path:
+    return folder.with_name(folder.name + suffix)
+
+
+def find_checkpoint(folder: Path) -> Path | None:
+    """The complete checkpoint at ``folder`` (or its ``.prev`` left by an interrupted save)."""
+    for candidate in (folder, _sibling(folder, ".prev")):
+        if (candidate / "state.json").is_file():
+            return candidate
+    return None
+
+
 def save_checkpoint(folder: Path, learner: Any) -> Path:
-    """Writes ``model/`` (weights or LoRA adapter, plus tokenizer), ``optimizer.pt``, ``rng.pt``
-    and ``state.json`` (iteration, config); ``state.json`` goes last, so a folder with it is whole.
+    """Atomically writes ``model/`` (weights or LoRA adapter, plus tokenizer), ``optimizer.pt``,
+    ``rng.pt`` and ``state.json`` (iteration, config) to ``folder`` (see the module docstring).
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    state_path = folder / "state.json"
-    if state_path.exists():
-        state_path.unlink()
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary, previous = _sibling(folder, ".tmp"), _sibling(folder, ".prev")
+    shutil.rmtree(temporary, ignore_errors=True)
+    try:
+        _write_checkpoint(temporary, learner)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    if (folder / "state.json").is_file():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(folder, previous)
+    elif (
+        folder.exists()
+    ):  # a stray incomplete folder (e.g. from an older version): not a checkpoint
+        shutil.rmtree(folder)
+    os.replace(temporary, folder)
+    shutil.rmtree(previous, ignore_errors=True)
+    return folder
+
+
+def _write_checkpoint(folder: Path, learner: Any) -> None:
+    folder.mkdir(parents=True)
     learner.model.save_pretrained(folder / "model")
     learner.tokenizer.save_pretrained(folder / "model")
     torch.save(learner.optimizer.state_dict(), folder / "optimizer.pt")
@@ -47,10 +96,7 @@ def save_checkpoint(folder: Path, learner: Any) -> Path:
     }
     torch.save(rng, folder / "rng.pt")
     state = {"iteration": learner.iteration, "config": learner.config.to_dict()}
-    tmp = folder / "state.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, state_path)
-    return folder
+    (folder / "state.json").write_text(json.dumps(state, indent=1))
 
 
 def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer) -> int:
@@ -69,13 +115,43 @@ def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer) -> int:
     return int(state["iteration"])
 
 
+def initial_model(learner: Any, base: Any, *, given: bool, resuming: bool) -> Any:
+    """The frozen KL reference: the initial policy, never a resumed checkpoint.
+
+    Fresh runs copy ``base``; an in-memory model (``given``) is also saved once to
+    ``output_dir/reference`` so that a resumed run can reload exactly it. Resumed runs load
+    that folder when it exists, else ``config.model``. Held in bf16 under mixed precision.
+    """
+    from transformers import AutoModelForCausalLM
+
+    saved = learner.output_dir / "reference"
+    dtype = torch.bfloat16 if learner.bf16 else torch.float32
+    if resuming:
+        source = saved if (saved / "config.json").is_file() else learner.config.model
+        reference = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
+    else:
+        reference = copy.deepcopy(base)
+        # A fresh run: whatever an earlier run left in this folder is not this run's reference.
+        shutil.rmtree(saved, ignore_errors=True)
+        if given:
+            reference.save_pretrained(saved)
+    return reference.to(device=learner.device, dtype=dtype).eval().requires_grad_(False)
+
+
 class MetricsLogger:
     """Appends one JSON line of metrics per iteration to ``metrics.jsonl``; mirrors them to
     TensorBoard and W&B when the config asks and the package is installed (else a warning)."""
 
-    def __init__(self, output_dir: Path, config: Any) -> None:
+    def __init__(self, output_dir: Path, config: Any, resume_iteration: int | None = None) -> None:
         output_dir.mkdir(parents=True, exist_ok=True)
         self.path = output_dir / "metrics.jsonl"
+        if self.path.is_file():
+            # Lines of iterations after the checkpoint will be written again by the resumed run
+            # (and a fresh run starts a fresh file): drop them so no iteration appears twice.
+            keep = resume_iteration or 0
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if line.strip() and _iteration(line) <= keep]
+            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         self.tensorboard = self.wandb = None
         if config.tensorboard:
             try:
@@ -114,7 +190,15 @@ class MetricsLogger:
             self.wandb.log(metrics, step=step)
 
     def close(self) -> None:
+        """Flushes and closes TensorBoard and W&B (the JSONL file is closed after every line)."""
         if self.tensorboard is not None:
             self.tensorboard.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+def _iteration(line: str) -> int:
+    try:
+        return int(json.loads(line).get("iteration", 0))
+    except (ValueError, AttributeError):
+        return 0
