@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timings")
     args = parser.parse_args(argv)
     steps = 200 if args.quick else args.steps
-    from openenv.core.generic_client import GenericEnvClient
-
-    from turngym.integrations.openenv import OpenEnvGymEnv
+    from turngym.integrations.openenv import OpenEnvGymEnv, generic_client
 
     print(f"{'env':28s} {'path':26s} {'calls/s':>10s} {'ratio':>7s}")
     for env_id in args.env:
@@ -117,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             _time_gym(env, script[:20])  # warm caches
             base = n / _best(r, _time_gym, env, script)
             env.close()
-            with GenericEnvClient(base_url=url) as client:
+            with generic_client(url) as client:
                 _time_client(client, script[:20])
                 raw = n / _best(r, _time_client, client, script)
             wrapper = OpenEnvGymEnv(url)

@@ -81,7 +81,7 @@ def _play_in_process(seed, actions):
 
 
 def test_openenv_client_plays_the_same_episodes_as_in_process(webshop_server):
-    from openenv.core.generic_client import GenericEnvClient
+    from turngym.integrations.openenv import generic_client
 
     policy = RandomPolicy(seed=1)
     for seed in (0, 1, 2):
@@ -106,7 +106,7 @@ def test_openenv_client_plays_the_same_episodes_as_in_process(webshop_server):
         env.close()
         expected = _play_in_process(seed, actions)
 
-        with GenericEnvClient(base_url=webshop_server) as client:
+        with generic_client(webshop_server) as client:
             result = client.reset(seed=seed)
             first = result.observation
             got = [(first["text"], None, first["state_key"], first["admissible_actions"])]

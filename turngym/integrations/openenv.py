@@ -53,6 +53,7 @@ __all__ = [
     "TurngymEnvironment",
     "TurngymObservation",
     "TurngymState",
+    "generic_client",
     "main",
     "make_app",
 ]
@@ -183,6 +184,14 @@ class TurngymEnvironment(Environment):
         self.env.close()
 
 
+def generic_client(base_url: str, **kwargs: Any) -> Any:
+    """OpenEnv's ``GenericEnvClient`` for ``base_url``, synchronous on every supported version
+    (openenv-core 0.2.1 clients are synchronous; from 0.2.3 they are async and ``.sync()`` wraps
+    them)."""
+    client = GenericEnvClient(base_url=base_url, **kwargs)
+    return client.sync() if hasattr(client, "sync") else client
+
+
 def make_app(
     env_id: str, *, env_kwargs: dict[str, Any] | None = None, max_concurrent_envs: int = 64
 ) -> Any:
@@ -258,7 +267,7 @@ class OpenEnvGymEnv(gymnasium.Env[str, str]):
         self.max_turns = max_turns
         self.observation_space = TextSpace()
         self.action_space = TextSpace()
-        self.client = GenericEnvClient(base_url=base_url, message_timeout_s=message_timeout_s)
+        self.client = generic_client(base_url, message_timeout_s=message_timeout_s)
         deadline = time.monotonic() + wait_s
         while True:  # a server started a moment ago may not listen yet
             try:
