@@ -177,45 +177,57 @@ class TraceRecorder:
         the env stepped; ``generated`` holds the acting agents' actions and ``subtasks`` the
         subtask each acting worker worked on."""
         orchestrator = infos[ORCHESTRATOR]
-        event = self._event
+        event, events, tools = self._event, self.events, self._tools
+        # The per-turn events are dict literals appended directly: this is the rollout's hot
+        # loop (see benchmarks/orchestra_speed.py for what recording costs per team turn).
+        at_decision, at_step = max(0.0, decided - self.started), max(0.0, stepped - self.started)
         if ORCHESTRATOR in generated:
             action = generated[ORCHESTRATOR]
-            event(
-                decided,
-                "orchestrator_decision",
-                ORCHESTRATOR,
-                turn=turn,
-                role="lead",
-                action=action.text,
-                decision=orchestrator.get("decision"),
-                valid=bool(orchestrator.get("valid_action")),
-                tokens=_tokens(action),
+            events.append(
+                {
+                    "id": f"e{len(events) + 1}",
+                    "t": at_decision,
+                    "type": "orchestrator_decision",
+                    "agent": ORCHESTRATOR,
+                    "turn": turn,
+                    "role": "lead",
+                    "action": action.text,
+                    "decision": orchestrator.get("decision"),
+                    "valid": bool(orchestrator.get("valid_action")),
+                    "tokens": _tokens(action),
+                }
             )
         workers = [agent for agent in generated if agent != ORCHESTRATOR]
         for agent in workers:  # decided together, before the env stepped
             action = generated[agent]
-            event(
-                decided,
-                "tool_call",
-                agent,
-                turn=turn,
-                role="worker",
-                tool=self._tools[agent],
-                action=action.text,
-                subtask=subtasks.get(agent),
-                tokens=_tokens(action),
+            events.append(
+                {
+                    "id": f"e{len(events) + 1}",
+                    "t": at_decision,
+                    "type": "tool_call",
+                    "agent": agent,
+                    "turn": turn,
+                    "role": "worker",
+                    "tool": tools[agent],
+                    "action": action.text,
+                    "subtask": subtasks.get(agent),
+                    "tokens": _tokens(action),
+                }
             )
         for agent in workers:
-            event(
-                stepped,
-                "tool_result",
-                self._tools[agent],
-                turn=turn,
-                tool=self._tools[agent],
-                to=agent,
-                reward=float(rewards.get(agent, 0.0)),
-                valid=bool(infos[agent].get("valid_action")),
-                content_ref=_ref(observations.get(agent, "")),
+            events.append(
+                {
+                    "id": f"e{len(events) + 1}",
+                    "t": at_step,
+                    "type": "tool_result",
+                    "agent": tools[agent],
+                    "turn": turn,
+                    "tool": tools[agent],
+                    "to": agent,
+                    "reward": float(rewards.get(agent, 0.0)),
+                    "valid": bool(infos[agent].get("valid_action")),
+                    "content_ref": _ref(observations.get(agent, "")),
+                }
             )
         for worker, number, outcome, success in orchestrator.get("returned", ()):
             event(
