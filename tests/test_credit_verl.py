@@ -7,47 +7,19 @@ main env ``test_in_the_verl_venv`` runs this file there.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
 import types
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers.verl_venv import HAS_VERL, needs_verl, run_in_verl_venv
 from turngym import Trajectory, Turn
 from turngym.credit import TurnBatch, gae, grpo, reinforce, rloo
-
-ROOT = Path(__file__).resolve().parents[1]
-VERL_PYTHON = Path(os.environ.get("TURNGYM_VERL_PYTHON", ROOT / ".venv-verl" / "bin" / "python"))
-HAS_VERL = importlib.util.find_spec("verl") is not None
-needs_verl = pytest.mark.skipif(not HAS_VERL, reason="verl not installed here (runs in .venv-verl)")
 
 
 @pytest.mark.skipif(HAS_VERL, reason="verl is installed here: the tests below run directly")
 def test_in_the_verl_venv() -> None:
-    if not VERL_PYTHON.exists():
-        pytest.skip(f"no verl venv at {VERL_PYTHON}; `bash tests/run.sh` builds .venv-verl")
-    result = subprocess.run(
-        [
-            str(VERL_PYTHON),
-            "-m",
-            "pytest",
-            __file__,
-            "-q",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-            "-W",
-            "ignore::UserWarning",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_in_verl_venv(__file__, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "4 passed" in result.stdout.strip().splitlines()[-1], result.stdout[-2000:]
 

@@ -8,46 +8,16 @@ separate venv that ``tests/run.sh`` builds (``.venv-verl``): in the main env,
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-VERL_PYTHON = Path(os.environ.get("TURNGYM_VERL_PYTHON", ROOT / ".venv-verl" / "bin" / "python"))
-HAS_VERL = importlib.util.find_spec("verl") is not None
-needs_verl = pytest.mark.skipif(not HAS_VERL, reason="verl not installed here (runs in .venv-verl)")
+from helpers.verl_venv import HAS_VERL, ROOT, needs_verl, run_in_verl_venv
 
 
 @pytest.mark.skipif(HAS_VERL, reason="verl is installed here: the tests below run directly")
 def test_verl_tests_in_their_own_venv():
-    if not VERL_PYTHON.exists():
-        pytest.skip(
-            f"no verl venv at {VERL_PYTHON}: verl 0.9.1 needs transformers 5.10.x, which conflicts "
-            "with the main test env; `bash tests/run.sh` builds .venv-verl"
-        )
-    result = subprocess.run(
-        [
-            str(VERL_PYTHON),
-            "-m",
-            "pytest",
-            __file__,
-            "-q",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-            "-W",
-            "ignore::UserWarning",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = run_in_verl_venv(__file__)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
     # Everything ran there except this delegating test itself (skipped where verl is installed).

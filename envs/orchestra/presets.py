@@ -9,6 +9,17 @@ from turngym.error import InvalidArgumentError
 
 __all__ = ["ORCHESTRA_ENVS", "aec_env", "list_orchestra_envs", "parallel_env"]
 
+#: A short- and a long-corridor worker, three corridor subtasks (the toy team).
+_CORRIDOR_TEAM: dict[str, Any] = {
+    "members": {
+        "short": ("turngym/Corridor-v0", {"lengths": (2, 3)}),
+        "long": ("turngym/Corridor-v0", {"lengths": (4, 5)}),
+    },
+    "workers": {"short": 1, "long": 1},
+    "num_subtasks": 3,
+    "max_turns": 24,
+}
+
 #: The bundled presets: id -> keyword arguments of :class:`OrchestraEnv`.
 ORCHESTRA_ENVS: dict[str, dict[str, Any]] = {
     "turngym/Orchestra-v0": {
@@ -16,24 +27,10 @@ ORCHESTRA_ENVS: dict[str, dict[str, Any]] = {
         "workers": {"shop": 2, "search": 2},
         "num_subtasks": 4,
     },
-    "turngym/Orchestra-Toy-v0": {
-        "members": {
-            "short": ("turngym/Corridor-v0", {"lengths": (2, 3)}),
-            "long": ("turngym/Corridor-v0", {"lengths": (4, 5)}),
-        },
-        "workers": {"short": 1, "long": 1},
-        "num_subtasks": 3,
-        "max_turns": 24,
-    },
+    "turngym/Orchestra-Toy-v0": _CORRIDOR_TEAM,
     # The stop decision and the orchestration rewards: the orchestrator must finish itself.
     "turngym/Orchestra-Stop-v0": {
-        "members": {
-            "short": ("turngym/Corridor-v0", {"lengths": (2, 3)}),
-            "long": ("turngym/Corridor-v0", {"lengths": (4, 5)}),
-        },
-        "workers": {"short": 1, "long": 1},
-        "num_subtasks": 3,
-        "max_turns": 24,
+        **_CORRIDOR_TEAM,
         "auto_finish": False,
         "orchestration": {"routing": 0.2, "parallelism": 0.5, "stop": 0.5},
     },
