@@ -2,6 +2,7 @@
 
     python benchmarks/swe_speed.py --quick
     python benchmarks/swe_speed.py --resets 20 --commands 50
+    python benchmarks/swe_speed.py --quick --baseline-git 4fa8e0f   # old vs new, in one run
 
 For each backend that works here it times ``env.reset`` of a new env (a new container or bwrap
 workspace, bug applied), ``env.reset`` of an env whose last episode ended (docker reuses the
@@ -9,14 +10,25 @@ container of the same project: processes killed, workspace and scratch folders w
 ``edit``, a short pytest run of one test file, and ``submit`` (grading). Ratios are against the
 local backend measured in the same run. Docker needs an engine and the images of
 ``docker/ci_setup.sh``; local needs bubblewrap and ``python -m turngym.envs.swe.build fetch``.
+
+``--baseline-git REV`` (or ``--baseline DIR``, a folder holding an installed-layout ``turngym``
+package) measures that older code too, in a subprocess, with the same images and settings, and
+adds old/new columns: e.g. ``submit (grade)`` before (in the agent's container) and after (a
+fresh grading sandbox, out of band).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import gymnasium
 
@@ -86,37 +98,90 @@ def measure(backend: str, resets: int, commands: int) -> dict[str, float]:
     return {name: _median_ms(values) for name, values in timings.items() if values}
 
 
+def baseline_from_git(rev: str) -> str:
+    """A folder with ``rev``'s turngym laid out as installed (envs/agents/credit inside it)."""
+    root = Path(__file__).resolve().parents[1]
+    out = Path(tempfile.mkdtemp(prefix="turngym-baseline-"))
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev], capture_output=True, check=True
+    )
+    tree = out / "tree"
+    tree.mkdir()
+    with tarfile.open(fileobj=__import__("io").BytesIO(archive.stdout)) as tar:
+        tar.extractall(tree, filter="data")
+    (out / "pkg").mkdir()
+    os.rename(tree / "turngym", out / "pkg" / "turngym")
+    for sub in ("envs", "agents", "credit"):
+        os.rename(tree / sub, out / "pkg" / "turngym" / sub)
+    return str(out / "pkg")
+
+
+def run_all(backends: list[str], resets: int, commands: int) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    for backend in backends:
+        try:
+            results[backend] = measure(backend, resets, commands)
+        except Exception as error:  # noqa: BLE001 - report an unavailable backend and go on
+            print(
+                f"{backend}: skipped ({type(error).__name__}: {str(error)[:200]})", file=sys.stderr
+            )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--resets", type=int, default=20, help="episodes (resets) per backend")
     parser.add_argument("--commands", type=int, default=50, help="commands timed per kind")
     parser.add_argument("--backends", default="docker,local")
     parser.add_argument("--quick", action="store_true", help="5 resets, 10 commands each")
+    parser.add_argument("--baseline", default=None, help="folder holding an older turngym package")
+    parser.add_argument(
+        "--baseline-git", default=None, help="git revision to measure as the baseline"
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args()
     if args.quick:
         args.resets, args.commands = 5, 10
-    results: dict[str, dict[str, float]] = {}
-    for backend in args.backends.split(","):
-        try:
-            results[backend] = measure(backend, args.resets, args.commands)
-        except Exception as error:  # noqa: BLE001 - report an unavailable backend and go on
-            print(f"{backend}: skipped ({type(error).__name__}: {str(error)[:200]})")
+    backends = args.backends.split(",")
+    if args.json:
+        print(json.dumps(run_all(backends, args.resets, args.commands)))
+        return
+    baseline_dir = args.baseline or (
+        baseline_from_git(args.baseline_git) if args.baseline_git else None
+    )
+    old: dict[str, dict[str, float]] = {}
+    if baseline_dir:
+        command = [sys.executable, __file__, "--json", "--resets", str(args.resets),
+                   "--commands", str(args.commands), "--backends", args.backends]  # fmt: skip
+        env = dict(os.environ, PYTHONPATH=baseline_dir)
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"the baseline run failed:\n{done.stderr[-2000:]}")
+        old = json.loads(done.stdout.strip().splitlines()[-1])
+    results = run_all(backends, args.resets, args.commands)
     if not results:
         raise SystemExit("no backend could run; see the messages above")
-    baseline = results.get("local")
     names = list(next(iter(results.values())))
     print(f"\nmedian latency in ms ({args.resets} resets, {args.commands} commands per kind)")
-    print(
-        f"{'operation':<18}"
-        + "".join(f"{b:>12}" for b in results)
-        + ("  docker/local" if baseline and "docker" in results else "")
-    )
+    header = f"{'operation':<18}"
+    for backend in results:
+        header += (f"{backend + ' old':>13}{backend + ' new':>13}{'new/old':>9}" if backend in old
+                   else f"{backend:>13}")  # fmt: skip
+    if "docker" in results and "local" in results:
+        header += "  docker/local"
+    print(header)
     for name in names:
-        row = f"{name:<18}" + "".join(
-            f"{results[b].get(name, float('nan')):>12.1f}" for b in results
-        )
-        if baseline and "docker" in results:
-            row += f"{results['docker'][name] / baseline[name]:>13.2f}x"
+        row = f"{name:<18}"
+        for backend, values in results.items():
+            if backend in old:
+                before = old[backend].get(name, float("nan"))
+                row += f"{before:>13.1f}{values[name]:>13.1f}{values[name] / before:>8.2f}x"
+            else:
+                row += f"{values[name]:>13.1f}"
+        if "docker" in results and "local" in results:
+            row += f"{results['docker'][name] / results['local'][name]:>13.2f}x"
         print(row)
 
 

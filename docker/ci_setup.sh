@@ -15,7 +15,11 @@
 _turngym_ci_setup() {
     local here root sudo started total python
     here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-    root="${1:-${TURNGYM_DOCKER_STATE:-${TMPDIR:-/tmp}/turngym-docker}}"
+    root="${1:-}"
+    # Sourced without arguments, "$@" is the caller's (tests/run.sh passes its pytest options):
+    # an option is never a state directory.
+    case "$root" in -*) root="" ;; esac
+    root="${root:-${TURNGYM_DOCKER_STATE:-${TMPDIR:-/tmp}/turngym-docker}}"
     python="${PYTHON:-}"
     if [ -z "$python" ]; then  # the interpreter that has turngym: the active one, else the repo's .venv
         python=python

@@ -264,8 +264,8 @@ def test_gated_chain_submitted_patch_resolved() -> None:
 @needs_local
 @pytest.mark.parametrize("plant", ["conftest", "symlinked conftest"])
 def test_grading_ignores_planted_pytest_hooks(plant: str) -> None:
-    # A conftest.py that reports every test as passed fools the agent's own pytest runs (the dense
-    # reward sees the target tests pass) but not the grading run, which removes it.
+    # A conftest.py that reports every test as passed fools the agent's own pytest runs, but neither
+    # the dense reward (the env measures progress itself, in a grading sandbox) nor the grade.
     env = gymnasium.make("turngym/SWE-v0", backend="local", split="test")
     try:
         task = env.unwrapped.tasks[env.unwrapped.task_ids[0]]
@@ -285,12 +285,21 @@ def test_grading_ignores_planted_pytest_hooks(plant: str) -> None:
                 )
             )
         test_file = task.FAIL_TO_PASS[0].split("::")[0]
-        _, _, _, _, info = env.step(
+        obs, _, _, _, info = env.step(
             json.dumps({"tool": "bash", "command": f"python -m pytest -q {test_file}"})
         )
-        assert info["progress"] == 1.0 and info["reward_components"]["test_progress"] > 0
+        assert "failed" not in obs.split("[exit code")[0].lower()  # the agent's own run is fooled
+        assert (
+            info["progress"] == 0.0 and info["reward_components"].get("test_progress", 0.0) == 0.0
+        )
         _, _, terminated, _, info = env.step('{"tool": "submit"}')
         assert terminated and not info["success"] and info["outcome"] == 0.0
+        planted = (
+            "conftest.py" if plant == "conftest" else "hook.py"
+        )  # a symlink is no file to grade
+        assert any(entry.startswith(planted) for entry in info["grading"]["dropped"]), info[
+            "grading"
+        ]
     finally:
         env.close()
 

@@ -271,13 +271,13 @@ def test_reap_removes_containers_of_killed_processes() -> None:
     assert client.containers.list(all=True, filters=filters) == []
 
 
-def test_workspace_travels_by_put_archive_and_falls_back_to_the_image(monkeypatch) -> None:
-    """Bundled repositories go in with put_archive; without the host's copy, the image's serves."""
-    import tarfile
-    from io import BytesIO
-
-    from turngym.envs.swe import env as swe_env
-    from turngym.envs.swe.docker_backend import STAGED_SOURCE, workspace_archive
+def test_buggy_tree_travels_by_put_archive_and_clean_code_falls_back_to_the_image(
+    monkeypatch,
+) -> None:
+    """The agent's container gets the host-built buggy tree only; without the host's cache the
+    clean code comes out of the image (root-only /opt/src) on the host, never into the sandbox."""
+    from turngym.envs.swe import docker_backend
+    from turngym.envs.swe import grading as swe_env
     from turngym.envs.swe.expert import patch_to_calls
 
     env = gymnasium.make("turngym/SWE-v0", backend="docker", split="test")
@@ -285,29 +285,29 @@ def test_workspace_travels_by_put_archive_and_falls_back_to_the_image(monkeypatc
         task = env.unwrapped.tasks[env.unwrapped.task_ids[0]]
         host = swe_env._host_source(task)
         assert host is not None, "ci_setup.sh caches the project sources on the host"
-        names = tarfile.open(fileobj=BytesIO(workspace_archive(str(host)))).getnames()
-        assert names and all(n.split("/")[0] == "workspace-src" for n in names)
-        assert not any("__pycache__" in n for n in names)
-
         env.reset(options={"task": task.instance_id})
         sandbox = env.unwrapped._sandbox
-        assert sandbox.source == STAGED_SOURCE
         bug_file = task.extra["bug_file"]
-        staged = sandbox.container.exec_run(["cat", f"{STAGED_SOURCE}/{bug_file}"])
-        assert staged.exit_code == 0
-        assert staged.output == (host / bug_file).read_bytes()  # the host's copy, before the bug
-        agent_write = sandbox.container.exec_run(["touch", f"{STAGED_SOURCE}/x"], user="1000:1000")
-        assert agent_write.exit_code != 0  # the agent cannot change what the next reset copies
+        workspace = sandbox.container.exec_run(["cat", f"/testbed/{bug_file}"])
+        assert workspace.exit_code == 0
+        assert workspace.output == env.unwrapped._start_tree.files[bug_file]  # the bug, not the fix
+        assert workspace.output != (host / bug_file).read_bytes()
+        hidden = sandbox.container.exec_run(["ls", "-A", "/opt/src", "/opt"], user="0:0")
+        assert b"turngym-stage" not in hidden.output and b"workspace-src" not in hidden.output
+        agent_write = sandbox.container.exec_run(["touch", "/opt/turngym/base/x"], user="1000:1000")
+        assert agent_write.exit_code != 0  # the agent cannot change the starting snapshot
         _, reward, terminated, _, info = env.step('{"tool": "submit"}')
         assert terminated and info["success"] is False  # the injected bug is in the workspace
     finally:
         env.close()
 
     monkeypatch.setattr(swe_env, "_host_source", lambda task: None)
+    docker_backend.image_source.cache_clear()
     env = gymnasium.make("turngym/SWE-v0", backend="docker", split="test")
     try:
         env.reset(options={"task": task.instance_id})
-        assert env.unwrapped._sandbox.source == "/opt/src"
+        clean = docker_backend.image_source(task.image)
+        assert open(f"{clean}/{bug_file}", "rb").read() == (host / bug_file).read_bytes()
         for call in patch_to_calls(task.patch):  # the gold patch resolves the image's copy too
             env.step(call)
         _, _, terminated, _, info = env.step('{"tool": "submit"}')

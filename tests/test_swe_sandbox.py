@@ -184,24 +184,32 @@ def test_bad_edits_and_binary_garbage_are_feedback(env: gymnasium.Env) -> None:
     _still_answers(env)
 
 
-def test_local_jail_rebinds_an_interpreter_that_lives_under_tmp(tmp_path, monkeypatch) -> None:
-    """A checkout or venv under /tmp (CI clones there) stays visible under the jail's empty /tmp."""
-    import sys
+def test_local_jail_binds_only_what_the_interpreter_needs() -> None:
+    """The jail's command line binds /usr, the tool's site and the workspace; never the checkout,
+    the cache or a host home, whatever the interpreter's own prefix is."""
+    from pathlib import Path
 
+    from turngym.cache import cache_root
     from turngym.envs.swe import local_backend
+    from turngym.envs.swe.sandbox_base import Limits, StartTree
 
-    if tmp_path.parts[1] != "tmp":
-        pytest.skip(f"needs pytest's tmp_path under /tmp, not {tmp_path} (TMPDIR is set)")
-    venv = tmp_path / "ci" / ".venv"
-    (venv / "bin").mkdir(parents=True)
-    nested = venv / "lib" / "site-packages"
-    nested.mkdir(parents=True)
-    monkeypatch.setattr(sys, "prefix", str(venv))
-    monkeypatch.setattr(sys, "exec_prefix", str(venv))
-    monkeypatch.setattr(sys, "path", ["", "/tmp", str(nested), "/usr/lib/python3"])
-    args = local_backend._rebind_hidden_host_paths()
-    bound = args[1::3]
-    assert args[0::3] == ["--ro-bind"] * len(bound)
-    assert str(venv) in bound, args
-    assert str(nested) not in bound  # inside the venv, already bound
-    assert "/tmp" not in bound and "/usr/lib/python3" not in bound
+    if _reason("local"):
+        pytest.skip(_reason("local"))
+    tree = StartTree([("a.py", "file", b"x = 1\n", 0o644)])
+    sandbox = local_backend.LocalSandbox(tree, Limits())
+    try:
+        args = sandbox._bwrap(sandbox.workspace, None, 3)
+        sources = [
+            args[i + 1] for i, a in enumerate(args) if a in ("--bind", "--ro-bind", "--ro-bind-try")
+        ]
+        checkout = str(Path(local_backend.__file__).resolve().parents[2])
+        for source in sources:
+            assert not source.startswith((checkout, str(cache_root()), "/root", "/home")), source
+            assert source in ("/usr", "/etc/alternatives") or source.startswith(
+                (str(local_backend.LOCAL_ROOT), *sandbox.extra_binds[1:2])
+            ), source
+        assert "--cap-drop" in args and "--disable-userns" in args and "--remount-ro" in args
+        obs = sandbox.call({"op": "run", "command": "cat a.py; ls /"})["output"]
+        assert "x = 1" in obs and "work" not in obs.split()
+    finally:
+        sandbox.close()

@@ -1,182 +1,87 @@
-"""The ``docker`` SWE backend: a container per env, made with the ``docker`` SDK.
+"""The ``docker`` SWE backend: a container per env for the agent, a fresh container per grading.
 
-A reset on the same project reuses the env's container (:meth:`DockerSandbox.renew`: every agent
-process killed, the workspace, ``/tmp``, ``/dev/shm`` and ``/dev/mqueue`` emptied, System V IPC
-removed, the new bug applied); any other reset, a failure, ``close()``, garbage collection or
-interpreter exit removes it.
+The agent's container holds the *buggy* tree only: it starts from the task's :class:`StartTree`
+(built on the host from the project's clean code + the bug) sent with ``put_archive``, and the
+image's clean copy at ``/opt/src`` (mode 0700 in the image) is hidden under an empty tmpfs. A reset
+on the same image reuses the container (:meth:`DockerSandbox.renew`: every agent process killed;
+the workspace, ``/tmp``, ``/dev/shm``, ``/dev/mqueue`` emptied; System V IPC removed).
 
-Containers run with ``network_mode="none"``, memory/swap, pids and CPU limits, all capabilities
-dropped but the three the root setup step needs, ``no-new-privileges``, a tini init that reaps
-orphans, and size-limited tmpfs mounts for the workspace (``/testbed``) and ``/tmp``. The agent's
-commands run as the unprivileged uid 1000, which can write nowhere else. Each command has the
-env's timeout (its process group is killed); leftover processes are killed before grading.
+Containers run with ``network_mode="none"``, memory/swap, pids and CPU limits, every capability
+dropped but the few the root tool needs (CHOWN, DAC_OVERRIDE, FOWNER, SETUID, SETGID, KILL),
+``no-new-privileges``, a tini init, and size-limited tmpfs mounts for ``/testbed`` and ``/tmp``.
+The tool runs as root with a per-call secret frame in its environment and non-dumpable, and runs
+the agent's commands (and does its file edits) as uid 1000, which has no capability and can write
+only the workspace and scratch folders; a detached agent process can neither reach the tool's
+stdout nor read the frame.
 
-``put_archive`` carries the tool files and, for bundled tasks, the repository: the project's
-source from the host's turngym cache, staged at ``/opt/workspace-src`` (root-owned) and copied
-into the tmpfs workspace at each reset; without that cache the image's own copy at ``/opt/src``
-serves. Every container carries the labels ``turngym.swe=1`` and ``turngym.pid=<owner pid>``:
-:func:`reap` removes those whose owner died.
+Grading (:meth:`DockerSandbox.evaluate`) takes the agent's diff from the root tool (after every
+agent process is killed; files read with the agent's uid, no symlink followed) and runs it in a
+fresh container from the same image (made ahead of time by a background pool, then removed) over
+the host's pristine starting tree. Every container carries the labels
+``turngym.swe=1``, ``turngym.pid=<owner pid>`` and ``turngym.host``: :func:`reap` removes those
+whose owner died (run at the first connection of each process and by ``turngym swe reap``).
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import io
-import json
-import os
-import shlex
-import socket
 import tarfile
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
+from turngym.envs.swe.docker_engine import (
+    LABEL,
+    MAKER,
+    _discard,
+    _remove,
+    _remove_later,
+    connect,
+    engine_available,
+    exiting,
+    image_source,
+    labels,
+    reap,
+    wait_removals,
+)
 from turngym.envs.swe.sandbox.swe_tool import encode_request
 from turngym.envs.swe.sandbox_base import (
-    REPORT_PATH,
     SANDBOX_DIR,
+    TOOL_FILES,
     WORKSPACE,
     Limits,
     Sandbox,
     SandboxError,
+    StartTree,
+    new_frame,
+    unframe,
 )
 from turngym.error import DependencyNotInstalled
 
-__all__ = ["DockerSandbox", "connect", "reap", "engine_available", "wait_removals", "LABEL"]
+__all__ = [
+    "DockerSandbox",
+    "connect",
+    "reap",
+    "engine_available",
+    "wait_removals",
+    "image_source",
+    "LABEL",
+]
 
-LABEL = "turngym.swe"
 TOOL_DIR = "/opt/turngym"
 BASE_DIR = "/opt/turngym/base"
-AGENT_UID = "1000:1000"
-#: Where docker/ci_setup.sh puts its engine's socket by default.
-CI_SOCKET = f"unix://{os.environ.get('TMPDIR', '/tmp')}/turngym-docker/docker.sock"
-_CLIENT: Any = None
-_REAPED = False
-# Removing a container takes ~0.2 s; a background thread does it so the next reset need not wait.
-_REMOVER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turngym-swe-remove")
-_PENDING: set[Future] = set()
-_EXITING = False
+STAGE = "/opt/turngym-stage"
+INPUTS = "/opt/turngym-in"
+AGENT_UID = 1000
+CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"]
 
 
-def _remove(container: Any) -> None:
-    try:
-        container.remove(force=True, v=True)
-    except Exception:  # noqa: BLE001 - already removed, or the engine is gone (reap() finds it later)
-        pass
-
-
-def wait_removals() -> None:
-    """Blocks until every container closed so far is removed."""
-    for future in list(_PENDING):
-        future.result()
-
-
-@atexit.register
-def _at_exit() -> None:
-    global _EXITING
-    _EXITING = True
-    from turngym.envs.swe.sandbox_base import close_all
-
-    close_all()
-    wait_removals()
-
-
-def connect(timeout: float = 700.0) -> Any:
-    """A docker client for ``$DOCKER_HOST`` (or the engine docker/ci_setup.sh started); raises if none answers."""
-    global _CLIENT, _REAPED
-    if _CLIENT is not None:
-        return _CLIENT
-    try:
-        import docker
-    except ImportError as error:
-        raise DependencyNotInstalled(
-            "the docker SDK is missing: pip install 'docker>=7'"
-        ) from error
-    tried = []
-    for url in ([os.environ["DOCKER_HOST"]] if os.environ.get("DOCKER_HOST") else []) + [
-        "unix:///var/run/docker.sock",
-        CI_SOCKET,
-    ]:
-        try:
-            client = docker.DockerClient(base_url=url, timeout=timeout)
-            client.ping()
-        except Exception as error:  # noqa: BLE001 - any failure means this engine does not answer
-            tried.append(f"{url}: {type(error).__name__}")
-            continue
-        _CLIENT = client
-        if not _REAPED:
-            _REAPED = True
-            reap(client)
-        return client
-    raise DependencyNotInstalled(
-        f"no Docker engine answers ({'; '.join(tried)}). Start one and build the images with "
-        "`source docker/ci_setup.sh` (it sets DOCKER_HOST), or use backend='local'."
-    )
-
-
-def engine_available() -> str | None:
-    """None when an engine answers, else the reason (for pytest skips)."""
-    try:
-        connect()
-    except DependencyNotInstalled as error:
-        return str(error)
-    return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reap(client: Any = None, everything: bool = False) -> int:
-    """Removes this host's turngym SWE containers whose owner process is gone (every one if ``everything``)."""
-    client = client or connect()
-    removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        owner = container.labels.get("turngym.pid", "")
-        if container.labels.get("turngym.host") != socket.gethostname() and not everything:
-            continue  # another machine's (or pid namespace's) sandbox: its pid means nothing here
-        if everything or not (owner.isdigit() and _pid_alive(int(owner))):
-            try:
-                container.remove(force=True, v=True)
-                removed += 1
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-    return removed
-
-
-#: Where a workspace sent with ``put_archive`` is staged (root-owned; the agent cannot write it).
-STAGED_SOURCE = "/opt/workspace-src"
-
-
-@functools.lru_cache(maxsize=8)
-def workspace_archive(folder: str) -> bytes:
-    """A tar of the host folder ``folder`` (no ``__pycache__``), unpacking at :data:`STAGED_SOURCE`."""
-    buffer = io.BytesIO()
-    name = STAGED_SOURCE.rsplit("/", 1)[1]
-
-    def owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        if "__pycache__" in info.name.split("/") or info.name.endswith(".pyc"):
-            return None
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        return info
-
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        archive.add(folder, arcname=name, filter=owned_by_root)
-    return buffer.getvalue()
-
-
+@functools.lru_cache(maxsize=1)
 def _tool_archive() -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name in ("swe_tool.py", "turngym_pytest_report.py"):
+        for name in TOOL_FILES:
             info = archive.gettarinfo(str(SANDBOX_DIR / name), arcname=f"turngym/{name}")
             info.uid = info.gid = 0
             info.mode = 0o644
@@ -185,136 +90,187 @@ def _tool_archive() -> bytes:
     return buffer.getvalue()
 
 
+def _start(client: Any, image: str, limits: Limits, bundled: bool, role: str, task: str) -> Any:
+    """A running container with the tool in it (removed again if anything fails)."""
+    tmpfs = {"/tmp": f"size={min(64, limits.memory_mb // 8)}m,mode=1777"}
+    if bundled:
+        # tmpfs pages count against the memory limit: keep the disk below it so a disk fill
+        # ends in ENOSPC, not in the OOM killer. The image's clean code goes under an empty tmpfs.
+        tmpfs[WORKSPACE] = f"size={min(limits.disk_mb, limits.memory_mb // 2)}m,exec,mode=0755"
+        tmpfs["/opt/src"] = "size=64k,mode=0700"
+    name = f"turngym-swe-{role}-{uuid.uuid4().hex[:12]}"
+    try:
+        container = client.containers.run(
+            image,
+            ["sleep", "infinity"],
+            name=name,
+            detach=True,
+            init=True,
+            network_mode="none",
+            mem_limit=f"{limits.memory_mb}m",
+            memswap_limit=f"{limits.memory_mb}m",
+            pids_limit=limits.pids,
+            nano_cpus=int(limits.cpus * 1e9),
+            cap_drop=["ALL"],
+            cap_add=CAPS,
+            security_opt=["no-new-privileges"],
+            tmpfs=tmpfs,
+            labels=labels(role, task),
+        )
+        container.put_archive("/opt", _tool_archive())
+        return container
+    except BaseException:  # KeyboardInterrupt included: the half-made container must not leak
+        try:
+            client.containers.get(name).remove(force=True, v=True)
+        except Exception:  # noqa: BLE001 - never created, or the engine is gone (reap() finds it later)
+            pass
+        raise
+
+
+def _tar(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _exec(
+    container: Any, request: dict[str, Any], limits: Limits, timeout: float, env: dict
+) -> dict:
+    """Runs the tool as root with a fresh frame; the answer is the framed JSON line, nothing else."""
+    frame = new_frame()
+    payload = encode_request(request)
+    if len(payload) > 120_000:
+        return {
+            "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
+        }
+    # The tool enforces the timeout; `timeout -s KILL` is the backstop if the tool itself hangs.
+    command = [
+        "timeout",
+        "-s",
+        "KILL",
+        str(int(timeout) + 15),
+        "python3",
+        f"{TOOL_DIR}/swe_tool.py",
+        payload,
+    ]
+    try:
+        code, (stdout, stderr) = container.exec_run(
+            command,
+            user="0:0",
+            workdir=WORKSPACE,
+            environment={**env, "TURNGYM_FRAME": frame},
+            demux=True,
+        )
+    except Exception as error:  # noqa: BLE001 - docker.errors.*, requests errors: the container is gone
+        raise SandboxError(
+            f"the container stopped answering: {type(error).__name__}: {error}"
+        ) from error
+    result = unframe(stdout or b"", frame)
+    if result is not None:
+        return result
+    if code == 137:
+        return {
+            "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
+        }
+    detail = (stderr or b"").decode("utf-8", "replace")[-500:]
+    raise SandboxError(f"the sandbox tool failed (exit {code}): {detail or 'no answer'}")
+
+
 class DockerSandbox(Sandbox):
-    """A container from ``image`` holding the repository at ``/testbed`` (see the module docstring)."""
+    """A container from ``image`` holding the repository at ``/testbed`` (see the module docstring).
+
+    Args:
+        image: the task's image.
+        limits: resource limits.
+        start: the starting tree (bundled tasks); None for external images, whose ``/testbed``
+            is the repository and whose commands run as root (SWE-bench's convention).
+        task: the instance id (a label).
+    """
 
     backend = "docker"
 
     def __init__(
-        self,
-        image: str,
-        limits: Limits,
-        source: str | None = "/opt/src",
-        patch: str = "",
-        task: str = "",
-        workspace: str | os.PathLike | None = None,
+        self, image: str, limits: Limits, start: StartTree | None = None, task: str = ""
     ) -> None:
         import docker.errors
 
         self.client = connect()
-        self.limits = limits
-        self.image = image
-        if workspace is not None:  # the repository travels from the host with put_archive
-            source = STAGED_SOURCE
-        self.source = source
-        name = f"turngym-swe-{uuid.uuid4().hex[:12]}"
+        self.limits, self.image, self.start = limits, image, start
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound as error:
             raise DependencyNotInstalled(
                 f"Docker image {image!r} is not built; build the SWE images with `source docker/ci_setup.sh`."
             ) from error
-        # External images (SWE-bench's) hold their repository at /testbed and expect root.
-        self.agent_user = AGENT_UID if source else "0:0"
-        tmpfs = {"/tmp": f"size={min(64, limits.memory_mb // 8)}m,mode=1777"}
-        if source:
-            # tmpfs pages count against the memory limit: keep the disk below it so a disk fill
-            # ends in ENOSPC, not in the OOM killer.
-            tmpfs[WORKSPACE] = f"size={min(limits.disk_mb, limits.memory_mb // 2)}m,exec,mode=0755"
+        self.agent_uid = AGENT_UID if start is not None else None
+        self.container = _start(self.client, image, limits, start is not None, "agent", task)
         try:
-            self.container = self.client.containers.run(
-                image,
-                ["sleep", "infinity"],
-                name=name,
-                detach=True,
-                init=True,
-                network_mode="none",
-                mem_limit=f"{limits.memory_mb}m",
-                memswap_limit=f"{limits.memory_mb}m",
-                pids_limit=limits.pids,
-                nano_cpus=int(limits.cpus * 1e9),
-                cap_drop=["ALL"],
-                cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"],
-                security_opt=["no-new-privileges"],
-                tmpfs=tmpfs,
-                labels={
-                    LABEL: "1",
-                    "turngym.pid": str(os.getpid()),
-                    "turngym.host": socket.gethostname(),
-                    "turngym.task": task[:200],
-                },
-            )
-            self.container.put_archive("/opt", _tool_archive())
-            if workspace is not None:
-                self.container.put_archive("/opt", workspace_archive(os.fspath(workspace)))
-            result = self.call(
-                {"op": "setup", "src": source, "patch": patch, "owner": 1000 if source else None},
-                as_root=True,
-            )
+            result = self._setup(start, clean=False)
             if "error" in result:
                 raise SandboxError(f"setting up {task} in {image} failed: {result['error']}")
-        except BaseException:  # KeyboardInterrupt included: the half-made container must not leak
-            self._remove_by_name(name)
+        except BaseException:
+            _remove(self.container)
             raise
         self.initial = result
         super().__init__()
 
-    def _remove_by_name(self, name: str) -> None:
-        try:
-            self.client.containers.get(name).remove(force=True, v=True)
-        except Exception:  # noqa: BLE001 - never created, or the engine is gone (reap() finds it later)
-            pass
+    def _grader(self, task: str) -> Any:
+        """A fresh grading container: the one made ahead (then the next is begun), else a new one."""
+        container = None
+        if self._next_grader:
+            try:
+                container = self._next_grader.pop().result()
+            except Exception:  # noqa: BLE001 - making it failed: make one now
+                container = None
+        if container is None:
+            container = _start(
+                self.client, self.image, self.limits, self.start is not None, "grader", task
+            )
+        if not exiting():
+            self._next_grader.append(
+                MAKER.submit(
+                    _start,
+                    self.client,
+                    self.image,
+                    self.limits,
+                    self.start is not None,
+                    "grader",
+                    "next",
+                )
+            )
+        return container
+
+    def _setup(self, start: StartTree | None, clean: bool) -> dict[str, Any]:
+        request: dict[str, Any] = {"op": "setup", "owner": self.agent_uid}
+        if start is not None:
+            self.container.put_archive("/opt", start.archive(STAGE.rsplit("/", 1)[1], AGENT_UID))
+            request["stage"] = STAGE
+        if clean:
+            request["clean"] = ["/tmp", "/dev/shm", "/dev/mqueue"]
+        return self.call(request)
 
     def _cleanup_args(self) -> tuple[Any, ...]:
-        return (self.container,)
+        self._next_grader = []
+        return (self.container, self._next_grader)
 
     @staticmethod
-    def _cleanup(container: Any) -> None:
-        if _EXITING:
-            _remove(container)
-            return
-        try:
-            future = _REMOVER.submit(_remove, container)
-        except RuntimeError:  # the executor is shut down (interpreter exit)
-            _remove(container)
-            return
-        _PENDING.add(future)
-        future.add_done_callback(_PENDING.discard)
+    def _cleanup(container: Any, next_grader: list[Future]) -> None:
+        _remove_later(container)
+        for future in next_grader:
+            _discard(future)
+        next_grader.clear()
 
-    def stop_processes(self) -> None:
-        if self.agent_user == "0:0":
-            return  # as root, killing everything would take the container's own init down too
-        result = self.call({"op": "stop"})
-        if "error" in result:
-            raise SandboxError(f"the agent's processes could not be stopped: {result['error']}")
-
-    def renew(self, patch: str, task: str = "") -> bool:
-        """Reuses the container for the next episode of the same image (~0.1 s instead of a new container).
-
-        Safe because the agent (uid 1000) can write only the workspace, ``/tmp``, ``/dev/shm`` and
-        ``/dev/mqueue``: its processes are killed, those folders emptied and System V IPC objects
-        removed before the new task is set up.
-        """
-        if self.closed or self.agent_user == "0:0":
-            return False
-        try:
-            self.stop_processes()
-            result = self.call(
-                {
-                    "op": "setup",
-                    "src": self.source,
-                    "patch": patch,
-                    "owner": 1000,
-                    "clean": ["/tmp", "/dev/shm", "/dev/mqueue"],
-                },
-                as_root=True,
-            )
-        except SandboxError:
-            return False
-        if "error" in result:
-            return False
-        self.initial = result
-        return True
+    def _env(self) -> dict[str, str]:
+        env = {"HOME": WORKSPACE, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        if (
+            self.agent_uid is not None
+        ):  # our images; external ones keep their own PATH (e.g. a conda env)
+            env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        return env
 
     def call(
         self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None
@@ -330,53 +286,69 @@ class DockerSandbox(Sandbox):
             max_output=self.limits.max_output,
             rlimits=self.limits.rlimits(memory=False),
             python="python3",
+            agent_uid=None if as_root else self.agent_uid,
         )
-        # The tool enforces the timeout; `timeout -s KILL` is the backstop if the tool itself hangs.
-        command = [
-            "timeout",
-            "-s",
-            "KILL",
-            str(int(timeout) + 15),
-            "python3",
-            f"{TOOL_DIR}/swe_tool.py",
-            encode_request(request),
-        ]
-        if len(command[-1]) > 120_000:
-            return {
-                "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
+        return _exec(self.container, request, self.limits, timeout, self._env())
+
+    def stop_processes(self) -> None:
+        if self.agent_uid is None:
+            return  # as root, killing everything would take the container's own init down too
+        result = self.call({"op": "stop"})
+        if "error" in result:
+            raise SandboxError(f"the agent's processes could not be stopped: {result['error']}")
+
+    def renew(self, start: StartTree | None, task: str = "") -> bool:
+        """Reuses the container for the next episode of the same image (~0.1 s instead of a new container).
+
+        Safe because the agent (uid 1000) can write only the workspace, ``/tmp``, ``/dev/shm`` and
+        ``/dev/mqueue``: its processes are killed, those folders emptied and System V IPC objects
+        removed before the new task is set up.
+        """
+        if self.closed or self.agent_uid is None or start is None:
+            return False
+        try:
+            self.stop_processes()
+            result = self._setup(start, clean=True)
+        except SandboxError:
+            return False
+        if "error" in result:
+            return False
+        self.start, self.initial = start, result
+        return True
+
+    def agent_diff(self, stop: bool = False) -> str:
+        """The workspace's diff against the starting snapshot, made by the root tool reading as the
+        agent (docker cannot copy out of a tmpfs); with ``stop``, after killing every agent process
+        (one exec for both)."""
+        op = "stop" if stop and self.agent_uid is not None else "diff"
+        result = self.call({"op": op, "with_diff": True}, timeout=60)
+        if "error" in result:
+            raise SandboxError(f"the workspace diff failed: {result['error']}")
+        return result["diff"]
+
+    def evaluate(self, diff: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        bundled = self.start is not None
+        grader = self._grader(request.get("task", ""))
+        try:
+            inputs = {
+                f"{INPUTS[1:]}/agent.diff": diff.encode(),
+                f"{INPUTS[1:]}/test.patch": request.pop("test_patch", "").encode(),
             }
-        environment = {
-            "PYTHONPATH": TOOL_DIR,
-            "PYTEST_ADDOPTS": "-p turngym_pytest_report",
-            "TURNGYM_PYTEST_REPORT": REPORT_PATH,
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "HOME": WORKSPACE,
-        }
-        if (
-            self.agent_user != "0:0"
-        ):  # our images; external ones keep their own PATH (e.g. a conda env)
-            environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-        try:
-            code, (stdout, stderr) = self.container.exec_run(
-                command,
-                user="0:0" if as_root else self.agent_user,
-                workdir=WORKSPACE,
-                environment=environment,
-                demux=True,
+            grader.put_archive("/", _tar(inputs))
+            if bundled:  # put_archive cannot write into a tmpfs: the tool copies the stage in
+                grader.put_archive("/opt", self.start.archive(STAGE.rsplit("/", 1)[1], AGENT_UID))
+            request = dict(
+                request,
+                op="grade",
+                workspace=WORKSPACE,
+                stage=STAGE if bundled else None,
+                diff_path=f"{INPUTS}/agent.diff",
+                test_patch_path=f"{INPUTS}/test.patch",
+                timeout=timeout,
+                rlimits=self.limits.rlimits(memory=False),
+                python="python3",
+                agent_uid=AGENT_UID if bundled else None,
             )
-        except Exception as error:  # noqa: BLE001 - docker.errors.*, requests errors: the container is gone
-            raise SandboxError(
-                f"the container stopped answering: {type(error).__name__}: {error}"
-            ) from error
-        lines = (stdout or b"").decode("utf-8", "replace").strip().splitlines()
-        try:
-            return json.loads(lines[-1])
-        except (IndexError, ValueError):
-            detail = (stderr or b"").decode("utf-8", "replace")[-500:]
-            if code == 137:
-                return {
-                    "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
-                }
-            raise SandboxError(
-                f"the sandbox tool failed (exit {code}): {detail or shlex.join(command[:5])}"
-            ) from None
+            return _exec(grader, request, self.limits, timeout, self._env())
+        finally:
+            _remove_later(grader)

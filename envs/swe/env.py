@@ -4,14 +4,18 @@
 Tasks              SWE-bench instances (:mod:`turngym.envs.swe.tasks`). Bundled: bugs injected with
                    ``ast`` into 4 real PyPI projects (toolz, parse, inflection, more-itertools),
                    each kept only if it breaks tests (``data/tasks.jsonl``, 80/20 train/test split)
-External tasks     ``tasks_path=`` a JSONL of SWE-bench/SWE-Gym/SWE-smith instances with ``image``
-                   (repository at /testbed, pytest test ids; docker backend; commands run as root;
-                   ``test_patch`` applied before grading)
+External tasks     ``tasks_path=`` a JSON/JSONL/Parquet file of SWE-bench/SWE-Gym/SWE-smith
+                   instances (:func:`.tasks.load_tasks`); images from ``image_map=``, the record's
+                   ``image``/``image_name`` or SWE-bench's naming (:func:`.harness.image_for`);
+                   repository at /testbed; docker backend; commands run as root; ``test_patch``
+                   applied before grading; per-repository test commands and log parsers
+                   (:mod:`.harness`)
 Sandbox            ``backend="docker"`` (a container with no network and memory/pids/CPU limits,
-                   the repository copied in with ``put_archive`` from the host's cache;
-                   the next reset on the same project reuses it after killing every agent process
-                   and wiping the workspace, /tmp and /dev/shm) or ``"local"`` (bubblewrap, a
-                   fresh jail per command). ``"auto"`` (default): docker when an engine answers and
+                   holding only the buggy tree, sent with ``put_archive``; the agent is uid 1000
+                   without capabilities; the next reset on the same project reuses it after
+                   killing every agent process and wiping the workspace, /tmp and /dev/shm) or
+                   ``"local"`` (an unprivileged bubblewrap jail per command, binding only what the
+                   interpreter needs). ``"auto"`` (default): docker when an engine answers and
                    holds the images, else local when bubblewrap works and the project sources are
                    cached, else a DependencyNotInstalled error saying why each failed and to run
                    ``source docker/ci_setup.sh``
@@ -20,11 +24,16 @@ Actions            one JSON tool call per turn: bash / view / edit / create / su
 Observation        the tool's result: command output (head and tail kept, middle elided) and
                    ``[exit code: N]`` or a timeout notice; file views with line numbers
 Outcome            1.0 iff resolved: every FAIL_TO_PASS and PASS_TO_PASS test passes (SWE-bench);
-                   graded on ``submit`` or at the turn limit, after test files are restored
+                   graded on ``submit`` or at the turn limit *out of band*: the agent's diff, read
+                   from outside its sandbox and cut to an allow-list, runs in a fresh grading
+                   sandbox with the tests restored (:mod:`turngym.envs.swe.grading`);
+                   ``info["grading"]`` names dropped files, suspicious patterns and disagreements
 Dense reward       ``valid_call`` +0.01 / -0.1 (invalid or failed call); ``test_progress``
-                   0.3 x change in the fraction of FAIL_TO_PASS tests passing in the agent's own
-                   pytest runs; ``p2p_break`` -0.3 x change in the fraction of PASS_TO_PASS broken;
-                   at the end: ``submitted`` 0.1 (on submit), ``patch`` 0.1 (non-empty diff),
+                   0.3 x change in the fraction of FAIL_TO_PASS tests passing and ``p2p_break``
+                   -0.3 x change in the fraction of PASS_TO_PASS broken, both measured by the env
+                   in a grading sandbox (never from the agent's own runs) after each ``bash`` call
+                   that runs tests (mentions ``pytest``/``test``) on a changed diff; at the end:
+                   ``submitted`` 0.1 (on submit), ``patch`` 0.1 (a non-empty *graded* diff),
                    ``f2p_partial`` 0.5 x fraction of FAIL_TO_PASS passing at grading
 G-RA               :data:`GATE_CHAIN` / :func:`gated`: submitted > non-empty patch > resolved, then
                    the immediate components (``turngym.wrappers.GateReward``)
@@ -35,7 +44,8 @@ privileged         ``{"patch": gold patch}``
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+import re
 from typing import Any
 
 import gymnasium
@@ -43,8 +53,9 @@ import numpy as np
 
 from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.swe.actions import SYNTAX, ToolCall, parse_action
-from turngym.envs.swe.sandbox_base import REPORT_PATH, WORKSPACE, Limits, Sandbox, SandboxError
-from turngym.envs.swe.tasks import Task, grade, load_tasks, test_files
+from turngym.envs.swe.grading import grading_spec, patch_flags, start_tree, verdict
+from turngym.envs.swe.sandbox_base import WORKSPACE, Limits, Sandbox, SandboxError, StartTree
+from turngym.envs.swe.tasks import Task, grade, load_tasks, missing_image_message
 from turngym.error import DependencyNotInstalled, InvalidArgumentError
 from turngym.wrappers import GateReward
 
@@ -57,27 +68,14 @@ SUBMITTED, PATCH = 0.1, 0.1
 #: G-RA priority chain: submitted > non-empty patch > resolved > every other component.
 GATE_CHAIN = [("submitted", SUBMITTED), ("patch", PATCH), ("outcome", 1.0)]
 GRADE_TIMEOUT = 180.0
+#: A ``bash`` command that matches this runs tests: the env then measures progress out of band.
+RUNS_TESTS = re.compile(r"pytest|py\.test|unittest|runtests|\btests?\b")
+EMPTY_HASH = hashlib.sha1(b"").hexdigest()
 
 
 def gated(env: gymnasium.Env) -> GateReward:
     """``env`` with G-RA over :data:`GATE_CHAIN` (immediate rewards count only in resolved episodes)."""
     return GateReward(env, chain=GATE_CHAIN)
-
-
-def _host_source(task: Task) -> Path | None:
-    """The bundled project's source on this host, copied into the container with ``put_archive``.
-
-    None (the image's own copy at /opt/src is used) for external instances, or when the host's
-    turngym cache lacks the source (images built elsewhere).
-    """
-    if not task.project:
-        return None
-    from turngym.envs.swe.projects import project, project_source
-
-    try:
-        return project_source(project(task.project))
-    except DependencyNotInstalled:
-        return None
 
 
 class SWEEnv(TurnEnv):
@@ -91,12 +89,18 @@ class SWEEnv(TurnEnv):
     _diff_hash: str  # hash of the workspace diff (the state)
     _observed: dict[str, str]  # latest status of each target test seen in the agent's pytest runs
     _final: tuple[float, bool] | None  # graded outcome when the turn limit ends the episode
+    _start_tree: StartTree | None  # the current task's starting tree (bundled tasks)
+    _evaluations: dict[
+        str, dict[str, Any]
+    ]  # graded diff hash -> the grader's verdict (this episode)
+    _measured: str  # the state (diff hash) whose progress was last measured
 
     def __init__(
         self,
         *,
         backend: str = "auto",
         tasks_path: str | None = None,
+        image_map: Any = None,
         command_timeout: float = 30.0,
         max_output: int = 10_000,
         memory_mb: int = 1024,
@@ -123,8 +127,15 @@ class SWEEnv(TurnEnv):
             memory_mb=int(memory_mb),
             pids=int(pids),
         )
-        self.tasks = {t.instance_id: t for t in load_tasks(tasks_path)}
+        self.tasks = {t.instance_id: t for t in load_tasks(tasks_path, image_map=image_map)}
         self.backend = self._pick_backend(backend)
+        if backend != "auto":  # everything running and grading need must be here now, not at reset
+            reason = self._problem(backend)
+            if reason is not None:
+                raise DependencyNotInstalled(
+                    f"backend={backend!r} cannot run here: {reason}; `source docker/ci_setup.sh` "
+                    "installs and builds what both backends need."
+                )
         self._splits = {
             s: sorted(i for i, t in self.tasks.items() if t.split == s) for s in ("train", "test")
         }
@@ -135,26 +146,16 @@ class SWEEnv(TurnEnv):
             {},
             None,
         )
+        self._start_tree, self._evaluations, self._measured = None, {}, ""
 
     def _pick_backend(self, backend: str) -> str:
         """``auto``: docker when an engine answers and holds the tasks' images, else local, else an error."""
         if backend != "auto":
             return backend
-        from turngym.envs.swe.docker_backend import connect, engine_available
-        from turngym.envs.swe.local_backend import local_available
-
-        docker_reason = engine_available()
+        docker_reason = self._problem("docker")
         if docker_reason is None:
-            images = sorted({t.image for t in self.tasks.values() if t.image})
-            missing = [image for image in images if not connect().images.list(name=image)]
-            if not missing:
-                return "docker"
-            docker_reason = f"the images {missing} are not built"
-        projects = sorted({t.project for t in self.tasks.values() if t.project})
-        if all(t.project for t in self.tasks.values()):
-            local_reason = local_available(projects)
-        else:
-            local_reason = "external tasks (without 'project') run only on docker"
+            return "docker"
+        local_reason = self._problem("local")
         if local_reason is None:
             return "local"
         raise DependencyNotInstalled(
@@ -165,6 +166,23 @@ class SWEEnv(TurnEnv):
             "a private dockerd, builds the images and fetches the project sources; or install bubblewrap and "
             "run `python -m turngym.envs.swe.build fetch` for backend='local'."
         )
+
+    def _problem(self, backend: str) -> str | None:
+        """Why ``backend`` cannot run and grade these tasks here (None when it can)."""
+        if backend == "docker":
+            from turngym.envs.swe.docker_backend import connect, engine_available
+
+            reason = engine_available()
+            if reason is not None:
+                return reason
+            images = sorted({t.image for t in self.tasks.values() if t.image})
+            missing = [image for image in images if not connect().images.list(name=image)]
+            return f"the images {missing} are not built" if missing else None
+        from turngym.envs.swe.local_backend import local_available
+
+        if not all(t.project for t in self.tasks.values()):
+            return "external tasks (without 'project') run only on docker"
+        return local_available(sorted({t.project for t in self.tasks.values() if t.project}))
 
     # ------------------------------------------------------------------ hooks
     def _task_ids(self, split: str) -> list[str]:
@@ -178,7 +196,8 @@ class SWEEnv(TurnEnv):
             and task.image == self._task.image
             and task.project == self._task.project
         )
-        if not (reusable and self._sandbox.renew(task.setup_patch, task.instance_id)):
+        self._start_tree = start_tree(task, self.backend)
+        if not (reusable and self._sandbox.renew(self._start_tree, task.instance_id)):
             self._close_sandbox()
             self._sandbox = self._make_sandbox(task)
         # P2P tests count as passing until a run shows otherwise (they passed at the start).
@@ -188,6 +207,7 @@ class SWEEnv(TurnEnv):
             None,
         )
         self._diff_hash = self._sandbox.initial["diff_hash"]
+        self._evaluations, self._measured = {}, self._diff_hash
         instructions = (
             f"You are fixing an issue in the repository {task.repo} (checked out at {WORKSPACE}, the "
             f"working directory of every command; python3 and pytest are installed; there is no "
@@ -208,29 +228,19 @@ class SWEEnv(TurnEnv):
 
             if not task.image:
                 raise InvalidArgumentError(
-                    f"task {task.instance_id} names no 'image'; backend='docker' needs one"
+                    f"backend='docker' needs an image for task {task.instance_id}: "
+                    + missing_image_message(task)
                 )
             return DockerSandbox(
-                task.image,
-                self.limits,
-                source="/opt/src" if task.project else None,
-                patch=task.setup_patch,
-                task=task.instance_id,
-                workspace=_host_source(task),
+                task.image, self.limits, start=self._start_tree, task=task.instance_id
             )
         from turngym.envs.swe.local_backend import LocalSandbox
-        from turngym.envs.swe.projects import project, project_source
 
-        if not task.project:
+        if self._start_tree is None:
             raise InvalidArgumentError(
                 f"task {task.instance_id} is an external instance (no 'project'); run it with backend='docker'"
             )
-        return LocalSandbox(
-            project_source(project(task.project)),
-            self.limits,
-            patch=task.setup_patch,
-            task=task.instance_id,
-        )
+        return LocalSandbox(self._start_tree, self.limits, task=task.instance_id)
 
     def _act(self, action: str) -> Outcome:
         call, problem = parse_action(action)
@@ -242,8 +252,9 @@ class SWEEnv(TurnEnv):
             )
             if not outcome.terminated and self._turn + 1 >= self.max_turns:
                 # The turn limit ends the episode after this step: grade what the agent leaves.
-                end_components, resolved = self._grade_components(submitted=False)
+                end_components, resolved, report = self._grade_components(submitted=False)
                 outcome.reward_components.update(end_components)
+                outcome.info["grading"] = report
                 self._final = (float(resolved), resolved)
         except SandboxError as error:
             self._close_sandbox()
@@ -261,29 +272,36 @@ class SWEEnv(TurnEnv):
     def _execute(self, call: ToolCall) -> Outcome:
         assert self._sandbox is not None and self._task is not None
         if call.tool == "submit":
-            components, resolved = self._grade_components(submitted=True)
-            verdict = (
+            components, resolved, report = self._grade_components(submitted=True)
+            said = (
                 "resolved: every target test passes"
                 if resolved
                 else "not resolved: some target tests fail"
             )
             return Outcome(
-                f"Submitted. The tests ran; the issue is {verdict}.",
+                f"Submitted. The tests ran; the issue is {said}.",
                 {"valid_call": VALID, **components},
                 terminated=True,
                 outcome=float(resolved),
                 success=resolved,
+                info={"grading": report},
             )
         if call.tool == "bash":
-            result = self._sandbox.call(
-                {"op": "run", "command": call.args["command"], "report": REPORT_PATH}
-            )
+            result = self._sandbox.call({"op": "run", "command": call.args["command"]})
         else:
             result = self._sandbox.call({"op": call.tool, **call.args})
         if "error" in result:
             return self._invalid(f"{call.tool} failed: {result['error']}")
         self._diff_hash = result.get("diff_hash", self._diff_hash)
-        components = {"valid_call": VALID, **self._test_components(result.get("tests"))}
+        tests = None
+        if (
+            call.tool == "bash"
+            and RUNS_TESTS.search(call.args["command"])
+            and self._diff_hash != self._measured
+        ):
+            self._measured = self._diff_hash
+            tests = self._evaluate(final=False)["statuses"]
+        components = {"valid_call": VALID, **self._test_components(tests)}
         if call.tool == "bash":
             status = (
                 f"[timed out after {self.limits.command_timeout:.0f} s; the command was killed]"
@@ -329,27 +347,42 @@ class SWEEnv(TurnEnv):
             "p2p_break": -BREAK_WEIGHT * (after[1] - before[1]),
         }
 
-    def _grade_components(self, submitted: bool) -> tuple[dict[str, float], bool]:
+    def _evaluate(self, final: bool) -> dict[str, Any]:
+        """Grades the agent's current diff out of band (cached per graded diff within the episode)."""
         assert self._sandbox is not None and self._task is not None
-        self._sandbox.stop_processes()
-        diff = self._sandbox.call({"op": "diff"})
-        request = {
-            "op": "grade",
-            "files": test_files(self._task),
-            "test_patch": self._task.test_patch,
-        }
-        result = self._sandbox.call(request, timeout=GRADE_TIMEOUT)
-        verdict = grade(self._task, result.get("tests", {}))
-        nonempty = (
-            bool(diff.get("diff_hash"))
-            and diff.get("diff_hash") != self._sandbox.initial["diff_hash"]
-        )
+        diff = self._sandbox.agent_diff(stop=final)
+        key = hashlib.sha1(diff.encode()).hexdigest()
+        if key not in self._evaluations:
+            spec = grading_spec(self._task)
+            request = {
+                "files": spec.files,
+                "targets": spec.targets,
+                "command": spec.command,
+                "test_patch": self._task.test_patch,
+                "task": self._task.instance_id,
+            }
+            result = self._sandbox.evaluate(diff, request, timeout=GRADE_TIMEOUT)
+            if "error" in result:
+                raise SandboxError(f"grading failed: {result['error']}")
+            judged = verdict(self._task, spec, result)
+            judged.update(
+                dropped=[f"{path}: {reason}" for path, reason in result.get("dropped", [])],
+                graded_patch=result.get("applied", EMPTY_HASH) != EMPTY_HASH,
+                apply_error=result.get("apply_error"),
+                flags=patch_flags(diff),
+            )
+            self._evaluations[key] = judged
+        return self._evaluations[key]
+
+    def _grade_components(self, submitted: bool) -> tuple[dict[str, float], bool, dict[str, Any]]:
+        judged = self._evaluate(final=True)
         components = {
             "submitted": SUBMITTED if submitted else 0.0,
-            "patch": PATCH if nonempty else 0.0,
-            "f2p_partial": PARTIAL_WEIGHT * verdict["f2p_fraction"],
+            "patch": PATCH if judged["graded_patch"] else 0.0,
+            "f2p_partial": PARTIAL_WEIGHT * judged["f2p_fraction"],
         }
-        return components, bool(verdict["resolved"])
+        report = {k: judged[k] for k in ("dropped", "flags", "mismatch", "apply_error")}
+        return components, bool(judged["resolved"]), report
 
     def _state(self) -> dict[str, str]:
         return {"diff": self._diff_hash}

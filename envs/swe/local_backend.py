@@ -1,99 +1,102 @@
 """The ``local`` SWE backend: bubblewrap jails around a workspace folder on the host.
 
-Each command runs in a fresh ``bwrap`` with every top-level folder of the host bound read-only,
-a private ``/tmp``, the workspace bound read-write at ``/testbed``, a read-only snapshot of the
-starting code, and new user/pid/network/ipc/uts namespaces (no network; processes cannot outlive
-the command, because the pid namespace dies with it). Limits: the tool's timeout (process group
-killed), RLIMIT_FSIZE/RLIMIT_AS per process, and, when this process may create cgroups (root),
-a per-sandbox cgroup with ``pids.max`` (fork bombs) and a memory limit; otherwise RLIMIT_NPROC.
-The workspace is checked against ``Limits.disk_mb`` after every command.
+Each command runs in a fresh ``bwrap`` jail:
 
-Needs ``bwrap`` (Debian: ``apt-get install bubblewrap``) and the project's source in the turngym
-cache (``python -m turngym.envs.swe.build fetch``).
+* as an unprivileged host uid (root drops to :data:`JAIL_UID` before starting bwrap; another user
+  stays itself), in its own user namespace (uid 1000 inside, never root), ``--cap-drop ALL``,
+  no new privileges, no further user namespaces (``--disable-userns``): nothing can be remounted;
+* new pid/network/ipc/uts/mount namespaces: no network, and no process outlives the command;
+* only what the interpreter needs, read-only: ``/usr`` and its ``/bin``, ``/lib*`` links, the
+  interpreter's prefix when it lives elsewhere, ``/etc/alternatives``, a two-line ``passwd`` and
+  ``group``, and a per-process copy of pytest and its dependencies with the sandbox tool at
+  ``/opt/turngym``; never ``/root``, ``/etc/shadow``, the checkout, the turngym cache or the task
+  file; a private ``/tmp`` and the workspace read-write at ``/testbed``.
+
+Limits: the tool's timeout (process group killed), RLIMIT_FSIZE and, without cgroups, RLIMIT_AS
+and RLIMIT_NPROC; when this process may create cgroups (root), a per-sandbox cgroup with
+``pids.max`` and a memory limit. The workspace is checked against ``Limits.disk_mb`` after every
+command.
+
+The starting tree lives on the host (:class:`StartTree`); the agent's diff is read by the host
+(regular files only; no agent process is alive then) and graded in a fresh jail over a new copy
+(:meth:`LocalSandbox.evaluate`). Everything lives under :data:`LOCAL_ROOT`, named after the owning
+process, which holds a lock on ``<pid>.lock`` while it lives: :func:`reap` (run at each process's
+first sandbox and by ``turngym swe reap``) removes the folders and cgroups of dead owners.
+
+Needs ``bwrap`` (Debian: ``apt-get install bubblewrap``), pytest in this interpreter, and the
+project's source in the turngym cache (``python -m turngym.envs.swe.build fetch``).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
-from turngym.envs.swe.sandbox.swe_tool import encode_request, handle
+from turngym.envs.swe import local_state
+from turngym.envs.swe.local_state import (  # noqa: F401 - reap, _cgroup_roots: re-exported
+    INPUT_MOUNT,
+    JAIL_UID,
+    LOCAL_ROOT,
+    TOOL_MOUNT,
+    _cgroup_roots,
+    _drop,
+    _interpreter,
+    _make_cgroups,
+    _remove_cgroup,
+    _runtime,
+    reap,
+)
+from turngym.envs.swe.sandbox.swe_diff import make_diff_files, read_tree
+from turngym.envs.swe.sandbox.swe_tool import encode_request
 from turngym.envs.swe.sandbox_base import (
-    REPORT_PATH,
-    SANDBOX_DIR,
     WORKSPACE,
     Limits,
     Sandbox,
     SandboxError,
+    StartTree,
+    new_frame,
+    unframe,
 )
 from turngym.error import DependencyNotInstalled
 
-__all__ = ["LocalSandbox", "bwrap_available", "local_available"]
-
-BASE_MOUNT = "/tmp/.turngym-base"
-_SKIP_ROOT = {"proc", "dev", "tmp", "sys", "run", "testbed"}
-
-
-def _rebind_hidden_host_paths() -> list[str]:
-    """``--ro-bind`` arguments for what the sandboxed tool needs from below /tmp or /run.
-
-    The jail mounts an empty /tmp (and no /run), which would hide an interpreter, a virtualenv
-    or a checkout living there (CI often clones into /tmp): ``execvp .venv/bin/python: No such
-    file``. The interpreter's prefixes, its import path and the sandbox tool are bound again,
-    read-only, on top. Folders directly at /tmp or /run themselves are never exposed.
-    """
-    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(SANDBOX_DIR), *sys.path}
-    candidates.add(str(Path(sys.executable).parent))
-    hidden = []
-    for path in candidates:
-        if not path or not os.path.isdir(path):
-            continue
-        parts = Path(os.path.abspath(path)).parts
-        if len(parts) > 2 and parts[1] in ("tmp", "run"):
-            hidden.append(os.path.abspath(path))
-    kept: list[str] = []
-    for path in sorted(hidden):  # a folder inside one already bound needs no bind of its own
-        if not any(path == k or path.startswith(k + os.sep) for k in kept):
-            kept.append(path)
-    return [arg for path in kept for arg in ("--ro-bind", path, path)]
-
+__all__ = ["LocalSandbox", "bwrap_available", "local_available", "reap", "LOCAL_ROOT", "JAIL_UID"]
 
 _BWRAP_OK = False  # bwrap worked once in this process (checked at every sandbox start until then)
 
 
 def bwrap_available() -> str | None:
-    """None when bubblewrap works here, else the reason (for pytest skips)."""
+    """None when bubblewrap can make an unprivileged jail here, else the reason (for pytest skips)."""
     global _BWRAP_OK
     if _BWRAP_OK:
         return None
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
-    done = subprocess.run(
-        ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-        capture_output=True,
-        text=True,
-    )
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+            "--uid", "1000", "--gid", "1000", "--ro-bind", "/usr", "/usr", *_root_links(), "true"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, preexec_fn=_drop, cwd="/")
     if done.returncode != 0:
-        return f"bwrap cannot create namespaces here: {done.stderr.strip()}"
+        return (
+            f"bwrap cannot create an unprivileged jail (uid {JAIL_UID}) here: {done.stderr.strip()}"
+        )
     _BWRAP_OK = True
     return None
 
 
 def local_available(projects: list[str]) -> str | None:
-    """None when the local backend can run tasks of ``projects``, else the reason."""
+    """None when the local backend can run and grade tasks of ``projects``, else the reason."""
     from turngym.envs.swe.projects import project, project_source
 
     reason = bwrap_available()
     if reason:
         return reason
     try:
+        _interpreter()
+        local_state._distributions()
         for name in projects:
             project_source(project(name))
     except DependencyNotInstalled as error:
@@ -101,30 +104,15 @@ def local_available(projects: list[str]) -> str | None:
     return None
 
 
-def _make_cgroups(limits: Limits) -> list[Path]:
-    """Per-sandbox cgroups (v2 or v1 pids+memory) when this process may create them, else []."""
-    name = f"turngym-swe-{uuid.uuid4().hex[:12]}"
-    root = Path("/sys/fs/cgroup")
-    settings = {
-        "pids.max": str(limits.pids),
-        "memory.max": str(limits.memory_mb << 20),
-        "memory.limit_in_bytes": str(limits.memory_mb << 20),
-    }
-    made: list[Path] = []
-    roots = [root] if (root / "cgroup.controllers").exists() else [root / "pids", root / "memory"]
-    try:
-        for parent in roots:
-            group = parent / name
-            group.mkdir()
-            made.append(group)
-            for key, value in settings.items():
-                if (group / key).exists():
-                    (group / key).write_text(value)
-        return made
-    except OSError:
-        for group in made:
-            group.rmdir()
-        return []
+def _root_links() -> list[str]:
+    args = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = f"/{name}"
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    return args
 
 
 class LocalSandbox(Sandbox):
@@ -132,32 +120,34 @@ class LocalSandbox(Sandbox):
 
     backend = "local"
 
-    def __init__(self, source: Path, limits: Limits, patch: str = "", task: str = "") -> None:
+    def __init__(self, start: StartTree, limits: Limits, task: str = "") -> None:
         reason = bwrap_available()
         if reason:
             raise DependencyNotInstalled(
                 f"backend='local' needs bubblewrap: {reason}; or use backend='docker'."
             )
-        self.limits = limits
-        self.root = Path(tempfile.mkdtemp(prefix="turngym-swe-"))
-        self.workspace, self.base = self.root / "workspace", self.root / "base"
+        self.site = _runtime()
+        self.python, prefix = _interpreter()
+        self.extra_binds = (
+            [] if prefix.startswith("/usr/") or prefix == "/usr" else ["--ro-bind", prefix, prefix]
+        )
+        self.limits, self.start = limits, start
+        self.root = LOCAL_ROOT / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.root.mkdir(mode=0o700)
+        self.workspace = self.root / "workspace"
         self.cgroups = _make_cgroups(limits)
         try:
-            self.initial = handle(
-                {
-                    "op": "setup",
-                    "src": str(source),
-                    "patch": patch,
-                    "workspace": str(self.workspace),
-                    "base": str(self.base),
-                }
-            )
-            if "error" in self.initial:
-                raise SandboxError(f"setting up {task} failed: {self.initial['error']}")
+            self._populate(self.workspace, start)
         except BaseException:
             self._cleanup(self.root, self.cgroups)
             raise
+        self.initial = {"diff_hash": hashlib.sha1(b"").hexdigest()}
         super().__init__()
+
+    def _populate(self, folder: Path, start: StartTree) -> None:
+        start.materialize(folder, JAIL_UID)
+        if os.geteuid() == 0:
+            os.chown(self.root, JAIL_UID, JAIL_UID)
 
     def _cleanup_args(self) -> tuple[Any, ...]:
         return (self.root, self.cgroups)
@@ -166,53 +156,77 @@ class LocalSandbox(Sandbox):
     def _cleanup(root: Path, cgroups: list[Path]) -> None:
         shutil.rmtree(root, ignore_errors=True)
         for group in cgroups:
-            try:
-                group.rmdir()
-            except OSError:
-                pass
+            _remove_cgroup(group)
 
-    def _bwrap(self) -> list[str]:
-        args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--clearenv"]
-        for entry in sorted(os.listdir("/")):
-            if entry not in _SKIP_ROOT and not os.path.islink(f"/{entry}"):
-                args += ["--ro-bind", f"/{entry}", f"/{entry}"]
-            elif os.path.islink(f"/{entry}"):
-                args += ["--symlink", os.readlink(f"/{entry}"), f"/{entry}"]
-        python_bin = str(Path(sys.executable).parent)
+    def _bwrap(self, workspace: Path, inputs: Path | None, frame_fd: int) -> list[str]:
+        args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user",
+                "--disable-userns", "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000", "--clearenv",
+                "--ro-bind", "/usr", "/usr", *_root_links(), *self.extra_binds,
+                "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+                "--ro-bind", str(self.site / "etc" / "passwd"), "/etc/passwd",
+                "--ro-bind", str(self.site / "etc" / "group"), "/etc/group",
+                "--ro-bind", str(self.site), TOOL_MOUNT, "--proc", "/proc", "--dev", "/dev",
+                "--perms", "1777", "--tmpfs", "/tmp", "--bind", str(workspace), WORKSPACE]  # fmt: skip
+        if inputs is not None:
+            args += ["--ro-bind", str(inputs), INPUT_MOUNT]
+        args += [
+            "--remount-ro",
+            "/",
+        ]  # the jail's own root folder: nothing new appears there either
         environment = {
-            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": WORKSPACE,
+            "PATH": f"{TOOL_MOUNT}/bin:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
             "LANG": "C.UTF-8",
-            "PYTHONPATH": str(SANDBOX_DIR),
-            "PYTEST_ADDOPTS": "-p turngym_pytest_report",
-            "TURNGYM_PYTEST_REPORT": REPORT_PATH,
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "PYTHONPATH": f"{TOOL_MOUNT}",
             "PYTHONDONTWRITEBYTECODE": "1",
+            "TURNGYM_FRAME_FD": str(frame_fd),
         }
         for key, value in environment.items():
             args += ["--setenv", key, value]
-        return args + [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            *_rebind_hidden_host_paths(),
-            "--bind",
-            str(self.workspace),
-            WORKSPACE,
-            "--ro-bind",
-            str(self.base),
-            BASE_MOUNT,
-            "--chdir",
-            WORKSPACE,
-        ]
+        return args + ["--chdir", WORKSPACE]
 
     def _enter_limits(self) -> None:
         # Runs in the child between fork and exec: join the cgroups so every descendant is counted.
         for group in self.cgroups:
             (group / "cgroup.procs").write_text(str(os.getpid()))
+        _drop()
+
+    def _jail(
+        self, request: dict[str, Any], timeout: float, workspace: Path, inputs: Path | None
+    ) -> dict[str, Any]:
+        rlimits = self.limits.rlimits(memory=not self.cgroups)
+        if (
+            not self.cgroups
+        ):  # RLIMIT_NPROC counts every process of the uid, so allow for the existing ones
+            rlimits["RLIMIT_NPROC"] = _user_processes(JAIL_UID) + self.limits.pids
+        request = dict(request, workspace=WORKSPACE, base=None, timeout=timeout, python=self.python, site=TOOL_MOUNT,
+                       max_output=self.limits.max_output, rlimits=rlimits)  # fmt: skip
+        payload = encode_request(request)
+        if len(payload) > 120_000:
+            return {
+                "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
+            }
+        frame = new_frame()
+        read_end, write_end = os.pipe()
+        os.write(write_end, frame.encode())
+        os.close(write_end)
+        command = [*self._bwrap(workspace, inputs, read_end), self.python, "-I", "-B",
+                   f"{TOOL_MOUNT}/turngym/swe_tool.py", payload]  # fmt: skip
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout + 15, cwd="/",
+                                  preexec_fn=self._enter_limits, pass_fds=(read_end,))  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return {"error": f"the sandbox did not answer in {timeout + 15:.0f} s and was killed"}
+        finally:
+            os.close(read_end)
+        result = unframe(done.stdout, frame)
+        if result is not None:
+            return result
+        if done.returncode in (-9, 137):
+            return {
+                "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
+            }
+        raise SandboxError(f"bwrap failed (exit {done.returncode}): {done.stderr.decode()[-500:]}")
 
     def call(
         self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None
@@ -220,50 +234,36 @@ class LocalSandbox(Sandbox):
         if self.closed:
             raise SandboxError("the sandbox is closed")
         timeout = float(timeout if timeout is not None else self.limits.command_timeout)
-        rlimits = self.limits.rlimits(memory=not self.cgroups)
-        if (
-            not self.cgroups
-        ):  # RLIMIT_NPROC counts every process of the user, so allow for the existing ones
-            rlimits["RLIMIT_NPROC"] = _user_processes() + self.limits.pids
-        request = dict(
-            request,
-            workspace=WORKSPACE,
-            base=BASE_MOUNT,
-            timeout=timeout,
-            python=sys.executable,
-            max_output=self.limits.max_output,
-            rlimits=rlimits,
-        )
-        payload = encode_request(request)
-        if len(payload) > 120_000:
-            return {
-                "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
-            }
-        command = self._bwrap() + [sys.executable, str(SANDBOX_DIR / "swe_tool.py"), payload]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, timeout=timeout + 15, preexec_fn=self._enter_limits
-            )
-        except subprocess.TimeoutExpired:
-            return {"error": f"the sandbox did not answer in {timeout + 15:.0f} s and was killed"}
-        lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
-        try:
-            result = json.loads(lines[-1])
-        except (IndexError, ValueError):
-            if done.returncode in (-9, 137):
-                return {
-                    "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
-                }
-            raise SandboxError(
-                f"bwrap failed (exit {done.returncode}): {done.stderr.decode()[-500:]}"
-            ) from None
+        result = self._jail(request, timeout, self.workspace, None)
+        if "error" not in result or request["op"] == "diff":
+            result["diff_hash"] = hashlib.sha1(self.agent_diff().encode()).hexdigest()
         if request["op"] == "run" and _size_mb(self.workspace) > self.limits.disk_mb:
             result["quota_exceeded"] = True
         return result
 
+    def agent_diff(self, stop: bool = False) -> str:  # no agent process outlives a command here
+        return make_diff_files(self.start.files, read_tree(str(self.workspace)))
 
-def _user_processes() -> int:
-    uid = os.getuid()
+    def evaluate(self, diff: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        grader = LOCAL_ROOT / f"{os.getpid()}-{uuid.uuid4().hex[:12]}-grade"
+        grader.mkdir(mode=0o700)
+        try:
+            inputs = grader / "in"
+            inputs.mkdir()
+            (inputs / "agent.diff").write_text(diff)
+            (inputs / "test.patch").write_text(request.pop("test_patch", ""))
+            os.chmod(inputs, 0o755)
+            self.start.materialize(grader / "testbed", JAIL_UID)
+            if os.geteuid() == 0:
+                os.chown(grader, JAIL_UID, JAIL_UID)
+            request = dict(request, op="grade", diff_path=f"{INPUT_MOUNT}/agent.diff",
+                           test_patch_path=f"{INPUT_MOUNT}/test.patch")  # fmt: skip
+            return self._jail(request, timeout, grader / "testbed", inputs)
+        finally:
+            shutil.rmtree(grader, ignore_errors=True)
+
+
+def _user_processes(uid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():

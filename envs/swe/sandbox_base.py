@@ -1,4 +1,5 @@
-"""What both SWE backends share: the :class:`Sandbox` interface, limits, and the live-sandbox registry.
+"""What both SWE backends share: the :class:`Sandbox` interface, limits, the live-sandbox registry,
+the host's pristine starting trees (:class:`StartTree`) and the framing of the tool's answers.
 
 Every sandbox registers itself on creation and is closed by whichever comes first: ``close()``
 (the env's next reset or ``env.close()``), garbage collection (``weakref.finalize``), or interpreter
@@ -8,23 +9,173 @@ exit (``atexit``), so an exception, a KeyboardInterrupt or a forgotten env never
 from __future__ import annotations
 
 import atexit
+import functools
+import io
+import os
+import secrets
+import shutil
+import stat
+import tarfile
+import tempfile
 import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "Sandbox", "SandboxError", "SANDBOX_DIR", "WORKSPACE", "close_all"]
+from turngym.envs.swe.sandbox.swe_diff import SKIP_DIRS, SKIP_SUFFIXES, apply_diff
+
+__all__ = [
+    "Limits",
+    "Sandbox",
+    "SandboxError",
+    "StartTree",
+    "SANDBOX_DIR",
+    "WORKSPACE",
+    "TOOL_FILES",
+    "close_all",
+    "new_frame",
+    "unframe",
+]
 
 SANDBOX_DIR = Path(__file__).parent / "sandbox"
 #: The repository's path inside every sandbox.
 WORKSPACE = "/testbed"
-#: Where the agent's pytest runs write per-test statuses (read back by the env for dense rewards).
-REPORT_PATH = "/tmp/.turngym-tests.json"
+#: The files of the in-sandbox tool (copied into every sandbox).
+TOOL_FILES = (
+    "swe_tool.py",
+    "swe_diff.py",
+    "swe_proc.py",
+    "swe_grade.py",
+    "turngym_grade_runner.py",
+)
 
 
 class SandboxError(RuntimeError):
     """The sandbox itself failed (engine gone, container killed); the episode cannot go on."""
+
+
+def new_frame() -> str:
+    """A per-call secret that frames the tool's answer (only the tool and the host know it)."""
+    return f"<turngym:{secrets.token_hex(16)}>"
+
+
+def unframe(stdout: bytes, frame: str) -> dict[str, Any] | None:
+    """The tool's JSON answer between two copies of ``frame`` in ``stdout``; None if absent."""
+    import json
+
+    text = stdout.decode("utf-8", "replace")
+    start = text.find(frame)
+    end = text.find(frame, start + len(frame)) if start >= 0 else -1
+    if end < 0:
+        return None
+    try:
+        value = json.loads(text[start + len(frame) : end])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class StartTree:
+    """A task's starting repository (clean code + the bug), kept on the host.
+
+    It is what the agent's sandbox starts from and what every grading sandbox starts from, so
+    nothing the agent does can change it. Members keep their kind (folder, file, symlink) and mode.
+    """
+
+    def __init__(self, members: list[tuple[str, str, Any, int]]) -> None:
+        self.members = members  # (relative path, "dir"|"file"|"link", bytes|target|None, mode)
+        self.files = {
+            rel: data
+            for rel, kind, data, _ in members
+            if kind == "file"
+            and not rel.endswith(SKIP_SUFFIXES)
+            and not SKIP_DIRS & set(rel.split("/")[:-1])
+            and not any(p.endswith(".egg-info") for p in rel.split("/")[:-1])
+        }
+        self._archives: dict[tuple[str, int], bytes] = {}
+
+    @classmethod
+    def build(cls, clean: str | os.PathLike, patch: str = "") -> StartTree:
+        """``clean`` (a folder) with ``patch`` applied; caches skipped; symlinks kept as symlinks."""
+        return _start_tree(os.fspath(clean), patch)
+
+    def archive(self, prefix: str, uid: int = 0) -> bytes:
+        """A tar of the tree under ``prefix/`` (or at its top when empty) owned by ``uid`` (cached)."""
+        key = (prefix, uid)
+        if key not in self._archives:
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as archive:
+                if prefix:
+                    root = tarfile.TarInfo(prefix)
+                    root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, uid, uid
+                    archive.addfile(root)
+                for rel, kind, data, mode in self.members:
+                    info = tarfile.TarInfo(f"{prefix}/{rel}" if prefix else rel)
+                    info.uid = info.gid = uid
+                    info.mode = mode
+                    if kind == "dir":
+                        info.type = tarfile.DIRTYPE
+                        archive.addfile(info)
+                    elif kind == "link":
+                        info.type, info.linkname = tarfile.SYMTYPE, data
+                        archive.addfile(info)
+                    else:
+                        info.size = len(data)
+                        archive.addfile(info, io.BytesIO(data))
+            self._archives[key] = buffer.getvalue()
+        return self._archives[key]
+
+    def materialize(self, dest: str | os.PathLike, uid: int | None = None) -> None:
+        """Writes the tree into the (new or empty) folder ``dest``; chowns it to ``uid`` if given."""
+        dest = os.fspath(dest)
+        os.makedirs(dest, exist_ok=True)
+        for rel, kind, data, mode in self.members:
+            path = os.path.join(dest, rel)
+            if kind == "dir":
+                os.makedirs(path, exist_ok=True)
+                os.chmod(path, mode)
+            elif kind == "link":
+                os.symlink(data, path)
+            else:
+                with open(path, "wb") as handle:
+                    handle.write(data)
+                os.chmod(path, mode)
+        if uid is not None and os.geteuid() == 0:
+            for folder, dirs, names in os.walk(dest):
+                for name in [folder] + [os.path.join(folder, n) for n in dirs + names]:
+                    os.lchown(name, uid, uid)
+
+
+@functools.lru_cache(maxsize=16)
+def _start_tree(clean: str, patch: str) -> StartTree:
+    with tempfile.TemporaryDirectory(prefix="turngym-start-") as tmp:
+        work = os.path.join(tmp, "repo")
+        shutil.copytree(
+            clean,
+            work,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".turngym-manifest.json"),
+        )
+        if patch:
+            apply_diff(work, patch)
+        members: list[tuple[str, str, Any, int]] = []
+        for folder, dirs, names in os.walk(work):
+            dirs.sort()
+            for name in sorted(dirs) + sorted(names):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, work)
+                info = os.lstat(path)
+                mode = stat.S_IMODE(info.st_mode)
+                if stat.S_ISLNK(info.st_mode):
+                    members.append((rel, "link", os.readlink(path), 0o777))
+                elif stat.S_ISDIR(info.st_mode):
+                    members.append((rel, "dir", None, mode | 0o755))
+                elif stat.S_ISREG(info.st_mode):
+                    with open(path, "rb") as handle:
+                        members.append((rel, "file", handle.read(), (mode | 0o644) & 0o755))
+    tree = StartTree(members)
+    return tree
 
 
 @dataclass(frozen=True)
@@ -87,8 +238,17 @@ class Sandbox:
     def stop_processes(self) -> None:
         """Kills every process the agent left running (before grading)."""
 
-    def renew(self, patch: str, task: str = "") -> bool:
-        """Readies this sandbox for a new episode on the same code with ``patch``; False if it cannot."""
+    def agent_diff(self, stop: bool = False) -> str:
+        """The agent's changes to the starting tree, read from outside its sandbox (after killing
+        every agent process when ``stop``)."""
+        raise NotImplementedError
+
+    def evaluate(self, diff: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Grades ``diff`` in a fresh grading sandbox (``request``: the tool's ``grade`` fields)."""
+        raise NotImplementedError
+
+    def renew(self, start: StartTree | None, task: str = "") -> bool:
+        """Readies this sandbox for a new episode starting from ``start``; False if it cannot."""
         return False
 
     @property

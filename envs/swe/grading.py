@@ -1,0 +1,179 @@
+"""Out-of-band grading of SWE episodes (host side), SWE-bench style, on both backends.
+
+When the agent submits (or the turn limit ends the episode, or the env measures dense progress),
+the env takes the agent's diff *from outside its sandbox* (docker: the engine's ``get_archive`` of
+``/testbed``; local: the host reads the workspace, regular files only, no symlink followed) against
+the starting tree it keeps on the host, and hands it to a **fresh grading sandbox** (a new
+container from the task's image / a new bubblewrap jail over a new copy of the starting tree):
+
+1. the diff is restricted to the allow-list of :func:`turngym.envs.swe.sandbox.swe_diff.filter_diff`
+   (tracked text files; no new pyc/pth/config/conftest/binary files; test files restored) and
+   applied; then the task's ``test_patch``;
+2. pytest runs through ``turngym_grade_runner.py`` with ``python -I -B`` (clean ``HOME``, no user
+   site, no ``PYTHON*`` variables), ``-p no:cacheprovider``, ``--rootdir`` and ``-c`` naming the
+   repository's own (restored) config, plugin autoload off, the repository appended *after* the
+   interpreter's own packages, as an unprivileged uid;
+3. each test's outcome is read from a nonce-authenticated pipe the runner's plugin writes as the
+   tests run (records after the session's end are ignored) **and** from pytest's ``-rA`` summary
+   in the log, as SWE-bench reads it; a test counts as passed only when both say so
+   (disagreements are reported in ``info["grading"]["mismatch"]``); the runner also checks that
+   pytest's report-making functions were not replaced during the run (if they were, every test
+   fails and ``mismatch`` says which).
+
+Other frameworks (Django's ``runtests.py``, sympy's ``bin/test``) plug in through
+:func:`grading_spec`: when :mod:`turngym.envs.swe.harness` provides ``test_spec(task)`` and
+``parse_log(parser, log)``, external tasks run the harness's command in the grader and the host
+parses its log.
+
+What remains possible in principle: the code under test runs inside the test process (as in
+SWE-bench), so it can reach what the integrity check does not watch: install an import hook that
+rewrites the test modules, replace the test functions or fixtures after collection, find the
+nonce in memory and write records, or special-case the tests' inputs. None of that is possible
+from files the allow-list drops, only from edits to the library itself, and :func:`patch_flags`
+names such edits (``info["grading"]["flags"]``): touching ``atexit``, ``sys.modules``,
+``sys.meta_path``/``importlib``, ``os._exit``, pytest/pluggy/unittest, ``gc``/frame inspection,
+``/proc``, signals, subprocesses, ``ctypes``, ``builtins``, raw file descriptors.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from turngym.envs.swe.sandbox_base import StartTree
+from turngym.envs.swe.tasks import Task, grade, test_files
+from turngym.error import DependencyNotInstalled
+
+__all__ = ["GradeSpec", "grading_spec", "patch_flags", "verdict", "start_tree", "SUSPICIOUS"]
+
+#: Added-line patterns that flag a patch as suspicious (name -> regex).
+SUSPICIOUS = {
+    "atexit": r"\batexit\b",
+    "sys.modules": r"sys\.modules",
+    "os._exit": r"\bos\._exit\b|\bsys\.exit\b",
+    "pytest internals": r"\b_pytest\b|\bpytest\b|\bpluggy\b|\bunittest\b",
+    "frame or gc inspection": r"\bgc\.get_\w+|\bsys\._getframe\b|\binspect\.(stack|currentframe)\b|\bsys\.settrace\b|\bsys\.setprofile\b",
+    "/proc or /dev access": r"/proc/|/dev/fd|/dev/std",
+    "signals or processes": r"\bsignal\.|\bos\.kill\b|\bos\.fork\b|\bsubprocess\b|\bctypes\b",
+    "builtins": r"\bbuiltins\b|__builtins__|__import__",
+    "file descriptors": r"\bos\.(write|dup2?|fdopen|close)\b|\bwrite\(\s*fd\b|\bimport os as\b",
+    "import hooks": r"sys\.meta_path|sys\.path_hooks|\bimportlib\b",
+}
+_SUSPICIOUS = {name: re.compile(pattern) for name, pattern in SUSPICIOUS.items()}
+
+
+@dataclass(frozen=True)
+class GradeSpec:
+    """How the grader runs a task's tests.
+
+    Attributes:
+        files: test files (pytest arguments, or the files the harness's command names).
+        targets: FAIL_TO_PASS + PASS_TO_PASS ids.
+        command: a shell command (another framework); None runs pytest through the runner.
+        parser: the harness's log parser name for ``command``.
+    """
+
+    files: list[str]
+    targets: list[str]
+    command: str | None = None
+    parser: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _harness() -> Any:
+    try:
+        from turngym.envs.swe import harness  # issue 14: SWE-bench's per-repository commands
+    except ImportError:
+        return None
+    return harness if hasattr(harness, "test_spec") and hasattr(harness, "parse_log") else None
+
+
+def grading_spec(task: Task) -> GradeSpec:
+    """pytest through the runner for bundled tasks; the harness's command for external ones."""
+    targets = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
+    harness = _harness()
+    if harness is not None and not task.project:
+        spec = harness.test_spec(task)
+        parser = getattr(spec, "parser", None)
+        if parser not in (None, "pytest"):
+            command = spec.command if isinstance(spec.command, str) else shlex.join(spec.command)
+            return GradeSpec(list(spec.test_files), targets, command, parser)
+        return GradeSpec(list(spec.test_files) or test_files(task), targets)
+    return GradeSpec(test_files(task), targets)
+
+
+def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, Any]:
+    """Per-test statuses from the grader's result, then SWE-bench's verdict.
+
+    pytest: a test passes only if the runner's authenticated stream and the ``-rA`` log agree.
+    A harness command: the harness parses the log.
+    """
+    mismatch: list[str] = []
+    if spec.command is not None:
+        harness = _harness()
+        parsed = harness.parse_log(spec.parser, result.get("log", "")) if harness else {}
+        names = {"PASSED": "passed", "XFAIL": "passed", "SKIPPED": "skipped"}
+        statuses = {
+            node: names.get(str(status).upper(), "failed") for node, status in parsed.items()
+        }
+    else:
+        stream, log = result.get("tests") or {}, result.get("log_tests") or {}
+        statuses = {}
+        for node in spec.targets:
+            a, b = stream.get(node), log.get(node)
+            if a == b:
+                if a is not None:
+                    statuses[node] = a
+            else:
+                mismatch.append(node)
+                statuses[node] = "failed"
+    if result.get("tampered"):
+        mismatch = [f"pytest's {name} was replaced during the run" for name in result["tampered"]]
+        statuses = {}
+    outcome = grade(task, statuses)
+    outcome.update(statuses=statuses, mismatch=mismatch)
+    return outcome
+
+
+def patch_flags(diff: str) -> list[str]:
+    """Names of :data:`SUSPICIOUS` patterns on the added lines of ``diff``."""
+    added = "\n".join(
+        line[1:]
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    )
+    return [name for name, pattern in _SUSPICIOUS.items() if pattern.search(added)]
+
+
+def _host_source(task: Task) -> Path | None:
+    """The bundled project's clean source in this host's turngym cache (None if absent or external)."""
+    if not task.project:
+        return None
+    from turngym.envs.swe.projects import project, project_source
+
+    try:
+        return project_source(project(task.project))
+    except DependencyNotInstalled:
+        return None
+
+
+def start_tree(task: Task, backend: str) -> StartTree | None:
+    """The task's starting tree (clean code + the bug), built on the host; None for external tasks.
+
+    The clean code comes from the host's cache, else (docker) from the image's ``/opt/src``.
+    """
+    if not task.project:
+        return None
+    source = _host_source(task)
+    if source is None:
+        if backend != "docker" or not task.image:
+            from turngym.envs.swe.projects import project, project_source
+
+            project_source(project(task.project))  # raises, naming the fetch command
+        from turngym.envs.swe.docker_backend import image_source
+
+        source = Path(image_source(task.image))
+    return StartTree.build(source, task.setup_patch)
