@@ -1,8 +1,11 @@
 """Out-of-band grading of SWE episodes (host side), SWE-bench style, on both backends.
 
 When the agent submits (or the turn limit ends the episode, or the env measures dense progress),
-the env takes the agent's diff *from outside its sandbox* (docker: the engine's ``get_archive`` of
-``/testbed``; local: the host reads the workspace, regular files only, no symlink followed) against
+the env takes the agent's diff *from outside the agent's reach* (docker: the root sandbox tool,
+which the agent's processes cannot reach, writes it after every agent process is killed, reading
+files with the agent's uid and following no symlink -- the engine cannot copy out of the tmpfs
+the workspace lives on; local: the host reads the workspace, regular files only, no symlink
+followed) against
 the starting tree it keeps on the host, and hands it to a **fresh grading sandbox** (a new
 container from the task's image / a new bubblewrap jail over a new copy of the starting tree):
 
