@@ -11,7 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model  # noqa: E402
+from test_learner import config as learner_config  # noqa: E402
+
+from helpers.tiny_models import corridor_model  # noqa: E402
 from turngym.agents.learner import Learner  # noqa: E402
 from turngym.agents.learner_config import LearnerConfig  # noqa: E402
 from turngym.agents.learner_io import find_checkpoint  # noqa: E402
@@ -26,20 +28,9 @@ def unit_credit(trajectories):
 
 
 def config(tmp_path, **overrides) -> LearnerConfig:
-    fields = dict(
-        model=str(corridor_model()),
-        env_kwargs=CORRIDOR_KWARGS,
-        output_dir=str(tmp_path / "run"),
-        steps=1,
-        groups_per_step=2,
-        group_size=2,
-        max_new_tokens=4,
-        learning_rate=5e-3,
-        micro_batch_size=16,
-        device="cpu",
-    )
-    fields.update(overrides)
-    return LearnerConfig(**fields)
+    """test_learner's tiny Corridor config, in groups of 2 and with a larger step."""
+    fields = dict(group_size=2, learning_rate=5e-3, micro_batch_size=16)
+    return learner_config(tmp_path, **{**fields, **overrides})
 
 
 def iterations(tmp_path) -> list[int]:
