@@ -377,3 +377,18 @@ def test_token_counts_come_from_the_policy() -> None:
     assert trace["costs"]["tokens"] == 107 * len(decisions)
     turns = episode.trajectories[ORCHESTRATOR].turns
     assert turns[0].info["usage"]["total_tokens"] == 107
+
+
+def test_compose_orchestrator_cannot_read_the_gold_answers() -> None:
+    """An agent is an adversary: the aggregation reward must need the workers' answers. At reset
+    (before any worker reported) nothing the orchestrator sees holds a gold answer, and the
+    finish action offered composes reported answers only (empty parts)."""
+    env = orchestra.parallel_env("turngym/Orchestra-Compose-v0")
+    for seed in range(5):
+        observations, infos = env.reset(seed=seed)
+        seen = observations[ORCHESTRATOR] + json.dumps(infos[ORCHESTRATOR])
+        golds = [gold for sub in env._subtasks for gold in sub.golds]
+        assert golds and not any(gold in seen for gold in golds), (seed, golds)
+        assert infos[ORCHESTRATOR]["admissible_actions"][-1] == "finish[; ; ]"
+        assert infos[ORCHESTRATOR]["privileged"] == {}
+    env.close()
