@@ -227,7 +227,10 @@ def run_bench(
             pools.pop(other).close()
         if env_id not in pools:
             pools[env_id] = turngym.EnvPool(
-                env_id, live, env_kwargs, workers=(live if live > 1 else 0) if workers is None else workers
+                env_id,
+                live,
+                env_kwargs,
+                workers=(live if live > 1 else 0) if workers is None else workers,
             )
         return pools[env_id]
 
