@@ -22,6 +22,7 @@ import argparse
 import csv
 import difflib
 import importlib
+import inspect
 import json
 import re
 import sys
@@ -412,7 +413,9 @@ def write_outputs(
             title_fontsize=8,
             frameon=False,
         )
-        figure.tight_layout(rect=(0, 0.1 if len(by_env) <= 4 else 0.06, 1, 1))
+        # Room at the top for the suptitle (0.45 in), at the bottom for the shared legend.
+        top = 1 - 0.45 / figure.get_figheight()
+        figure.tight_layout(rect=(0, 0.1 if len(by_env) <= 4 else 0.06, 1, top))
         figure.savefig(path, dpi=100)
         plt.close(figure)
 
@@ -489,6 +492,11 @@ def _turn_limit(env_id: str, env_kwargs: dict[str, Any] | None) -> int:
     """The env's turn limit (0 when unknown), so budget curves run to it, not to the last turn."""
     if env_kwargs and isinstance(env_kwargs.get("max_turns"), int):
         return env_kwargs["max_turns"]
+    if env_id in ORCHESTRA_ENVS:  # team turns: the preset's, else OrchestraEnv's default
+        from turngym.envs.orchestra import OrchestraEnv
+
+        default = inspect.signature(OrchestraEnv).parameters["max_turns"].default
+        return int(ORCHESTRA_ENVS[env_id].get("max_turns", default))
     if env_id not in gymnasium.registry:
         return 0
     spec = gymnasium.spec(env_id)
