@@ -69,6 +69,13 @@ def _page(driver, name: str):
     )
 
 
+def _reloaded(driver, old, name: str):
+    """The page ``name`` that replaced ``old``: a click that loads a page of the same kind would
+    otherwise let a check read the page it left (a race CI once lost)."""
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+    return _page(driver, name)
+
+
 def test_shopping_in_a_real_browser(shop_url: str, browser) -> None:
     from PIL import Image
 
@@ -91,7 +98,7 @@ def test_shopping_in_a_real_browser(shop_url: str, browser) -> None:
     options = browser.find_elements(By.CSS_SELECTOR, "button.option")
     assert options, "the item page shows option values"
     options[0].click()
-    _page(browser, "item")
+    _reloaded(browser, item, "item")  # the click loads a new item page
     assert browser.find_elements(By.CSS_SELECTOR, "button.option.selected")
     png = browser.get_screenshot_as_png()
     image = Image.open(io.BytesIO(png)).convert("RGB")
@@ -111,7 +118,7 @@ def test_shopping_in_a_real_browser(shop_url: str, browser) -> None:
 
 def test_invalid_form_input_shows_feedback(shop_url: str, browser) -> None:
     browser.get(f"{shop_url}/?seed=1")
-    _page(browser, "search")
+    before = _page(browser, "search")
     browser.find_element(By.ID, "search_button").click()  # empty search
-    page = _page(browser, "search")
+    page = _reloaded(browser, before, "search")
     assert "Invalid action" in page.text
