@@ -229,7 +229,15 @@ class Learner:
     def step(self) -> dict[str, Any]:
         """One iteration: rollout, credit, policy update. Returns its metrics."""
         config, started = self.config, time.perf_counter()
-        trajectories = self.rollout()
+        rolled = self.rollout()
+        # An episode the rollout marked failed (its worker died twice) says nothing about the
+        # policy: it may even have no turns. It is left out of credit and the update, and counted.
+        trajectories = [t for t in rolled if t.turns and not t.metadata.get("failed")]
+        if not trajectories:
+            raise PolicyError(
+                f"every one of the {len(rolled)} episodes failed in its env worker; see the "
+                "workers' errors in the trajectories' metadata['failed']"
+            )
         advantages = self.advantages(trajectories).detach().float().cpu()
         prompts, actions, token_advantages, episodes = [], [], [], []
         for i, trajectory in enumerate(trajectories):
@@ -249,6 +257,7 @@ class Learner:
         valid = advantages[_turn_mask(trajectories, advantages.shape)]
         metrics = {
             "iteration": self.iteration + 1,
+            "failed_episodes": len(rolled) - len(trajectories),
             "reward": float(np.mean(rewards)),
             "success": float(np.mean([bool(t.success) for t in trajectories])),
             "turns": float(np.mean([len(t.turns) for t in trajectories])),

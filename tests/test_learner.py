@@ -312,3 +312,30 @@ def test_every_credit_family_runs_through_the_learner(tmp_path, credit, credit_k
     assert math.isfinite(learner.step()["loss"])
     if learned:
         assert learner.progress_estimator is not None
+
+
+def test_failed_episodes_are_left_out_of_the_update(tmp_path):
+    """Episodes a dead worker failed (metadata["failed"], possibly without turns) are not the
+    policy's doing: credit and the update see the rest, and the step counts them."""
+    credited = []
+
+    def counting_credit(trajectories):
+        credited.append([t.traj_id for t in trajectories])
+        return episode_grpo(trajectories)
+
+    learner = Learner(config(tmp_path), credit_fn=counting_credit)
+    real = learner.rollout
+
+    def rollout_with_failures(*args, **kwargs):
+        trajectories = real(*args, **kwargs)
+        trajectories[1].metadata["failed"] = "WorkerDied: killed twice"  # partial turns
+        dead = turngym.Trajectory(task_id="t", group_id=trajectories[0].group_id, traj_id="dead")
+        dead.metadata["failed"] = "WorkerDied: killed"  # no turns at all
+        return [dead, *trajectories]
+
+    learner.rollout = rollout_with_failures
+    metrics = learner.step()
+    assert metrics["failed_episodes"] == 2
+    assert math.isfinite(metrics["loss"]) and metrics["action_tokens"] > 0
+    (ids,) = credited
+    assert len(ids) == 7 and "dead" not in ids  # 2 groups x 4 episodes, one failed
