@@ -187,7 +187,7 @@ def _orchestra_rollout(
     rows = []
     for episode in team:  # the survey's trace metrics travel with each row
         row = episode.trajectories[orchestra.ORCHESTRATOR]
-        row.metadata["trace_metrics"] = orchestra.to_trace(episode)["metrics"]
+        row.metadata["trace_metrics"] = orchestra.trace_metrics(episode.events)
         rows.append(row)
     return rows
 

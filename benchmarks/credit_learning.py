@@ -74,6 +74,8 @@ class Setting:
 CORRIDOR_KWARGS = {"lengths": (1, 2), "max_turns": 4}
 TEXTWORLD_KWARGS = {"max_turns": 4}
 SEARCH_KWARGS = {"max_turns": 4}
+#: The tiny model of a family env (TextWorld, SearchQA): warm-up on expert and random episodes.
+FAMILY_TINY = {"expert_fraction": 0.3, "warmup_steps": 150, "episodes": 64, "vocab_size": 1024}
 #: SPA on the env's own progress signal, with a group baseline (its reward-to-go keeps the
 #: per-turn credit that a trajectory-level base estimator would erase).
 SPA_KWARGS = {"base": "reinforce", "baseline": "group"}
@@ -98,10 +100,7 @@ SETTINGS: dict[str, Setting] = {
         tiny={
             "env_ids": ("turngym/TextWorld-Easy-v0",),
             "env_kwargs": TEXTWORLD_KWARGS,
-            "expert_fraction": 0.3,
-            "warmup_steps": 150,
-            "episodes": 64,
-            "vocab_size": 1024,
+            **FAMILY_TINY,
         },
         credit_kwargs={"spa": SPA_KWARGS},
     ),
@@ -116,10 +115,7 @@ SETTINGS: dict[str, Setting] = {
         tiny={
             "env_ids": ("turngym/SearchQA-1hop-v0",),
             "env_kwargs": SEARCH_KWARGS,
-            "expert_fraction": 0.3,
-            "warmup_steps": 150,
-            "episodes": 64,
-            "vocab_size": 1024,
+            **FAMILY_TINY,
         },
     ),
 }

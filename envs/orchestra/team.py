@@ -251,7 +251,11 @@ def _advance(
     actions = {
         agent: generated[agent].text if agent in generated else "wait" for agent in env.agents
     }
-    working = {agent: env.subtask_of(agent) for agent in generated if agent != ORCHESTRATOR}
+    working = (  # the subtask each acting worker works on, before the step may finish it
+        {agent: env.subtask_of(agent) for agent in generated if agent != ORCHESTRATOR}
+        if game.recorder is not None
+        else {}
+    )
     observations, rewards, terminations, truncations, infos = env.step(actions)
     ended = any(terminations.values()) or any(truncations.values())
     if game.recorder is not None:
