@@ -40,7 +40,8 @@ def test_parser_is_fast_on_adversarial_text(name: str) -> None:
     action = ADVERSARIAL[name]
     started = time.perf_counter()
     parse_delegations(action)
-    assert time.perf_counter() - started < 0.05, f"{name}: parsing took over 50 ms"
+    # A hang guard, not a speed claim: linear parsing takes ~4 ms here, the old regex 167 s.
+    assert time.perf_counter() - started < 0.5, f"{name}: parsing took over 500 ms"
 
 
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
@@ -50,7 +51,7 @@ def test_env_step_is_fast_and_bounded_on_adversarial_text(name: str) -> None:
     started = time.perf_counter()
     observations, rewards, *_, infos = env.step({ORCHESTRATOR: ADVERSARIAL[name]})
     took = time.perf_counter() - started
-    assert took < 0.05, f"{name}: a team step took {took * 1000:.0f} ms"
+    assert took < 0.5, f"{name}: a team step took {took * 1000:.0f} ms"
     # The feedback echoes at most a few capped fragments, never the 100k action.
     assert len(observations[ORCHESTRATOR]) < 3000
     if name != "many-valid":  # the only one with well-formed delegations (all but one invalid)
