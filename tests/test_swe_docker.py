@@ -16,6 +16,7 @@ import gymnasium
 import numpy as np
 import pytest
 
+from helpers.episodes import play
 from turngym.envs.swe.projects import PROJECTS, image_name
 from turngym.envs.swe.sandbox_base import SandboxError
 from turngym.testing import check_env
@@ -93,34 +94,13 @@ def test_reused_container_keeps_nothing_of_the_last_episode() -> None:
 
 def _play(env_id_kwargs: dict, tasks: list[str], policy: str) -> list[bool]:
     from turngym.agents import RandomPolicy, expert
-    from turngym.policy import Conversation
 
     env = gymnasium.make("turngym/SWE-v0", **env_id_kwargs)
     actor = expert("turngym/SWE-v0") if policy == "expert" else RandomPolicy(seed=0)
-    results = []
     try:
-        for task in tasks:
-            observation, info = env.reset(options={"task": task})
-            conversation = Conversation(
-                messages=[
-                    {"role": "system", "content": info["instructions"]},
-                    {"role": "user", "content": observation},
-                ],
-                privileged=info["privileged"] if actor.privileged else None,
-            )
-            while True:
-                action = actor.act([conversation])[0]
-                observation, _, terminated, truncated, info = env.step(action)
-                conversation.messages += [
-                    {"role": "assistant", "content": action},
-                    {"role": "user", "content": observation},
-                ]
-                if terminated or truncated:
-                    results.append(bool(info["success"]))
-                    break
+        return [play(env, actor, task)[0] for task in tasks]
     finally:
         env.close()
-    return results
 
 
 def test_expert_resolves_all_30_test_tasks_and_random_none() -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from test_swe_attacks import BACKENDS, backend_reason  # noqa: E402 - tests/ is on sys.path
 
+from helpers.episodes import play
 from turngym.envs.swe.grading import grading_spec, verdict
 from turngym.envs.swe.tasks import load_tasks
 
@@ -160,29 +161,11 @@ def test_gold_patch_resolves_every_task(backend: str) -> None:
 @needs_local
 def test_random_policy_resolves_nothing_locally() -> None:
     from turngym.agents import RandomPolicy
-    from turngym.policy import Conversation
 
     env = gymnasium.make("turngym/SWE-v0", backend="local", split="test", max_turns=3)
-    policy, results = RandomPolicy(seed=0), []
+    policy = RandomPolicy(seed=0)
     try:
-        for task in env.unwrapped.task_ids[:4]:
-            observation, info = env.reset(options={"task": task})
-            conversation = Conversation(
-                messages=[
-                    {"role": "system", "content": info["instructions"]},
-                    {"role": "user", "content": observation},
-                ]
-            )
-            while True:
-                action = policy.act([conversation])[0]
-                observation, _, terminated, truncated, info = env.step(action)
-                conversation.messages += [
-                    {"role": "assistant", "content": action},
-                    {"role": "user", "content": observation},
-                ]
-                if terminated or truncated:
-                    results.append(info["success"])
-                    break
+        results = [play(env, policy, task)[0] for task in env.unwrapped.task_ids[:4]]
     finally:
         env.close()
     assert results == [False] * 4
