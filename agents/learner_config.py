@@ -268,8 +268,6 @@ class LearnerConfig:
                 f"must be >= 2 for credit={self.credit!r}, which compares the episodes of a "
                 "task group; raise it (e.g. 4) or use reinforce/returns/gae",
             )
-        if not 0 < self.top_p <= 1:
-            fail("top_p", "must be in (0, 1]")
         from turngym.agents.sampling import SamplingConfig
 
         try:  # the rollout policy's sampling distribution, checked by its own rules
