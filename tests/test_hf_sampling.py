@@ -302,6 +302,19 @@ def test_speed_benchmark_runs_and_prints_its_rows(tmp_path):
     assert re.search(rf"penalty adopted\s+\d+\s+{number}\s+{number}", result.stdout)
 
 
+def test_learner_config_names_every_sampling_field():
+    """LearnerConfig stays torch-free, so it lists SamplingConfig's fields by hand: kept equal."""
+    from dataclasses import fields
+
+    from turngym.agents.learner_config import SAMPLING_FIELDS, LearnerConfig
+
+    assert SAMPLING_FIELDS == tuple(f.name for f in fields(SamplingConfig))
+    defaults = LearnerConfig(model="org/model")
+    assert SamplingConfig(**{name: getattr(defaults, name) for name in SAMPLING_FIELDS}) == (
+        SamplingConfig()
+    )
+
+
 def test_the_learner_samples_and_scores_under_its_config(tmp_path):
     from turngym.agents.learner import Learner
     from turngym.agents.learner_config import LearnerConfig
