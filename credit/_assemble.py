@@ -43,7 +43,7 @@ def assemble(rec: Any) -> TurnBatch:
     rows[handle_of_row] = np.arange(n)
     labels = [_label(int(rows[h]), rec._traj_ids[h], rec._group_names[h]) for h in handle_of_row]
     lengths = np.frombuffer(rec._length, dtype=np.int64)[handle_of_row]
-    _check_episodes(rec, handle_of_row, labels)
+    _check_episodes(rec, handle_of_row, lengths, labels)
     width = int(lengths.max())
     episode_row = rows[np.frombuffer(rec._episode, dtype=np.int64)]
     turn = np.frombuffer(rec._turn, dtype=np.int64)
@@ -59,8 +59,8 @@ def assemble(rec: Any) -> TurnBatch:
 
     rewards = np.frombuffer(rec._reward, dtype=np.float64)
     progress = np.frombuffer(rec._progress, dtype=np.float64)
-    _check_finite(rewards, episode_row, turn, lambda k: f"{locate(k)} reward")
-    _check_finite(progress, episode_row, turn, lambda k: f"{locate(k)} progress")
+    _check_finite(rewards, lambda k: f"{locate(k)} reward", (episode_row, turn))
+    _check_finite(progress, lambda k: f"{locate(k)} progress", (episode_row, turn))
     states = padded(np.frombuffer(rec._state, dtype=np.int64), np.int64, -1)
     actions = padded(np.frombuffer(rec._action, dtype=np.int64), np.int64, -1)
     groups = np.frombuffer(rec._group, dtype=np.int64)[handle_of_row]
@@ -69,13 +69,7 @@ def assemble(rec: Any) -> TurnBatch:
         np.frombuffer(rec._outcome, dtype=np.float64)[handle_of_row],
         np.frombuffer(rec._last_outcome, dtype=np.float64)[handle_of_row],
     )
-    bad = ~np.isfinite(outcome)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InvalidArgumentError(
-            f"{labels[row]}: outcome is {outcome[row]}; credit needs finite rewards. Fix the "
-            "env's reward (or drop this trajectory) so it never reports NaN/inf."
-        )
+    _check_finite(outcome, lambda row: f"{labels[row]}: outcome")
     components, names = _components(rec, n, width, episode_row, turn, locate)
     # a turn without a key in an episode that records keys: its state is unknown, and
     # state-grouping methods (gigpo, salt) refuse it; a key-less episode groups with nothing
@@ -92,7 +86,7 @@ def assemble(rec: Any) -> TurnBatch:
         group_ids=torch.from_numpy(groups.copy()),
         state_ids=torch.from_numpy(states),
         action_ids=torch.from_numpy(actions),
-        history_ids=torch.from_numpy(_history_ids(states, actions, groups, lengths)),
+        history_ids=torch.from_numpy(_history_ids(states, actions, groups, lengths, mask)),
         outcome=torch.from_numpy(outcome.astype(np.float32)),
         progress=torch.from_numpy(padded(progress, np.float32, 0.0)),
         token_counts=torch.from_numpy(padded(np.frombuffer(rec._tokens, np.int64), np.int64, 0)),
@@ -101,8 +95,9 @@ def assemble(rec: Any) -> TurnBatch:
     )
 
 
-def _check_episodes(rec: Any, handle_of_row: np.ndarray, labels: list[str]) -> None:
-    lengths = np.frombuffer(rec._length, dtype=np.int64)[handle_of_row]
+def _check_episodes(
+    rec: Any, handle_of_row: np.ndarray, lengths: np.ndarray, labels: list[str]
+) -> None:
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
         raise InvalidArgumentError(
@@ -129,14 +124,7 @@ def _components(
     at = np.frombuffer(rec._component_at, dtype=np.int64)
     channel = remap[np.frombuffer(rec._component_channel, dtype=np.int64)]
     values = np.frombuffer(rec._component_value, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        k = int(bad[0])
-        raise InvalidArgumentError(
-            f"{locate(int(at[k]))} component {names[channel[k]]!r} is {values[k]}; credit "
-            "needs finite rewards. Fix the env's reward (or drop this trajectory) so it never "
-            "reports NaN/inf."
-        )
+    _check_finite(values, lambda k: f"{locate(int(at[k]))} component {names[channel[k]]!r}")
     out[episode_row[at], turn[at], channel] = values
     return out, tuple(names)
 
@@ -145,11 +133,18 @@ def _label(row: int, traj_id: str, group: str) -> str:
     return f"trajs[{row}] (traj_id {traj_id!r}, group {group!r})"
 
 
-def _check_finite(values: np.ndarray, rows: np.ndarray, turns: np.ndarray, where: Any) -> None:
+def _check_finite(
+    values: np.ndarray, where: Any, order: tuple[np.ndarray, np.ndarray] | None = None
+) -> None:
+    """Raises for the first non-finite value: in ``values``' own order, or, given
+    ``order=(rows, turns)``, in row-major order (row, then turn), as the error names it."""
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        # the first bad value in row-major order (row, then turn), as the error names it
-        k = int(bad[np.lexsort((turns[bad], rows[bad]))[0]])
+        if order is None:
+            k = int(bad[0])
+        else:
+            rows, turns = order
+            k = int(bad[np.lexsort((turns[bad], rows[bad]))[0]])
         raise InvalidArgumentError(
             f"{where(k)} is {values[k]}; credit needs finite rewards. Fix the env's reward (or "
             "drop this trajectory) so it never reports NaN/inf."
@@ -157,14 +152,17 @@ def _check_finite(values: np.ndarray, rows: np.ndarray, turns: np.ndarray, where
 
 
 def _history_ids(
-    states: np.ndarray, actions: np.ndarray, groups: np.ndarray, lengths: np.ndarray
+    states: np.ndarray,
+    actions: np.ndarray,
+    groups: np.ndarray,
+    lengths: np.ndarray,
+    mask: np.ndarray,
 ) -> np.ndarray:
     """Prefix-tree node per turn: equal iff same group and identical (state, action) history.
 
     One ``np.unique`` per column over (parent node, (state, action) pair) packed in an int64.
     """
     n, width = states.shape
-    mask = np.arange(width)[None, :] < lengths[:, None]
     history = np.full((n, width), -1, dtype=np.int64)
     num_actions = int(actions.max()) + 1
     pair = np.zeros((n, width), dtype=np.int64)

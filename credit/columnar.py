@@ -69,7 +69,7 @@ class TrajectoryRecorder:
         # per episode
         self._group, self._rows, self._length = array("q"), array("q"), array("q")
         self._outcome, self._last_outcome = array("d"), array("d")
-        self._outcome_given, self._last_given = array("b"), array("b")
+        self._outcome_given = array("b")
         self._finished, self._keyed = array("b"), array("b")
         self._after: list[str | None] = []
         self._traj_ids: list[str] = []
@@ -109,7 +109,6 @@ class TrajectoryRecorder:
         self._outcome.append(0.0)
         self._last_outcome.append(0.0)
         self._outcome_given.append(0)
-        self._last_given.append(0)
         self._finished.append(0)
         self._keyed.append(reset_state_key is not None)
         self._after.append(reset_state_key)
@@ -252,10 +251,10 @@ class TrajectoryRecorder:
         self._unknown.extend(array("b", [key is None for key in derived]))
         self._action.extend(array("q", action_ids))
         if outcomes is not None:
-            last, seen = self._last_outcome, self._last_given
+            last = self._last_outcome
             for e, value in zip(episodes, outcomes, strict=True):
                 if value is not None:
-                    last[e], seen[e] = float(value), 1
+                    last[e] = float(value)
         if items:
             channels = self._channels
             for name in {name for _, name, _ in items} - channels.keys():
