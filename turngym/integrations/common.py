@@ -18,6 +18,7 @@ __all__ = [
     "IntegrationVersionError",
     "TurnSplitError",
     "check_version",
+    "gather_runs",
     "mask_runs",
     "spread_over_runs",
     "turngym_version",
@@ -148,6 +149,12 @@ def spread_over_runs(
                     f"per-turn data has {turns} turns; each turn's action must be one run of 1s "
                     "(env tokens 0 between them). Was the response truncated mid-episode?"
                 )
+    return gather_runs(advantages, mask)
+
+
+def gather_runs(advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """:func:`spread_over_runs` without its checks, for a caller that has already split
+    ``mask`` with :func:`mask_runs` and matched the runs to its turns (one scan, not two)."""
     mask_b = mask.bool()
     starts = mask_b & ~torch.nn.functional.pad(mask_b, (1, 0))[:, :-1]
     run_index = (torch.cumsum(starts.long(), dim=1) - 1).clamp(min=0)

@@ -44,7 +44,7 @@ import torch
 
 import turngym.credit as credit
 from turngym.error import InvalidArgumentError, TurnGymError
-from turngym.integrations.common import TurnSplitError, mask_runs, spread_over_runs
+from turngym.integrations.common import TurnSplitError, gather_runs, mask_runs
 from turngym.trajectory import Trajectory, Turn
 
 __all__ = [
@@ -244,9 +244,8 @@ def make_estimator(name: str, method: str | Callable[..., torch.Tensor]) -> Call
         if method == "igpo" and "gold_probs" not in kwargs:
             kwargs["gold_probs"] = _gold_probs(non_tensor_batch, turn_batch)
         per_turn = function(turn_batch, **kwargs)
-        tokens = spread_over_runs(per_turn, response_mask, what="verl batch").to(
-            token_level_rewards.dtype
-        )
+        # trajectories_from_batch has split the mask and matched one run to each turn
+        tokens = gather_runs(per_turn, response_mask).to(token_level_rewards.dtype)
         return tokens, tokens
 
     estimator.needs_non_tensor_batch = True  # type: ignore[attr-defined]
