@@ -178,17 +178,21 @@ class OpenAIPolicy:
     def from_learner_config(cls, config: Any, **overrides: Any) -> OpenAIPolicy:
         """A policy sampling like ``config`` (a :class:`~turngym.agents.learner_config.LearnerConfig`):
         ``temperature``, ``top_p``, ``max_new_tokens`` -> ``max_tokens``, ``seed``, and, when not
-        neutral, ``top_k``/``min_p``/``repetition_penalty`` in ``extra_body`` (vLLM's and SGLang's
-        names), with ``logprobs=True``; ``overrides`` (e.g. ``base_url``, ``model``) win.
+        neutral, the other sampling fields (``top_k``, ``min_p``, ``repetition_penalty``: vLLM's
+        and SGLang's names; ``frequency_penalty``, ``presence_penalty``: OpenAI's) in
+        ``extra_body``, with ``logprobs=True``; ``overrides`` (e.g. ``base_url``, ``model``) win.
 
         For a server that serves the model being trained (e.g. vLLM with the same weights)."""
-        extra = {}
-        if getattr(config, "top_k", 0):
-            extra["top_k"] = config.top_k
-        if getattr(config, "min_p", 0.0):
-            extra["min_p"] = config.min_p
-        if getattr(config, "repetition_penalty", 1.0) != 1.0:
-            extra["repetition_penalty"] = config.repetition_penalty
+        from turngym.agents.learner_config import SAMPLING_FIELDS
+        from turngym.agents.sampling import SamplingConfig
+
+        neutral = SamplingConfig()
+        extra = {
+            name: getattr(config, name)
+            for name in SAMPLING_FIELDS
+            if name not in ("temperature", "top_p")
+            and getattr(config, name, getattr(neutral, name)) != getattr(neutral, name)
+        }
         kwargs: dict[str, Any] = {
             "temperature": config.temperature,
             "top_p": config.top_p,

@@ -234,3 +234,11 @@ def test_sampling_parameters_from_a_learner_config(server):
     assert body["top_p"] == 0.95 and body["top_k"] == 20 and body["max_tokens"] == 16
     assert body["seed"] == 3 and body["logprobs"] is True and "min_p" not in body
     assert action.token_ids and action.logprobs
+    # every sampling field the learner scores under reaches the server, penalties included
+    config = LearnerConfig(
+        model="served-model", repetition_penalty=1.3, frequency_penalty=0.5, presence_penalty=-0.2
+    )
+    OpenAIPolicy.from_learner_config(config, base_url=server.url).act([_conversation("west")])
+    body = server.requests[1]["body"]
+    assert body["repetition_penalty"] == 1.3 and body["frequency_penalty"] == 0.5
+    assert body["presence_penalty"] == -0.2 and "top_k" not in body and "min_p" not in body
