@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_credit_kwargs", "check_model_source"]
+__all__ = ["BASE_DEFAULTS", "check_credit_kwargs", "check_model_source"]
 
-#: Estimators a ``gated``/``spa`` base may name (``turngym.credit`` functions taking ``rewards=``).
-BASE_ESTIMATORS = ("grpo", "rloo", "reinforce", "returns", "gae", "gigpo", "salt")
+#: The estimator a ``gated``/``spa`` credit feeds when ``credit_kwargs`` names no ``base``
+#: (spa's is ``turngym.credit.spa``'s own default; a test keeps them equal).
+BASE_DEFAULTS = {"gated": "grpo", "spa": "reinforce"}
 
 #: Keyword arguments the learner itself passes to a credit method (not the user's to set).
 _LEARNER_SUPPLIED = {"batch", "rewards", "gold_probs", "features", "estimator"}
@@ -27,15 +28,16 @@ def check_credit_kwargs(credit: str, kwargs: dict[str, Any]) -> None:
     ``base`` estimator (checked against it too).
     """
     import turngym.credit as credit_module
+    from turngym.credit.spa import BASES  # the estimators a gated/spa base may name
 
     kwargs = dict(kwargs)
     if credit == "gated":
-        base = kwargs.pop("base", "grpo")
+        base = kwargs.pop("base", BASE_DEFAULTS["gated"])
         base_kwargs = kwargs.pop("base_kwargs", {})
-        if base not in BASE_ESTIMATORS:
+        if base not in BASES:
             raise ValueError(
                 f"LearnerConfig.credit_kwargs['base']={base!r} is invalid: use an estimator such "
-                "as grpo, rloo, reinforce, returns, gae, gigpo or salt"
+                f"as {', '.join(BASES[:-1])} or {BASES[-1]}"
             )
         if not isinstance(base_kwargs, dict):
             raise ValueError("LearnerConfig.credit_kwargs['base_kwargs'] must be a mapping")
@@ -53,8 +55,8 @@ def check_credit_kwargs(credit: str, kwargs: dict[str, Any]) -> None:
     forwards = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     unknown = sorted(set(kwargs) - set(valid) - (_LEARNER_SUPPLIED & set(parameters)))
     if unknown and forwards and credit == "spa":
-        base = kwargs.get("base", "reinforce")
-        if isinstance(base, str) and base in BASE_ESTIMATORS:
+        base = kwargs.get("base", BASE_DEFAULTS["spa"])
+        if isinstance(base, str) and base in BASES:
             rest = {k: kwargs[k] for k in unknown}
             try:
                 check_credit_kwargs(base, rest)

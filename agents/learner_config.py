@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from turngym.agents.learner_checks import check_credit_kwargs, check_model_source
+from turngym.agents.learner_checks import BASE_DEFAULTS, check_credit_kwargs, check_model_source
 
 __all__ = [
     "CREDIT_METHODS",
@@ -312,8 +312,9 @@ class LearnerConfig:
         if self.credit in GROUP_CREDIT_METHODS:
             return True
         kwargs = self.credit_kwargs if isinstance(self.credit_kwargs, dict) else {}
-        base = kwargs.get("base", "grpo" if self.credit == "gated" else "reinforce")
-        return self.credit in ("gated", "spa") and base in GROUP_CREDIT_METHODS
+        if self.credit not in BASE_DEFAULTS:
+            return False
+        return kwargs.get("base", BASE_DEFAULTS[self.credit]) in GROUP_CREDIT_METHODS
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (the inverse of ``LearnerConfig(**d)``)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from turngym.agents.learner_checks import BASE_DEFAULTS
 from turngym.agents.learner_io import gold_answer
 from turngym.agents.logprobs import completion_logprobs, last_hidden_states
 from turngym.agents.prompts import PromptTemplate, context_prompt_ids
@@ -117,7 +118,7 @@ def learner_advantages(learner: Any, trajectories: list[Trajectory]) -> torch.Te
     kwargs = dict(config.credit_kwargs)
     name = config.credit
     if name == "gated":
-        base = getattr(credit, kwargs.pop("base", "grpo"))
+        base = getattr(credit, kwargs.pop("base", BASE_DEFAULTS["gated"]))
         base_kwargs = kwargs.pop("base_kwargs", {})
         return base(batch, rewards=credit.gated(batch, **kwargs), **base_kwargs)
     if name == "igpo" and "gold_probs" not in kwargs:
@@ -127,7 +128,6 @@ def learner_advantages(learner: Any, trajectories: list[Trajectory]) -> torch.Te
                 learner.tokenizer,
                 trajectories,
                 template=config.igpo_answer_template,
-                max_prompt_tokens=config.max_prompt_tokens,
                 micro_batch_size=config.micro_batch_size,
                 prompt_template=learner.policy.template,
             ).to(batch.device)

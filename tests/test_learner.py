@@ -118,6 +118,19 @@ def test_valid_credit_kwargs_pass_the_signature_check():
         )
 
 
+def test_base_estimator_defaults_are_the_credit_modules_own():
+    import inspect
+
+    import turngym.credit as credit
+    from turngym.agents.learner_checks import BASE_DEFAULTS
+
+    assert BASE_DEFAULTS["spa"] == inspect.signature(credit.spa).parameters["base"].default
+    with pytest.raises(
+        ValueError, match="such as grpo, rloo, reinforce, returns, gae, gigpo or salt"
+    ):
+        LearnerConfig(model="org/model", credit="gated", credit_kwargs={"base": "ppo"})
+
+
 def test_missing_model_folder_says_no_such_directory(tmp_path):
     with pytest.raises(ValueError, match="no such directory"):
         LearnerConfig(model=str(tmp_path / "missing-model"))
