@@ -105,6 +105,7 @@ def completion_logprobs(
     # Logits at column j predict the token at column j + 1.
     logits = output.logits[:, -(width + 1) : -1].float()
     targets = input_ids[:, -width:]
+    mask = completion_mask.to(device)
     if sampling is None:
         scores = logits / (temperature or 1.0)
     else:
@@ -113,10 +114,9 @@ def completion_logprobs(
         if sampling.repetition_penalty != 1.0:
             penalized = teacher_forced_presence(input_ids, attention_mask, width, vocab)
         if sampling.counts_generated:
-            counts = teacher_forced_counts(targets, completion_mask.to(device), vocab)
+            counts = teacher_forced_counts(targets, mask, vocab)
         scores = process_logits(logits, sampling, penalized=penalized, counts=counts, keep=targets)
     logprobs = torch.log_softmax(scores, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    mask = completion_mask.to(device)
     return logprobs.masked_fill(~mask, 0.0), mask
 
 
