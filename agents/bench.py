@@ -36,6 +36,7 @@ import numpy as np
 import turngym
 from turngym.envs.orchestra.presets import ORCHESTRA_ENVS, list_orchestra_envs
 from turngym.error import InvalidArgumentError
+from turngym.pool import rollout_workers
 from turngym.trajectory import Trajectory
 
 __all__ = ["check_policy_name", "main", "make_policy", "run_bench", "summarize"]
@@ -231,7 +232,7 @@ def run_bench(
                 env_id,
                 live,
                 env_kwargs,
-                workers=(live if live > 1 else 0) if workers is None else workers,
+                workers=rollout_workers(live, workers),
             )
         return pools[env_id]
 

@@ -62,6 +62,7 @@ from turngym.agents.learner_loss import (
 from turngym.agents.logprobs import completion_logprobs
 from turngym.envs.orchestra.presets import ORCHESTRA_ENVS
 from turngym.error import PolicyError
+from turngym.pool import rollout_workers
 from turngym.trajectory import Trajectory
 
 __all__ = ["Learner", "LearnerConfig", "gold_answer_probabilities"]
@@ -215,7 +216,7 @@ class Learner:
                 self.config.env_id,
                 n,
                 self.config.env_kwargs,
-                workers=(n if n > 1 else 0) if workers is None else workers,
+                workers=rollout_workers(n, workers),
             )
             self._env_pool = pool
         return pool

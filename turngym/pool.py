@@ -46,11 +46,19 @@ import gymnasium
 from turngym.error import InvalidArgumentError, TurnGymError
 from turngym.registration import check_env_id, make
 
-__all__ = ["EXECUTORS", "EnvCommandError", "EnvPool", "WorkerDied", "build_env"]
+__all__ = ["EXECUTORS", "EnvCommandError", "EnvPool", "WorkerDied", "build_env", "rollout_workers"]
 
 EnvSource = str | Callable[..., gymnasium.Env]
 #: Executor names accepted by :class:`EnvPool`.
 EXECUTORS = ("process", "inprocess", "ray")
+
+
+def rollout_workers(num_envs: int, workers: int | None) -> int:
+    """The ``workers`` a rollout's own pool gets: the caller's, or one process per env when
+    there are several and none (in-process) for a single env, which gains nothing from a worker."""
+    if workers is not None:
+        return workers
+    return num_envs if num_envs > 1 else 0
 
 
 class WorkerDied(TurnGymError):

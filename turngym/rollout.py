@@ -45,7 +45,7 @@ from typing import Any
 
 from turngym.error import InvalidArgumentError, TurnGymError
 from turngym.policy import is_async_policy
-from turngym.pool import EnvPool, EnvSource, WorkerDied
+from turngym.pool import EnvPool, EnvSource, WorkerDied, rollout_workers
 from turngym.rollout_run import RolloutRun, strip_privileged
 from turngym.trajectory import Trajectory
 
@@ -197,7 +197,7 @@ def rollout(
             env_id,
             live,
             env_kwargs,
-            workers=(live if live > 1 else 0) if workers is None else workers,
+            workers=rollout_workers(live, workers),
             mp_context=mp_context,
             step_timeout=step_timeout,
         )
