@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["cache_root", "cached_dir", "file_digest", "remove_stale_builds"]
+__all__ = ["cache_root", "cached_dir", "file_digest", "pid_alive", "remove_stale_builds"]
 
 MANIFEST = ".turngym-manifest.json"
 #: A temporary build folder older than this is stale whoever made it (builds take minutes at most).
@@ -72,7 +72,9 @@ def _is_valid(folder: Path) -> bool:
     return bool(expected) and _manifest(folder) == expected
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (in this pid namespace); when that cannot be
+    told, True, so that whoever asks keeps what the process may still own."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,7 +105,7 @@ def remove_stale_builds(parent: Path, max_age_s: float = STALE_BUILD_S) -> list[
             continue
         ours = bool(head) and pid.isdigit()
         legacy = not ours and _LEGACY_TMP.fullmatch(entry.name) is not None
-        dead = ours and host == _HOST and not _alive(int(pid))
+        dead = ours and host == _HOST and not pid_alive(int(pid))
         if dead or ((ours or legacy) and age > max_age_s):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)

@@ -13,6 +13,7 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from turngym.cache import pid_alive
 from turngym.error import DependencyNotInstalled
 
 __all__ = [
@@ -116,16 +117,6 @@ def engine_available() -> str | None:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap(client: Any = None, everything: bool = False) -> int:
     """Removes this host's turngym SWE containers whose owner process is gone (every one if ``everything``)."""
     client = client or connect()
@@ -134,7 +125,7 @@ def reap(client: Any = None, everything: bool = False) -> int:
         owner = container.labels.get("turngym.pid", "")
         if container.labels.get("turngym.host") != socket.gethostname() and not everything:
             continue  # another machine's (or pid namespace's) sandbox: its pid means nothing here
-        if everything or not (owner.isdigit() and _pid_alive(int(owner))):
+        if everything or not (owner.isdigit() and pid_alive(int(owner))):
             try:
                 container.remove(force=True, v=True)
                 removed += 1

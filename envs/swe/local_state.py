@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from turngym.cache import pid_alive
 from turngym.envs.swe.sandbox_base import SANDBOX_DIR, TOOL_FILES, Limits
 from turngym.error import DependencyNotInstalled
 
@@ -174,13 +175,7 @@ def _owner_dead(pid: int) -> bool:
             except OSError:
                 return False  # its owner (or a forked child of it) still holds the lock
             return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not pid_alive(pid)
 
 
 def _cgroup_roots() -> list[Path]:
