@@ -37,11 +37,9 @@ family          equation (``w`` = the family's weight)
 
 from __future__ import annotations
 
-import re
-import string
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from turngym.answers import f1_score
 from turngym.error import InvalidArgumentError
 
 __all__ = [
@@ -59,8 +57,6 @@ __all__ = [
 FAMILIES = ("routing", "parallelism", "stop", "aggregation")
 #: The share of the stop weight lost for each turn the orchestrator waits once all is done.
 LATE_FRACTION = 0.1
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def check_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -112,29 +108,8 @@ def serial_turns(worker_turns: Sequence[int], auto_finish: bool = True) -> int:
     return sum(turns + 1 for turns in worker_turns) + (0 if auto_finish else 1)
 
 
-def _normalize(text: str) -> list[str]:
-    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION))
-    return text.split()
-
-
-def token_f1(prediction: str, gold_answers: Sequence[str]) -> float:
-    """SQuAD token F1 of ``prediction`` against the best of ``gold_answers``.
-
-    >>> round(token_f1("the Blue river", ["blue river delta"]), 4)
-    0.8
-    """
-    predicted = _normalize(prediction)
-    best = 0.0
-    for gold in gold_answers:
-        expected = _normalize(gold)
-        if not predicted or not expected:
-            best = max(best, float(predicted == expected))
-            continue
-        common = sum((Counter(predicted) & Counter(expected)).values())
-        if common:
-            precision, recall = common / len(predicted), common / len(expected)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
+#: SQuAD token F1 of a prediction against the best of its gold answers (SearchQA's scorer).
+token_f1 = f1_score
 
 
 def split_answer(answer: str, parts: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""Action parsing (strict, Search-R1 tags) and answer scoring (SQuAD exact match and F1).
+"""Action parsing (strict, Search-R1 tags) and answer scoring (SQuAD exact match and F1, from
+:mod:`turngym.answers`, shared with the orchestra).
 
 An action is exactly one ``<search>query</search>`` or ``<answer>text</answer>`` block, optionally
 preceded by one ``<think>...</think>`` block, with nothing but whitespace around them.
@@ -13,10 +14,10 @@ preceded by one ``<think>...</think>`` block, with nothing but whitespace around
 
 from __future__ import annotations
 
-import collections
 import re
-import string
 from dataclasses import dataclass
+
+from turngym.answers import exact_match, f1_score, normalize_answer
 
 __all__ = [
     "Action",
@@ -35,8 +36,6 @@ _KINDS = ("search", "answer")
 _OPEN = ("<search>", "<answer>")
 #: ``</think>`` then spaces then an opening tag: literal anchors around one ``\s*``, so linear.
 _THINK_THEN = {kind: re.compile(rf"</think>\s*<{kind}>") for kind in _KINDS}
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = set(string.punctuation)
 
 
 @dataclass(frozen=True)
@@ -148,31 +147,3 @@ def _nested_shape(text: str) -> bool:
         if text.startswith("<think>") and _THINK_THEN[kind].search(text, 7) is not None:
             return True
     return False
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lowercase, drop punctuation and articles, collapse whitespace."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def exact_match(prediction: str, gold_answers: list[str]) -> float:
-    """1.0 when the normalised prediction equals any normalised gold answer."""
-    guess = normalize_answer(prediction)
-    return float(any(guess == normalize_answer(gold) for gold in gold_answers))
-
-
-def f1_score(prediction: str, gold_answers: list[str]) -> float:
-    """Best token-level F1 (SQuAD) of the prediction against the gold answers."""
-    guess = normalize_answer(prediction).split()
-    best = 0.0
-    for gold in gold_answers:
-        truth = normalize_answer(gold).split()
-        common = sum((collections.Counter(guess) & collections.Counter(truth)).values())
-        if not guess or not truth:
-            best = max(best, float(guess == truth))
-            continue
-        if common:
-            precision, recall = common / len(guess), common / len(truth)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
