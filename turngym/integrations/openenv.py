@@ -37,6 +37,7 @@ from pydantic import Field
 from turngym.core import TextSpace, stable_hash
 from turngym.error import ResetNeeded, TurnGymError
 from turngym.integrations.common import check_version
+from turngym.testing import STANDARD_INFO_KEYS
 
 OPENENV_MIN, OPENENV_BELOW = "0.2.1", "0.3"
 OPENENV_VERSION = check_version("openenv-core", OPENENV_MIN, OPENENV_BELOW, extra="openenv")
@@ -57,17 +58,6 @@ __all__ = [
     "main",
     "make_app",
 ]
-
-_STANDARD = (
-    "turn",
-    "reward_components",
-    "valid_action",
-    "state_key",
-    "progress",
-    "admissible_actions",
-    "outcome",
-    "success",
-)
 
 
 class TurngymAction(Action):
@@ -134,7 +124,7 @@ class TurngymEnvironment(Environment):
         extra = {
             k: v
             for k, v in info.items()
-            if k not in _STANDARD and k not in ("privileged", "instructions") and _json_safe(v)
+            if k not in STANDARD_INFO_KEYS and k != "instructions" and _json_safe(v)
         }
         self._state.state_key = str(info.get("state_key", ""))
         self._state.done = bool(terminated or truncated)

@@ -33,6 +33,7 @@ from typing import Any
 import gymnasium
 
 from turngym.integrations.common import check_version
+from turngym.testing import STANDARD_INFO_KEYS
 
 SKYRL_GYM_MIN, SKYRL_GYM_BELOW = "0.4", "0.5"
 SKYRL_GYM_VERSION = check_version("skyrl-gym", SKYRL_GYM_MIN, SKYRL_GYM_BELOW, extra="skyrl")
@@ -42,15 +43,8 @@ from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput  # n
 
 __all__ = ["SKYRL_GYM_VERSION", "TurngymTextEnv", "register_envs", "register_estimators"]
 
-_KEYS = (
-    "reward_components",
-    "valid_action",
-    "progress",
-    "admissible_actions",
-    "outcome",
-    "success",
-    "turn",
-)
+#: The contract's info keys a step's metadata carries (all but ``privileged``, never shown).
+_KEYS = tuple(k for k in STANDARD_INFO_KEYS if k != "privileged")
 
 
 class TurngymTextEnv(BaseTextEnv):
