@@ -116,11 +116,14 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: b
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _observation_tokens(tokenizer: Any, observation: str) -> list[int]:
-    """The tokens the chat template puts between an assistant answer and the next one."""
-    before = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
-    head = _render(tokenizer, before, False)
-    full = _render(tokenizer, [*before, {"role": "user", "content": observation}], True)
+#: A finished exchange; what the template adds after it is an observation's turn.
+_BEFORE = ({"role": "user", "content": "x"}, {"role": "assistant", "content": "y"})
+
+
+def _observation_tokens(tokenizer: Any, observation: str, head: list[int]) -> list[int]:
+    """The tokens the chat template puts between an assistant answer and the next one
+    (``head``: ``_BEFORE`` rendered, the same for every observation of a tokenizer)."""
+    full = _render(tokenizer, [*_BEFORE, {"role": "user", "content": observation}], True)
     if full[: len(head)] != head:
         raise InvalidArgumentError(
             "the tokenizer's chat template renders a conversation's prefix differently when a "
@@ -147,6 +150,7 @@ def make_rollout_func(
     def rollout_func(prompts: list[Any], trainer: Any) -> dict[str, Any]:
         tokenizer = trainer.processing_class
         tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
+        head = _render(tokenizer, list(_BEFORE), False)
         while len(envs) < len(prompts):
             envs.append(gymnasium.make(env_id, **dict(env_kwargs or {})))
         seeds = [_seed_of(p, i) for i, p in enumerate(prompts)]
@@ -184,7 +188,7 @@ def make_rollout_func(
                     episode.outcome, episode.success = info.get("outcome"), info.get("success")
                     episode.done = True
                     continue
-                env_ids = _observation_tokens(tokenizer, observation)
+                env_ids = _observation_tokens(tokenizer, observation, head)
                 episode.completion += env_ids
                 episode.env_mask += [0] * len(env_ids)
                 episode.logprobs += [0.0] * len(env_ids)
