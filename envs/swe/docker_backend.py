@@ -137,9 +137,7 @@ def _tar(entries: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _exec(
-    container: Any, request: dict[str, Any], limits: Limits, timeout: float, env: dict
-) -> dict:
+def _exec(container: Any, request: dict[str, Any], timeout: float, env: dict) -> dict:
     """Runs the tool as root with a fresh frame; the answer is the framed JSON line, nothing else."""
     frame = new_frame()
     payload = encode_request(request)
@@ -288,7 +286,7 @@ class DockerSandbox(Sandbox):
             python="python3",
             agent_uid=None if as_root else self.agent_uid,
         )
-        return _exec(self.container, request, self.limits, timeout, self._env())
+        return _exec(self.container, request, timeout, self._env())
 
     def stop_processes(self) -> None:
         if self.agent_uid is None:
@@ -349,6 +347,6 @@ class DockerSandbox(Sandbox):
                 python="python3",
                 agent_uid=AGENT_UID if bundled else None,
             )
-            return _exec(grader, request, self.limits, timeout, self._env())
+            return _exec(grader, request, timeout, self._env())
         finally:
             _remove_later(grader)

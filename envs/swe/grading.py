@@ -24,9 +24,9 @@ container from the task's image / a new bubblewrap jail over a new copy of the s
    fails and ``mismatch`` says which).
 
 Other frameworks (Django's ``runtests.py``, sympy's ``bin/test``) plug in through
-:func:`grading_spec`: when :mod:`turngym.envs.swe.harness` provides ``test_spec(task)`` and
-``parse_log(parser, log)``, external tasks run the harness's command in the grader and the host
-parses its log.
+:func:`grading_spec`: an external task whose :func:`turngym.envs.swe.harness.test_spec` names a
+parser other than pytest runs the harness's command in the grader, and the host parses its log
+with :func:`turngym.envs.swe.harness.parse_log`.
 
 What remains possible in principle: the code under test runs inside the test process (as in
 SWE-bench), so it can reach what the integrity check does not watch: install an import hook that
@@ -46,8 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from turngym.envs.swe import harness
 from turngym.envs.swe.sandbox_base import StartTree
-from turngym.envs.swe.tasks import Task, grade, test_files
+from turngym.envs.swe.tasks import Task, grade
 from turngym.error import DependencyNotInstalled
 
 __all__ = ["GradeSpec", "grading_spec", "patch_flags", "verdict", "start_tree", "SUSPICIOUS"]
@@ -86,26 +87,13 @@ class GradeSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _harness() -> Any:
-    try:
-        from turngym.envs.swe import harness  # issue 14: SWE-bench's per-repository commands
-    except ImportError:
-        return None
-    return harness if hasattr(harness, "test_spec") and hasattr(harness, "parse_log") else None
-
-
 def grading_spec(task: Task) -> GradeSpec:
     """pytest through the runner for bundled tasks; the harness's command for external ones."""
     targets = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
-    harness = _harness()
-    if harness is not None and not task.project:
-        spec = harness.test_spec(task)
-        parser = getattr(spec, "parser", None)
-        if parser not in (None, "pytest"):
-            command = spec.command if isinstance(spec.command, str) else shlex.join(spec.command)
-            return GradeSpec(list(spec.test_files), targets, command, parser)
-        return GradeSpec(list(spec.test_files) or test_files(task), targets)
-    return GradeSpec(test_files(task), targets)
+    spec = harness.test_spec(task)  # SWE-bench's per-repository command, parser and test files
+    if not task.project and spec.parser != "pytest":
+        return GradeSpec(list(spec.test_files), targets, shlex.join(spec.command), spec.parser)
+    return GradeSpec(list(spec.test_files), targets)
 
 
 def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +104,7 @@ def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, An
     """
     mismatch: list[str] = []
     if spec.command is not None:
-        harness = _harness()
-        parsed = harness.parse_log(spec.parser, result.get("log", "")) if harness else {}
+        parsed = harness.parse_log(spec.parser, result.get("log", ""))
         names = {"PASSED": "passed", "XFAIL": "passed", "SKIPPED": "skipped"}
         statuses = {
             node: names.get(str(status).upper(), "failed") for node, status in parsed.items()
