@@ -214,3 +214,27 @@ def test_local_jail_binds_only_what_the_interpreter_needs() -> None:
         assert "x = 1" in obs and "work" not in obs.split()
     finally:
         sandbox.close()
+
+
+def test_an_untouched_start_tree_diffs_empty_even_with_files_over_the_read_limit(tmp_path) -> None:
+    """The local backend diffs the workspace (read_tree: files cut at MAX_FILE_BYTES + 1, caches
+    skipped) against the start tree's files, so those must be read the same way."""
+    from turngym.envs.swe.sandbox.swe_diff import MAX_FILE_BYTES, make_diff_files, read_tree
+    from turngym.envs.swe.sandbox_base import StartTree
+
+    big = b"x" * (MAX_FILE_BYTES + 500)
+    tree = StartTree(
+        [
+            ("pkg", "dir", None, 0o755),
+            ("pkg/data.txt", "file", big, 0o644),
+            ("pkg/mod.py", "file", b"VALUE = 1\n", 0o644),
+            ("pkg/__pycache__", "dir", None, 0o755),
+            ("pkg/__pycache__/mod.cpython-311.pyc", "file", b"\x00cached", 0o644),
+            ("pkg.egg-info", "dir", None, 0o755),
+            ("pkg.egg-info/PKG-INFO", "file", b"Name: pkg\n", 0o644),
+        ]
+    )
+    tree.materialize(tmp_path / "workspace")
+    assert (tmp_path / "workspace" / "pkg" / "data.txt").read_bytes() == big
+    assert set(tree.files) == {"pkg/data.txt", "pkg/mod.py"}
+    assert make_diff_files(tree.files, read_tree(str(tmp_path / "workspace"))) == ""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from turngym.envs.swe.sandbox.swe_diff import SKIP_DIRS, SKIP_SUFFIXES, apply_diff
+from turngym.envs.swe.sandbox.swe_diff import apply_diff, tree_entry
 
 __all__ = [
     "Limits",
@@ -85,14 +85,9 @@ class StartTree:
 
     def __init__(self, members: list[tuple[str, str, Any, int]]) -> None:
         self.members = members  # (relative path, "dir"|"file"|"link", bytes|target|None, mode)
-        self.files = {
-            rel: data
-            for rel, kind, data, _ in members
-            if kind == "file"
-            and not rel.endswith(SKIP_SUFFIXES)
-            and not SKIP_DIRS & set(rel.split("/")[:-1])
-            and not any(p.endswith(".egg-info") for p in rel.split("/")[:-1])
-        }
+        # the files as read_tree reads a workspace, so an untouched start diffs empty against it
+        kept = ((rel, tree_entry(rel, data)) for rel, kind, data, _ in members if kind == "file")
+        self.files = {rel: data for rel, data in kept if data is not None}
         self._archives: dict[tuple[str, int], bytes] = {}
 
     @classmethod

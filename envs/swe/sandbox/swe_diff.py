@@ -33,6 +33,7 @@ __all__ = [
     "is_test_path",
     "read_tree",
     "MAX_FILE_BYTES",
+    "tree_entry",
     "NEW_SUFFIXES",
     "RUNNER_CONFIG",
 ]
@@ -73,12 +74,25 @@ def _open_regular(path: str):
     return os.fdopen(fd, "rb")
 
 
+def _skipped_dir(name: str) -> bool:
+    return name in SKIP_DIRS or name.endswith(".egg-info")
+
+
+def tree_entry(rel: str, data: bytes) -> bytes | None:
+    """What :func:`read_tree` keeps of the regular file at ``rel`` holding ``data``: None for a
+    cache or build-metadata file, else ``data`` cut to its first :data:`MAX_FILE_BYTES` + 1."""
+    parts = rel.split("/")
+    if rel.endswith(SKIP_SUFFIXES) or any(_skipped_dir(part) for part in parts[:-1]):
+        return None
+    return data if len(data) <= MAX_FILE_BYTES else data[: MAX_FILE_BYTES + 1]
+
+
 def read_tree(root: str) -> dict:
     """{relative path: bytes} of the regular files below ``root`` (no symlinks or special files;
     caches skipped; files over :data:`MAX_FILE_BYTES` read as their first bytes + 1)."""
     found = {}
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        dirs[:] = sorted(d for d in dirs if not _skipped_dir(d))
         for name in sorted(names):
             if name.endswith(SKIP_SUFFIXES):
                 continue
