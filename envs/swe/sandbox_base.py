@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from turngym.envs.swe.sandbox.swe_diff import apply_diff, tree_entry
+from turngym.envs.swe.sandbox.swe_proc import chown_tree
 
 __all__ = [
     "Limits",
@@ -137,9 +138,7 @@ class StartTree:
                     handle.write(data)
                 os.chmod(path, mode)
         if uid is not None and os.geteuid() == 0:
-            for folder, dirs, names in os.walk(dest):
-                for name in [folder] + [os.path.join(folder, n) for n in dirs + names]:
-                    os.lchown(name, uid, uid)
+            chown_tree(dest, uid)
 
 
 @functools.lru_cache(maxsize=16)

@@ -16,10 +16,10 @@ import time
 
 try:  # imported on the host as part of turngym
     from .swe_diff import apply_diff, filter_diff, read_tree
-    from .swe_proc import LOG_LIMIT, collect, read_text, spawn
+    from .swe_proc import LOG_LIMIT, chown_tree, collect, read_text, spawn
 except ImportError:  # run inside a sandbox, next to swe_diff.py and swe_proc.py
     from swe_diff import apply_diff, filter_diff, read_tree  # type: ignore[no-redef]
-    from swe_proc import LOG_LIMIT, collect, read_text, spawn  # type: ignore[no-redef]
+    from swe_proc import LOG_LIMIT, chown_tree, collect, read_text, spawn  # type: ignore[no-redef]
 
 __all__ = ["grade", "CONFIGS"]
 
@@ -112,9 +112,7 @@ def grade(request: dict) -> dict:
     if request.get("test_patch_path"):  # SWE-bench: the instance's test changes go in last
         apply_diff(workspace, read_text(request["test_patch_path"]))
     if request.get("agent_uid") and os.getuid() == 0:
-        for folder, _dirs, names in os.walk(workspace):
-            for name in [folder] + [os.path.join(folder, n) for n in names]:
-                os.lchown(name, int(request["agent_uid"]), int(request["agent_uid"]))
+        chown_tree(workspace, int(request["agent_uid"]))
     scratch = request.get("scratch", "/tmp/turngym-grade")
     shutil.rmtree(scratch, ignore_errors=True)
     os.makedirs(os.path.join(scratch, "home"))

@@ -11,6 +11,7 @@ import subprocess
 import time
 
 __all__ = [
+    "chown_tree",
     "regular",
     "read_text",
     "write_text",
@@ -37,6 +38,13 @@ def regular(path: str, write: bool = False):
         os.close(fd)
         raise ValueError(f"{os.path.basename(path)} is not a regular file")
     return fd
+
+
+def chown_tree(root: str, uid: int) -> None:
+    """``lchown`` ``root`` and every entry below it to ``uid`` (links themselves, never targets)."""
+    for folder, dirs, names in os.walk(root):
+        for name in [folder] + [os.path.join(folder, n) for n in dirs + names]:
+            os.lchown(name, uid, uid)
 
 
 def read_text(path: str, limit: int = 8_000_000) -> str:

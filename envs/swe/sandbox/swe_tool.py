@@ -50,6 +50,7 @@ try:  # imported on the host as part of turngym
         parse_diff,
     )
     from .swe_grade import grade as _grade
+    from .swe_proc import chown_tree
     from .swe_proc import read_text as _read_text
     from .swe_proc import run as _run
     from .swe_proc import write_text as _write_text
@@ -64,6 +65,7 @@ except ImportError:  # run as a script inside a sandbox, next to its sibling fil
         parse_diff,
     )
     from swe_grade import grade as _grade  # type: ignore[no-redef]
+    from swe_proc import chown_tree  # type: ignore[no-redef]
     from swe_proc import read_text as _read_text  # type: ignore[no-redef]
     from swe_proc import run as _run  # type: ignore[no-redef]
     from swe_proc import write_text as _write_text  # type: ignore[no-redef]
@@ -186,10 +188,7 @@ def _setup(request: dict) -> None:
             if not os.path.islink(path):
                 os.chmod(path, 0o644)
     if request.get("owner") is not None:
-        uid = int(request["owner"])
-        for folder, _, names in os.walk(workspace):
-            for name in [folder] + [os.path.join(folder, n) for n in names]:
-                os.lchown(name, uid, uid)
+        chown_tree(workspace, int(request["owner"]))
 
 
 def _view(request: dict) -> dict:
