@@ -137,17 +137,12 @@ class LocalSandbox(Sandbox):
         self.workspace = self.root / "workspace"
         self.cgroups = _make_cgroups(limits)
         try:
-            self._populate(self.workspace, start)
+            _populate(self.workspace, start)
         except BaseException:
             self._cleanup(self.root, self.cgroups)
             raise
         self.initial = {"diff_hash": hashlib.sha1(b"").hexdigest()}
         super().__init__()
-
-    def _populate(self, folder: Path, start: StartTree) -> None:
-        start.materialize(folder, JAIL_UID)
-        if os.geteuid() == 0:
-            os.chown(self.root, JAIL_UID, JAIL_UID)
 
     def _cleanup_args(self) -> tuple[Any, ...]:
         return (self.root, self.cgroups)
@@ -253,14 +248,20 @@ class LocalSandbox(Sandbox):
             (inputs / "agent.diff").write_text(diff)
             (inputs / "test.patch").write_text(request.pop("test_patch", ""))
             os.chmod(inputs, 0o755)
-            self.start.materialize(grader / "testbed", JAIL_UID)
-            if os.geteuid() == 0:
-                os.chown(grader, JAIL_UID, JAIL_UID)
+            _populate(grader / "testbed", self.start)
             request = dict(request, op="grade", diff_path=f"{INPUT_MOUNT}/agent.diff",
                            test_patch_path=f"{INPUT_MOUNT}/test.patch")  # fmt: skip
             return self._jail(request, timeout, grader / "testbed", inputs)
         finally:
             shutil.rmtree(grader, ignore_errors=True)
+
+
+def _populate(folder: Path, start: StartTree) -> None:
+    """``start`` written into ``folder`` and it and its parent (the jail's root) given to the
+    jail's uid, as the agent's workspace and every grading tree are."""
+    start.materialize(folder, JAIL_UID)
+    if os.geteuid() == 0:
+        os.chown(folder.parent, JAIL_UID, JAIL_UID)
 
 
 def _user_processes(uid: int) -> int:
