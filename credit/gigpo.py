@@ -49,13 +49,11 @@ import torch
 from turngym.error import InvalidArgumentError
 
 from ._ops import (
-    check_groups,
     check_states,
     dense_ids,
     group_normalize,
     masked,
     per_turn,
-    trajectory_scores,
 )
 from .batch import TurnBatch
 from .grpo import episode_advantages
@@ -64,24 +62,6 @@ from .returns import returns
 __all__ = ["gigpo", "step_advantages", "EPISODE_POOLS"]
 
 EPISODE_POOLS = ("trajectory", "step")
-
-
-def _step_pooled_episode_advantages(
-    batch: TurnBatch,
-    rewards: torch.Tensor | None,
-    score: str | None,
-    normalize_std: bool,
-    eps: float,
-) -> torch.Tensor:
-    """verl-agent's episode term: each trajectory's score enters its group's pool once per turn."""
-    check_groups(batch)
-    scores = trajectory_scores(batch, rewards, score)
-    rows = torch.repeat_interleave(batch.lengths.to(batch.device))
-    per_step = group_normalize(
-        scores[rows], batch.group_ids[rows], int(batch.group_ids.max()) + 1, normalize_std, eps
-    )
-    first = torch.cumsum(batch.lengths, 0) - batch.lengths  # the first step row of each trajectory
-    return per_step[first.to(batch.device)]
 
 
 def step_advantages(
@@ -145,12 +125,14 @@ def gigpo(
             f"episode_pool={episode_pool!r} is not valid; use one of {list(EPISODE_POOLS)}."
         )
     check_states(batch, "gigpo")
-    if episode_pool == "step":
-        episode = _step_pooled_episode_advantages(batch, rewards, score, normalize_std, eps)
-    else:
-        episode = episode_advantages(
-            batch, rewards, score=score, normalize_std=normalize_std, eps=eps
-        )
+    episode = episode_advantages(
+        batch,
+        rewards,
+        score=score,
+        normalize_std=normalize_std,
+        eps=eps,
+        per_step=episode_pool == "step",
+    )
     step = step_advantages(
         batch, gamma=gamma, rewards=rewards, normalize_std=normalize_std, eps=eps
     )

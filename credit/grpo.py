@@ -40,12 +40,23 @@ def episode_advantages(
     score: str | None = None,
     normalize_std: bool = True,
     eps: float = 1e-6,
+    per_step: bool = False,
 ) -> torch.Tensor:
-    """The per-trajectory GRPO advantage ``A_i``, shape ``[n_traj]`` (shared by GiGPO and SALT)."""
+    """The per-trajectory GRPO advantage ``A_i``, shape ``[n_traj]`` (shared by GiGPO and SALT).
+
+    ``per_step``: each trajectory's score enters its group's pool once per turn, so longer
+    trajectories weigh more in the group's mean and std (verl-agent's ``episode_norm_reward``,
+    GiGPO's ``episode_pool="step"``).
+    """
     check_groups(batch)
     scores = trajectory_scores(batch, rewards, score)
     num_groups = int(batch.group_ids.max()) + 1
-    return group_normalize(scores, batch.group_ids, num_groups, normalize_std, eps)
+    if not per_step:
+        return group_normalize(scores, batch.group_ids, num_groups, normalize_std, eps)
+    rows = torch.repeat_interleave(batch.lengths.to(batch.device))
+    pooled = group_normalize(scores[rows], batch.group_ids[rows], num_groups, normalize_std, eps)
+    first = torch.cumsum(batch.lengths, 0) - batch.lengths  # each trajectory's first step row
+    return pooled[first.to(batch.device)]
 
 
 def grpo(
