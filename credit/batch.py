@@ -126,6 +126,12 @@ class TurnBatch:
     def device(self) -> torch.device:
         return self.rewards.device
 
+    @property
+    def last_turn(self) -> torch.Tensor:
+        """``[n, T]`` bool: each trajectory's final turn."""
+        columns = torch.arange(self.max_turns, device=self.device)
+        return columns[None, :] == (self.lengths.to(self.device) - 1)[:, None]
+
     def to(self, device: str | torch.device) -> TurnBatch:
         """The same batch with every tensor on ``device``."""
         moved = {

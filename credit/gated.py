@@ -74,9 +74,7 @@ def gated(
     rewards = per_turn(batch, rewards, "rewards", batch.rewards)
     names = batch.component_names
     components = batch.components.to(rewards.dtype)
-    last_turn = (
-        torch.arange(batch.max_turns, device=batch.device)[None, :] == (batch.lengths - 1)[:, None]
-    )
+    last_turn = batch.last_turn
     is_open = torch.ones(batch.num_trajectories, dtype=torch.bool, device=batch.device)
     result = torch.zeros_like(rewards)
     rest = rewards.clone()

@@ -135,7 +135,7 @@ def igpo(
         )
     check_finite(batch, scores, "f1")
     num_groups = int(batch.group_ids.max()) + 1
-    final = torch.arange(width, device=batch.device)[None, :] == (batch.lengths - 1)[:, None]
+    final = batch.last_turn
     intermediate = batch.mask & ~final
     if drop_zero_gain:
         intermediate = intermediate & (gain != 0)

@@ -51,7 +51,7 @@ from torch import nn
 
 from turngym.error import InvalidArgumentError
 
-from ._ops import check_finite, masked, per_turn, segment_stats
+from ._ops import check_finite, masked, per_turn, segment_stats, trajectory_scores
 from .batch import TurnBatch
 
 __all__ = [
@@ -177,8 +177,7 @@ def spa_rewards(
                 f"contributions={contributions!r} is not valid; pass a [n, T] tensor, "
                 "'leave_one_out' or None."
             )
-        check_finite(batch, batch.outcome, "outcome")
-        outcome = batch.outcome.float()
+        outcome = trajectory_scores(batch, None, "outcome")
         count, mean, _ = segment_stats(outcome, batch.group_ids, int(batch.group_ids.max()) + 1)
         others = (mean * count - outcome) / (count - 1).clamp(min=1)
         centred = torch.where(count > 1, outcome - others, outcome)
@@ -198,11 +197,7 @@ def spa_rewards(
     contributions = per_turn(batch, contributions, "contributions", batch.rewards)
     grounded = batch.valid
     if last_turn_grounded:
-        last = (
-            torch.arange(batch.max_turns, device=batch.device)[None, :]
-            == (batch.lengths.to(batch.device) - 1)[:, None]
-        )
-        grounded = grounded | last
+        grounded = grounded | batch.last_turn
     return masked(
         progress_weight * contributions + grounding_bonus * grounded.to(contributions.dtype),
         batch.mask,
