@@ -46,11 +46,29 @@ import gymnasium
 from turngym.error import InvalidArgumentError, TurnGymError
 from turngym.registration import check_env_id, make
 
-__all__ = ["EXECUTORS", "EnvCommandError", "EnvPool", "WorkerDied", "build_env", "rollout_workers"]
+__all__ = [
+    "EXECUTORS",
+    "EnvCommandError",
+    "EnvPool",
+    "WorkerDied",
+    "build_env",
+    "round_robin",
+    "rollout_workers",
+]
 
 EnvSource = str | Callable[..., gymnasium.Env]
 #: Executor names accepted by :class:`EnvPool`.
 EXECUTORS = ("process", "inprocess", "ray")
+
+
+def round_robin(num_envs: int, workers: int) -> list[list[int]]:
+    """The env indexes each worker hosts: env ``i`` lives on worker ``i % workers``, at position
+    ``i // workers`` among that worker's envs.
+
+    >>> round_robin(5, 2)
+    [[0, 2, 4], [1, 3]]
+    """
+    return [list(range(num_envs))[slot::workers] for slot in range(workers)]
 
 
 def rollout_workers(num_envs: int, workers: int | None) -> int:

@@ -21,7 +21,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from turngym.error import TurnGymError
-from turngym.pool import EnvCommandError, EnvSource, WorkerDied, build_env, run_command
+from turngym.pool import (
+    EnvCommandError,
+    EnvSource,
+    WorkerDied,
+    build_env,
+    round_robin,
+    run_command,
+)
 
 __all__ = ["ProcessBackend", "default_context"]
 
@@ -116,7 +123,8 @@ class _Worker:
             deadline = None if timeout is None else time.monotonic() + timeout
             self.pending[request_id] = (future, deadline)
             try:
-                self.connection.send((request_id, self.indices.index(index), method, argument))
+                local = index // len(self.pool.workers)  # its position among this worker's envs
+                self.connection.send((request_id, local, method, argument))
             except (BrokenPipeError, OSError):
                 pass  # the reader sees the death and fails the future
 
@@ -217,9 +225,8 @@ class ProcessBackend:
         self.restarts = 0
         self.lost: dict[int, str] = {}
         self.lock = threading.Lock()
-        split = [list(range(pool.num_envs))[i::workers] for i in range(workers)]
+        split = round_robin(pool.num_envs, workers)
         self.workers = [_Worker(self, slot, indices) for slot, indices in enumerate(split)]
-        self.owner = {index: w.slot for w in self.workers for index in w.indices}
         try:
             for worker in self.workers:
                 worker.ready.result(timeout=pool.start_timeout)
@@ -235,7 +242,7 @@ class ProcessBackend:
             elif index in self.lost:
                 future.set_exception(WorkerDied(self.lost[index]))
                 return future
-            worker = self.workers[self.owner[index]]
+            worker = self.workers[index % len(self.workers)]
         worker.send(future, index, method, argument, self.step_timeout)
         return future
 

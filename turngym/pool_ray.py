@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from turngym.error import TurnGymError, missing_dependency
-from turngym.pool import EnvCommandError, WorkerDied, build_env, run_command
+from turngym.pool import EnvCommandError, WorkerDied, build_env, round_robin, run_command
 
 __all__ = ["RayBackend", "require_ray"]
 
@@ -64,8 +64,7 @@ class RayBackend:
         self.name, self.source, self.env_kwargs = pool.name, pool.source, pool.env_kwargs
         self.step_timeout, self.max_restarts = pool.step_timeout, pool.max_restarts
         self.actor_class = ray.remote(_EnvHost).options(**{"max_concurrency": 1, **ray_options})
-        self.split = [list(range(pool.num_envs))[i::workers] for i in range(workers)]
-        self.owner = {index: slot for slot, indices in enumerate(self.split) for index in indices}
+        self.split = round_robin(pool.num_envs, workers)
         self.lock = threading.Lock()
         self.lost: dict[int, str] = {}
         self.restarts = 0
@@ -90,14 +89,14 @@ class RayBackend:
             elif index in self.lost:
                 outer.set_exception(WorkerDied(self.lost[index]))
                 return outer
-            slot = self.owner[index]
+            slot = index % len(self.split)
             actor = self.actors[slot]
         if actor is None:
             outer.set_exception(
                 WorkerDied(f"the Ray actor of {self.name} was not replaced (max_restarts)")
             )
             return outer
-        inner = actor.call.remote(self.split[slot].index(index), method, argument).future()
+        inner = actor.call.remote(index // len(self.split), method, argument).future()
         timer = None
         if self.step_timeout is not None:
             timer = threading.Timer(self.step_timeout, self._timed_out, (slot, actor, inner))
