@@ -74,7 +74,7 @@ def check_rollout_counts(num_episodes: int, group_size: int, num_envs: int) -> N
 
 def _run_lockstep(run: RolloutRun) -> None:
     pool, live = run.pool, {}
-    free = list(range(pool.num_envs))
+    free = list(range(run.num_envs))
 
     def start_episodes() -> None:
         while free and run.queue:
@@ -203,8 +203,7 @@ def rollout(
         )
     run = RolloutRun(pool, policy, num_episodes, seed, group_size, progress, policy_timeout)
     run.recorder = recorder
-    if not owned and live < pool.num_envs:
-        run.pool = _Limited(pool, live)
+    run.num_envs = live  # a kept pool may hold more envs than this call keeps live: the first ones
     try:
         if mode == "lockstep":
             _run_lockstep(run)
@@ -222,13 +221,3 @@ def rollout(
         if owned:
             pool.close()
     return run.results()
-
-
-class _Limited:
-    """A view of the first ``num_envs`` envs of a pool (a call that wants fewer live episodes)."""
-
-    def __init__(self, pool: EnvPool, num_envs: int) -> None:
-        self._pool, self.num_envs, self.name = pool, num_envs, pool.name
-
-    def submit(self, env_index: int, method: str, argument: Any = None) -> Any:
-        return self._pool.submit(env_index, method, argument)

@@ -93,7 +93,7 @@ async def run_async(run: RolloutRun, batch_size: int, batch_wait: float, concurr
             spawn(step(episode, action))
 
     try:
-        for slot in range(run.pool.num_envs):
+        for slot in range(run.num_envs):
             spawn(start(slot))
         while True:
             if failures:

@@ -59,6 +59,8 @@ class RolloutRun:
         from tqdm.auto import tqdm
 
         self.pool, self.policy, self.name = pool, policy, pool.name
+        #: Envs of the pool this run keeps live (its first ``num_envs``).
+        self.num_envs = pool.num_envs
         self.num_episodes, self.seed, self.group_size = num_episodes, seed, group_size
         self.policy_timeout = policy_timeout
         self.privileged = bool(getattr(policy, "privileged", False))
