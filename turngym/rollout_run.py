@@ -80,17 +80,24 @@ class RolloutRun:
     def reset_argument(self, index: int) -> dict[str, Any]:
         return {"seed": self.episode_seed(index)}
 
-    def begin(self, slot: int, index: int, reset_result: Any) -> Episode:
-        """The episode ``index`` after its env reset on ``slot``."""
-        observation, info = reset_result
-        episode_seed = self.episode_seed(index)
-        group_id = f"{self.name}/seed{episode_seed}"
-        trajectory = Trajectory(
-            task_id=str(info.get("task_id", "")),
+    def _trajectory(self, index: int, **fields: Any) -> Trajectory:
+        """A trajectory of episode ``index``, its group, id, env and seed filled in."""
+        seed = self.episode_seed(index)
+        group_id = f"{self.name}/seed{seed}"
+        return Trajectory(
             group_id=group_id,
             traj_id=f"{group_id}/{index % self.group_size}",
             env_id=self.name,
-            seed=episode_seed,
+            seed=seed,
+            **fields,
+        )
+
+    def begin(self, slot: int, index: int, reset_result: Any) -> Episode:
+        """The episode ``index`` after its env reset on ``slot``."""
+        observation, info = reset_result
+        trajectory = self._trajectory(
+            index,
+            task_id=str(info.get("task_id", "")),
             instructions=info.get("instructions", ""),
             initial_observation=observation,
             metadata={k: v for k, v in info.items() if k in _RESET_METADATA},
@@ -155,17 +162,7 @@ class RolloutRun:
             f"turngym: {where} lost its env worker again: {error}; recorded as failed",
             file=sys.stderr,
         )
-        trajectory = (
-            episode.trajectory
-            if episode
-            else Trajectory(
-                task_id="",
-                group_id=f"{self.name}/seed{self.episode_seed(index)}",
-                traj_id=f"{self.name}/seed{self.episode_seed(index)}/{index % self.group_size}",
-                env_id=self.name,
-                seed=self.episode_seed(index),
-            )
-        )
+        trajectory = episode.trajectory if episode else self._trajectory(index)
         trajectory.success, trajectory.outcome = False, 0.0
         trajectory.metadata.update(failed=str(error), retried=self.retried[index])
         self._finish(index, trajectory)
