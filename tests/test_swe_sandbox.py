@@ -238,3 +238,20 @@ def test_an_untouched_start_tree_diffs_empty_even_with_files_over_the_read_limit
     assert (tmp_path / "workspace" / "pkg" / "data.txt").read_bytes() == big
     assert set(tree.files) == {"pkg/data.txt", "pkg/mod.py"}
     assert make_diff_files(tree.files, read_tree(str(tmp_path / "workspace"))) == ""
+
+
+def test_tool_payload_and_answer_turn_oversize_and_killed_calls_into_feedback() -> None:
+    """Both backends pass requests and read answers through these: an edit too large for a
+    command line and a tool killed mid-command are the agent's feedback, not a dead episode."""
+    from turngym.envs.swe.sandbox_base import new_frame, tool_answer, tool_payload
+
+    payload, refused = tool_payload({"op": "create", "path": "a.py", "content": "x = 1\n"})
+    assert payload and refused is None
+    huge = os.urandom(200_000).hex()  # incompressible
+    payload, refused = tool_payload({"op": "create", "path": "a.py", "content": huge})
+    assert payload is None and "too large" in refused["error"]
+    frame = new_frame()
+    framed = f"noise{frame}{json.dumps({'output': 'ok'})}{frame}".encode()
+    assert tool_answer(framed, frame, killed=True) == {"output": "ok"}
+    assert "was killed" in tool_answer(b"partial", frame, killed=True)["error"]
+    assert tool_answer(b"partial", frame, killed=False) is None

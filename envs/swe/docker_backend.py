@@ -45,7 +45,6 @@ from turngym.envs.swe.docker_engine import (
     reap,
     wait_removals,
 )
-from turngym.envs.swe.sandbox.swe_tool import encode_request
 from turngym.envs.swe.sandbox_base import (
     SANDBOX_DIR,
     TOOL_FILES,
@@ -55,7 +54,8 @@ from turngym.envs.swe.sandbox_base import (
     SandboxError,
     StartTree,
     new_frame,
-    unframe,
+    tool_answer,
+    tool_payload,
 )
 from turngym.error import DependencyNotInstalled
 
@@ -140,11 +140,9 @@ def _tar(entries: dict[str, bytes]) -> bytes:
 def _exec(container: Any, request: dict[str, Any], timeout: float, env: dict) -> dict:
     """Runs the tool as root with a fresh frame; the answer is the framed JSON line, nothing else."""
     frame = new_frame()
-    payload = encode_request(request)
-    if len(payload) > 120_000:
-        return {
-            "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
-        }
+    payload, refused = tool_payload(request)
+    if payload is None:
+        return refused
     # The tool enforces the timeout; `timeout -s KILL` is the backstop if the tool itself hangs.
     command = [
         "timeout",
@@ -167,13 +165,9 @@ def _exec(container: Any, request: dict[str, Any], timeout: float, env: dict) ->
         raise SandboxError(
             f"the container stopped answering: {type(error).__name__}: {error}"
         ) from error
-    result = unframe(stdout or b"", frame)
+    result = tool_answer(stdout or b"", frame, killed=code == 137)
     if result is not None:
         return result
-    if code == 137:
-        return {
-            "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
-        }
     detail = (stderr or b"").decode("utf-8", "replace")[-500:]
     raise SandboxError(f"the sandbox tool failed (exit {code}): {detail or 'no answer'}")
 

@@ -52,7 +52,6 @@ from turngym.envs.swe.local_state import (  # noqa: F401 - reap, _cgroup_roots: 
     reap,
 )
 from turngym.envs.swe.sandbox.swe_diff import make_diff_files, read_tree
-from turngym.envs.swe.sandbox.swe_tool import encode_request
 from turngym.envs.swe.sandbox_base import (
     WORKSPACE,
     Limits,
@@ -60,7 +59,8 @@ from turngym.envs.swe.sandbox_base import (
     SandboxError,
     StartTree,
     new_frame,
-    unframe,
+    tool_answer,
+    tool_payload,
 )
 from turngym.error import DependencyNotInstalled
 
@@ -196,11 +196,9 @@ class LocalSandbox(Sandbox):
             rlimits["RLIMIT_NPROC"] = _user_processes(JAIL_UID) + self.limits.pids
         request = dict(request, workspace=WORKSPACE, base=None, timeout=timeout, python=self.python, site=TOOL_MOUNT,
                        max_output=self.limits.max_output, rlimits=rlimits)  # fmt: skip
-        payload = encode_request(request)
-        if len(payload) > 120_000:
-            return {
-                "error": "the request is too large (over ~120 KB compressed); split it into smaller edits"
-            }
+        payload, refused = tool_payload(request)
+        if payload is None:
+            return refused
         frame = new_frame()
         read_end, write_end = os.pipe()
         os.write(write_end, frame.encode())
@@ -214,13 +212,9 @@ class LocalSandbox(Sandbox):
             return {"error": f"the sandbox did not answer in {timeout + 15:.0f} s and was killed"}
         finally:
             os.close(read_end)
-        result = unframe(done.stdout, frame)
+        result = tool_answer(done.stdout, frame, killed=done.returncode in (-9, 137))
         if result is not None:
             return result
-        if done.returncode in (-9, 137):
-            return {
-                "error": "the sandbox tool was killed (out of memory or time); the command did not finish"
-            }
         raise SandboxError(f"bwrap failed (exit {done.returncode}): {done.stderr.decode()[-500:]}")
 
     def call(

@@ -25,6 +25,7 @@ from typing import Any
 
 from turngym.envs.swe.sandbox.swe_diff import apply_diff, tree_entry
 from turngym.envs.swe.sandbox.swe_proc import chown_tree
+from turngym.envs.swe.sandbox.swe_tool import encode_request
 
 __all__ = [
     "Limits",
@@ -36,6 +37,8 @@ __all__ = [
     "TOOL_FILES",
     "close_all",
     "new_frame",
+    "tool_answer",
+    "tool_payload",
     "unframe",
 ]
 
@@ -75,6 +78,30 @@ def unframe(stdout: bytes, frame: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def tool_payload(request: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """``(payload, None)``: the request as the tool's command-line argument; ``(None, answer)``
+    with an error answer for the agent when it is too large to pass (over ~120 KB compressed)."""
+    payload = encode_request(request)
+    if len(payload) > 120_000:
+        too_large = (
+            "the request is too large (over ~120 KB compressed); split it into smaller edits"
+        )
+        return None, {"error": too_large}
+    return payload, None
+
+
+def tool_answer(stdout: bytes, frame: str, killed: bool) -> dict[str, Any] | None:
+    """The tool's framed answer; else, if the tool was ``killed``, an error answer saying so
+    (the episode goes on); else None (the caller raises a :class:`SandboxError`)."""
+    result = unframe(stdout, frame)
+    if result is None and killed:
+        killed_text = (
+            "the sandbox tool was killed (out of memory or time); the command did not finish"
+        )
+        return {"error": killed_text}
+    return result
 
 
 class StartTree:
