@@ -46,17 +46,23 @@ def _remove(container: Any) -> None:
         pass
 
 
-def _remove_later(container: Any) -> None:
-    if _EXITING:
-        _remove(container)
+def _in_background(job: Any, now: bool = False) -> None:
+    """Runs ``job`` on the remover thread (:func:`wait_removals` waits for it); here and now
+    when ``now``, when the interpreter is exiting or when the executor is shut down."""
+    if now or _EXITING:
+        job()
         return
     try:
-        future = _REMOVER.submit(_remove, container)
+        future = _REMOVER.submit(job)
     except RuntimeError:  # the executor is shut down (interpreter exit)
-        _remove(container)
+        job()
         return
     _PENDING.add(future)
     future.add_done_callback(_PENDING.discard)
+
+
+def _remove_later(container: Any) -> None:
+    _in_background(functools.partial(_remove, container))
 
 
 def wait_removals() -> None:
@@ -171,16 +177,7 @@ def _discard(future: Future) -> None:
             return
         _remove(container)
 
-    if _EXITING or future.done():
-        remove()
-        return
-    try:
-        pending = _REMOVER.submit(remove)
-    except RuntimeError:  # the executor is shut down (interpreter exit)
-        remove()
-        return
-    _PENDING.add(pending)
-    pending.add_done_callback(_PENDING.discard)
+    _in_background(remove, now=future.done())
 
 
 def exiting() -> bool:
