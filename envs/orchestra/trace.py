@@ -89,6 +89,13 @@ def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_schema())
+
+
 def _enum(definition: str) -> tuple[str, ...]:
     return tuple(_schema()["$defs"][definition]["properties"]["type"]["enum"])
 
@@ -341,10 +348,7 @@ def validate_trace(document: Any) -> dict[str, Any]:
         TraceError: naming the first failing path (``$.events[3].type``) and, for an unknown
             event or edge type, the valid ones.
     """
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(document), key=lambda error: list(error.absolute_path))
+    errors = sorted(_validator().iter_errors(document), key=lambda error: list(error.absolute_path))
     if errors:
         error = errors[0]
         path = "$" + "".join(
