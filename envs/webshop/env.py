@@ -62,6 +62,7 @@ from turngym.envs.webshop.nouns import noun_tagger as noun_tagger_for
 from turngym.envs.webshop.reward import best_options, option_matches, webshop_reward
 from turngym.envs.webshop.search import SearchEngine
 from turngym.envs.webshop.shop import OBSERVATION_MODES, SEP, Shop, render_text
+from turngym.envs.webshop.tasks import GOAL_SOURCES
 from turngym.error import InvalidArgumentError
 
 __all__ = [
@@ -77,7 +78,6 @@ __all__ = [
 FORMAT_PENALTY = -0.05
 SHAPING_SCALE = 0.5
 DEFAULT_NUM_PRODUCTS = 10_000
-GOAL_SOURCES = ("human", "synthetic", "both")
 REWARD_VARIANTS = ("original", "lenient")
 
 

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from turngym.envs.webshop.catalog import StaticCatalog
-from turngym.envs.webshop.tasks import price_bound, split_of
+from turngym.envs.webshop.tasks import GOAL_SOURCES, price_bound, split_of
 from turngym.error import InvalidArgumentError
 
 __all__ = [
@@ -263,7 +263,7 @@ def load_webshop_data(
     """
     if goals is None and human_goals is not None:
         goals = "human" if human_goals else "synthetic"
-    if goals not in (None, "human", "synthetic", "both"):
+    if goals is not None and goals not in GOAL_SOURCES:
         raise InvalidArgumentError(
             f"goals={goals!r} is not valid; use 'human', 'synthetic', 'both' or None."
         )

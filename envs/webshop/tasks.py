@@ -20,9 +20,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["make_goal", "price_bound", "split_of", "TEST_FRACTION", "PRICE_RANGE"]
+__all__ = ["make_goal", "price_bound", "split_of", "GOAL_SOURCES", "TEST_FRACTION", "PRICE_RANGE"]
 
 TEST_FRACTION = 0.2
+#: Where a WebShop's goals come from: the original's human instructions, its synthetic ones, both.
+GOAL_SOURCES = ("human", "synthetic", "both")
 #: The original's price grid: $10, $20, ..., $990.
 PRICE_RANGE = tuple(10.0 * i for i in range(1, 100))
 NO_BOUND = 1_000_000.0
