@@ -565,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     report = run_bench(
         env_ids,
-        [p for p in args.policy.split(",") if p],
+        policy_names,
         args.episodes,
         args.out,
         num_envs=args.num_envs,
