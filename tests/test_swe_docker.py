@@ -294,3 +294,38 @@ def test_buggy_tree_travels_by_put_archive_and_clean_code_falls_back_to_the_imag
         assert terminated and info["success"] is True
     finally:
         env.close()
+
+
+def test_reap_never_inspects_what_it_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process may remove a sandbox between reap's listing and a look at it (its own close
+    or its own reap): reap reads the listing's labels, so that race cannot crash a reset."""
+    import socket
+
+    from docker.errors import NotFound
+    from docker.models.containers import ContainerCollection
+
+    from turngym.envs.swe.docker_backend import connect, reap
+    from turngym.envs.swe.docker_engine import LABEL
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # a pid whose process is gone
+    client = connect()
+    labels = {LABEL: "1", "turngym.pid": str(finished.pid), "turngym.host": socket.gethostname()}
+    container = client.containers.create(
+        image_name(PROJECTS[sorted(PROJECTS)[0]]), ["true"], labels=labels
+    )
+
+    def removed_meanwhile(*args, **kwargs):
+        raise NotFound("removed by another process")
+
+    monkeypatch.setattr(ContainerCollection, "get", removed_meanwhile)
+    try:
+        assert reap(client) >= 1
+    finally:
+        monkeypatch.undo()
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
+    filters = {"label": [LABEL, f"turngym.pid={finished.pid}"]}
+    assert client.containers.list(all=True, filters=filters) == []

@@ -127,9 +127,12 @@ def reap(client: Any = None, everything: bool = False) -> int:
     """Removes this host's turngym SWE containers whose owner process is gone (every one if ``everything``)."""
     client = client or connect()
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        owner = container.labels.get("turngym.pid", "")
-        if container.labels.get("turngym.host") != socket.gethostname() and not everything:
+    # sparse: the listing's own data, no inspect per container, which fails (NotFound) for a
+    # container another process removes in between (its own close, or its own reap)
+    for container in client.containers.list(all=True, sparse=True, filters={"label": LABEL}):
+        found = container.attrs.get("Labels") or {}
+        owner = found.get("turngym.pid", "")
+        if found.get("turngym.host") != socket.gethostname() and not everything:
             continue  # another machine's (or pid namespace's) sandbox: its pid means nothing here
         if everything or not (owner.isdigit() and pid_alive(int(owner))):
             try:
