@@ -11,12 +11,11 @@ at most ``concurrency`` policy calls run at a time. Env commands are the pool's 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from turngym.policy import call_policy_async, is_async_policy
 from turngym.pool import WorkerDied
-from turngym.rollout_run import Episode, RolloutRun
+from turngym.rollout_run import AbandonableExecutor, Episode, RolloutRun
 
 __all__ = ["run_async"]
 
@@ -24,11 +23,9 @@ __all__ = ["run_async"]
 async def run_async(run: RolloutRun, batch_size: int, batch_wait: float, concurrency: int) -> None:
     """Plays every queued episode of ``run`` to its end with per-episode scheduling."""
     loop = asyncio.get_running_loop()
-    executor = (
-        None
-        if is_async_policy(run.policy)
-        else ThreadPoolExecutor(concurrency, thread_name_prefix="turngym-policy")
-    )
+    # Sync policies run in daemon threads (at most ``concurrency`` at once, by ``slots``): a call
+    # abandoned by policy_timeout never holds interpreter exit, unlike a ThreadPoolExecutor's.
+    executor = None if is_async_policy(run.policy) else AbandonableExecutor()
     ready: list[Episode] = []
     wake = asyncio.Event()
     slots = asyncio.Semaphore(concurrency)
@@ -126,5 +123,3 @@ async def run_async(run: RolloutRun, batch_size: int, batch_wait: float, concurr
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        if executor is not None:
-            executor.shutdown(wait=False)

@@ -5,8 +5,10 @@ finishing, retrying and failing episodes, and turning policy failures into
 from __future__ import annotations
 
 import sys
+import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +18,7 @@ from turngym.policy import Conversation, GeneratedAction, call_policy
 from turngym.pool import EnvPool, WorkerDied
 from turngym.trajectory import Trajectory, Turn
 
-__all__ = ["Episode", "RolloutRun", "strip_privileged"]
+__all__ = ["AbandonableExecutor", "Episode", "RolloutRun", "strip_privileged"]
 
 #: Reset info keys copied into ``Trajectory.metadata`` (benchmarks break results down by them).
 _RESET_METADATA = ("task_type", "difficulty", "hops", "rooms")
@@ -25,6 +27,32 @@ _RESET_METADATA = ("task_type", "difficulty", "hops", "rooms")
 def strip_privileged(info: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``info`` without the ``privileged`` key (what non-privileged policies see)."""
     return {key: value for key, value in info.items() if key != "privileged"}
+
+
+class AbandonableExecutor(Executor):
+    """Runs each call in a daemon thread of its own, which interpreter exit never waits for.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its threads at exit, so a policy call that
+    hangs past ``policy_timeout`` would hold ``sys.exit`` until it returned (forever for a call
+    that never does). A timed-out call here is abandoned: the rollout raises on time, the thread
+    finishes (or not) on its own, and the process exits without it.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:  # noqa: BLE001 - handed to whoever waits
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=run, daemon=True, name="turngym-policy").start()
+        return future
 
 
 @dataclass
@@ -70,7 +98,7 @@ class RolloutRun:
         self.bar = tqdm(
             total=num_episodes, desc=f"rollout {self.name}", disable=not progress, unit="ep"
         )
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor = AbandonableExecutor()
         self.recorder: Any = None  # a credit TrajectoryRecorder fed as episodes finish
 
     # ------------------------------------------------------------------ episodes
@@ -219,20 +247,13 @@ class RolloutRun:
         try:
             if self.policy_timeout is None:
                 return call_policy(self.policy, conversations)
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="turngym-policy")
             future = self._executor.submit(call_policy, self.policy, conversations)
-            return future.result(timeout=self.policy_timeout)
+            return future.result(timeout=self.policy_timeout)  # a late call is abandoned
         except Exception as error:  # noqa: BLE001 - every policy failure becomes a PolicyError
-            if self.policy_timeout is not None and isinstance(error, FutureTimeout):
-                self._executor.shutdown(wait=False)  # the stuck call keeps its thread
-                self._executor = None
             raise self.policy_error(error, batch) from error
 
     def close(self) -> None:
         self.bar.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
 
 
 def _usage_from_tokens(action: GeneratedAction) -> dict[str, int] | None:
