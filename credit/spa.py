@@ -7,35 +7,56 @@ trained so the contributions of an episode add up to its outcome,
 
     L = mean_i (sum_t c_{i,t} - outcome_i)^2,
 
-and the turn reward fuses progress with grounding (the action parsed and executed),
+and the turn reward fuses progress with grounding (the action parsed and executed). turngym's
+default grounding term is a *penalty* on ungrounded turns,
 
-    r_t = progress_weight * c_t + grounding_bonus * 1[valid_t],
+    r_t = progress_weight * c_t - grounding_bonus * 1[not valid_t]      (grounding="penalty")
+    r_t = progress_weight * c_t + grounding_bonus * 1[valid_t]          (grounding="bonus", paper)
 
 which any estimator then turns into advantages (``base="reinforce"`` by default, as the paper
 feeds these step rewards to a policy-gradient learner; ``"gae"``, ``"gigpo"``, ... also work).
 Without an estimator or explicit contributions, ``c_t`` falls back to the env's own progress
-deltas ``progress_t - progress_{t-1}`` (``info["progress"]``, 0 before the first turn): SPA with
-a ground-truth progress oracle, for envs that know their progress. :func:`spa_rewards` returns the
-fused per-turn rewards themselves.
+deltas ``progress_t - progress_{t-1}`` (``info["progress"]``, 0 before the first turn) with the
+remainder ``outcome - progress_T`` added to the last turn, so ``sum_t c_t = outcome`` exactly,
+the estimator's own training target: SPA with a ground-truth progress oracle (an env that
+reports no progress gets its outcome on the last turn). :func:`spa_rewards` returns the fused
+per-turn rewards themselves.
+
+Why a penalty and not the paper's bonus
+---------------------------------------
+The paper's ``+bonus`` on every valid turn, summed to go by the base estimator, is a *living
+reward*: every admissible action is valid, so an episode that stalls collects ``bonus`` per turn.
+Once failures outlast successes by more than ``outcome / bonus`` turns (10 at bonus 0.1), a
+timeout's first turn gets a *higher* advantage than a success's (an 8-turn win -0.30, a 24-turn
+timeout +0.30 in a two-episode batch with the old defaults), and the tabular credit lab measured
+SPA never learning the long corridors (AUC 0.11 vs GRPO's 0.69; 0.66 with the bonus off). The
+penalty is ``bonus * (1[valid] - 1)``: the same difference between a valid and an invalid turn,
+but never positive, so a longer episode can only lose by it (``tests/test_credit_stalling.py``
+checks every method's defaults). ``grounding="bonus"`` keeps the paper's form.
 
 Compared with
 -------------
-SPA-RL's released pipeline (WangHanLinHenry/SPA-RL-Agent at ed20087): the estimator is trained
-on ``sum_t c_t`` vs the outcome as here (``prm/``), and ``prm/rl_data_org.py`` builds the
-per-turn PPO rewards. turngym follows the paper; where that script differs:
+SPA-RL's released pipeline (WangHanLinHenry/SPA-RL-Agent at ed20087, re-read for issue 23): the
+estimator is trained on ``sum_t c_t`` vs the outcome as here (``prm/``), and
+``prm/rl_data_org.py`` builds the per-turn PPO rewards, which ``ppo/step_ppo.py`` hands to TRL's
+PPO (per-turn rewards, GAE over them; the PPO config with its ``gamma`` is not in the release, and
+TRL's ``PPOConfig`` default is ``gamma=1``, under which the bonus is summed undiscounted). The
+script trains offline on episodes of < 35 turns collected beforehand, where the living reward
+cannot be farmed by the policy that is trained. Where turngym differs:
 
-- *Bonus size*: it adds 0.5 per grounded turn; turngym's default ``grounding_bonus`` is 0.1
-  (pass ``grounding_bonus=0.5``).
+- *Grounding sign* (above): the script adds ``+0.5`` per grounded turn; turngym subtracts
+  ``grounding_bonus`` (0.1) per ungrounded turn. ``grounding="bonus", grounding_bonus=0.5``
+  reproduces the script's term.
 - *Last turn*: it always gives the last turn the bonus (its validity is never checked);
   turngym checks it. ``last_turn_grounded=True`` reproduces the script.
 - *The progress term*: the script *overwrites* the estimator's per-turn predictions with one
   value on every turn: the episode's outcome minus the mean outcome of the *other* episodes of
   its task (leave-one-out; an episode alone in its task keeps its raw outcome).
   ``contributions="leave_one_out"`` reproduces that; the paper (and turngym's default) uses
-  the estimator's ``c_t``.
-- So ``spa_rewards(batch, contributions="leave_one_out", grounding_bonus=0.5,
-  last_turn_grounded=True)`` = the script's ``reward`` lists; the script then trains PPO on them
-  (``base="gae"`` with the learner's values is the nearest estimator here).
+  the estimator's ``c_t`` (or the progress oracle above).
+- So ``spa_rewards(batch, contributions="leave_one_out", grounding="bonus",
+  grounding_bonus=0.5, last_turn_grounded=True)`` = the script's ``reward`` lists; the script
+  then trains PPO on them (``base="gae"`` with the learner's values is the nearest estimator).
 - Its grounding test is the next observation not containing "Nothing happens" (ALFWorld's
   reply to an unexecutable action); turngym reads ``info["valid_action"]``, which every env sets.
 """
@@ -64,6 +85,7 @@ __all__ = [
 ]
 
 BASES = ("grpo", "rloo", "reinforce", "returns", "gae", "gigpo", "salt")
+GROUNDING = ("penalty", "bonus")
 
 
 class ProgressEstimator(nn.Module):
@@ -148,8 +170,9 @@ def spa_rewards(
     grounding_bonus: float = 0.1,
     progress_weight: float = 1.0,
     last_turn_grounded: bool = False,
+    grounding: str = "penalty",
 ) -> torch.Tensor:
-    """SPA's fused per-turn rewards ``progress_weight * c_t + grounding_bonus * 1[valid_t]``.
+    """SPA's fused per-turn rewards ``progress_weight * c_t`` plus the grounding term.
 
     Args:
         batch: the trajectories.
@@ -157,20 +180,29 @@ def spa_rewards(
         contributions: ``[n, T]`` precomputed ``c_t``; or ``"leave_one_out"``: every turn of
             trajectory ``i`` gets ``outcome_i - mean_{j != i in its group} outcome_j`` (SPA-RL's
             released script; a trajectory alone in its group keeps its outcome). None: the
-            estimator, else the env's progress deltas.
-        grounding_bonus: reward added on every turn whose action was valid.
+            estimator, else the env's progress deltas with ``outcome - progress_T`` on the last
+            turn (so ``sum_t c_t = outcome``).
+        grounding_bonus: size of the grounding term.
         progress_weight: weight of ``c_t``.
-        last_turn_grounded: give the last turn the bonus whatever its validity (SPA-RL's script).
+        last_turn_grounded: count the last turn as grounded whatever its validity (SPA-RL's
+            script).
+        grounding: ``"penalty"`` (default: ``-grounding_bonus`` on every ungrounded turn, never a
+            living reward) or ``"bonus"`` (the paper: ``+grounding_bonus`` on every grounded turn).
 
     >>> from turngym import Trajectory, Turn
     >>> trajs = [Trajectory(turns=[Turn(info={"valid_action": v}) for v in (False, False)],
     ...                     group_id="g", outcome=o) for o in (1.0, 0.0)]
     >>> # leave-one-out: 1 - 0 and 0 - 1 on every turn; bonus 0.5 on the last turn only
     >>> spa_rewards(TurnBatch.from_trajectories(trajs), contributions="leave_one_out",
-    ...             grounding_bonus=0.5, last_turn_grounded=True)
+    ...             grounding="bonus", grounding_bonus=0.5, last_turn_grounded=True)
     tensor([[ 1.0000,  1.5000],
             [-1.0000, -0.5000]])
     """
+    if grounding not in GROUNDING:
+        raise InvalidArgumentError(
+            f"grounding={grounding!r} is not valid; use 'penalty' (the default, never a living "
+            "reward) or 'bonus' (the paper's +bonus per valid turn)."
+        )
     if isinstance(contributions, str):
         if contributions != "leave_one_out":
             raise InvalidArgumentError(
@@ -192,16 +224,21 @@ def spa_rewards(
                 _features(batch, features).to(estimator.head.weight.dtype), batch.mask
             )
     elif contributions is None:
-        previous = torch.nn.functional.pad(batch.progress[:, :-1], (1, 0))
-        contributions = batch.progress - previous
+        progress = masked(batch.progress.float(), batch.mask)
+        previous = torch.nn.functional.pad(progress[:, :-1], (1, 0))
+        # the remainder on the last turn makes sum_t c_t = outcome, the estimator's target
+        final = progress.gather(1, (batch.lengths.to(batch.device) - 1)[:, None]).squeeze(1)
+        remainder = trajectory_scores(batch, None, "outcome") - final
+        contributions = progress - previous + batch.last_turn * remainder[:, None]
     contributions = per_turn(batch, contributions, "contributions", batch.rewards)
     grounded = batch.valid
     if last_turn_grounded:
         grounded = grounded | batch.last_turn
-    return masked(
-        progress_weight * contributions + grounding_bonus * grounded.to(contributions.dtype),
-        batch.mask,
-    )
+    if grounding == "bonus":
+        term = grounding_bonus * grounded.to(contributions.dtype)
+    else:
+        term = -grounding_bonus * (~grounded).to(contributions.dtype)
+    return masked(progress_weight * contributions + term, batch.mask)
 
 
 def spa(
@@ -214,6 +251,7 @@ def spa(
     progress_weight: float = 1.0,
     base: str | Callable[..., torch.Tensor] = "reinforce",
     last_turn_grounded: bool = False,
+    grounding: str = "penalty",
     **base_kwargs: Any,
 ) -> torch.Tensor:
     """SPA advantages: progress + grounding turn rewards fed to the ``base`` estimator.
@@ -224,18 +262,20 @@ def spa(
         estimator: a trained :class:`ProgressEstimator` (see :func:`fit_progress_estimator`).
         contributions: ``[n, T]`` precomputed ``c_t`` (instead of features + estimator), or
             ``"leave_one_out"`` (SPA-RL's released script; see :func:`spa_rewards`).
-        grounding_bonus: reward added on every turn whose action was valid.
+        grounding_bonus: size of the grounding term (see ``grounding``).
         progress_weight: weight of ``c_t``.
         base: an estimator name (``grpo rloo reinforce returns gae gigpo salt``) or any callable
             ``(batch, *, rewards, **kw)``; it receives the SPA rewards as ``rewards=``.
-        last_turn_grounded: give the last turn the bonus whatever its validity (SPA-RL's code).
+        last_turn_grounded: count the last turn as grounded whatever its validity (SPA-RL's code).
+        grounding: ``"penalty"`` (default, ``-grounding_bonus`` per ungrounded turn) or
+            ``"bonus"`` (the paper, ``+grounding_bonus`` per grounded turn; a living reward).
         **base_kwargs: hyperparameters of ``base``.
 
     >>> from turngym import Trajectory, Turn
     >>> trajs = [Trajectory(turns=[Turn(info={"valid_action": v}) for v in (True, False)])]
-    >>> c = torch.tensor([[0.25, 0.5]])  # r = [0.25 + 0.1, 0.5]; reward-to-go = [0.85, 0.5]
+    >>> c = torch.tensor([[0.25, 0.5]])  # r = [0.25, 0.5 - 0.1]; reward-to-go = [0.65, 0.4]
     >>> spa(TurnBatch.from_trajectories(trajs), contributions=c, base="returns")
-    tensor([[0.8500, 0.5000]])
+    tensor([[0.6500, 0.4000]])
     """
     rewards = spa_rewards(
         batch,
@@ -245,6 +285,7 @@ def spa(
         grounding_bonus=grounding_bonus,
         progress_weight=progress_weight,
         last_turn_grounded=last_turn_grounded,
+        grounding=grounding,
     )
     if isinstance(base, str):
         if base not in BASES:

@@ -305,11 +305,20 @@ def test_spa_progress_oracle_and_grounding() -> None:
         Turn(info={"progress": p, "valid_action": v})
         for p, v in [(0.25, True), (0.5, False), (1.0, True)]
     ]
-    batch = TurnBatch.from_trajectories([Trajectory(turns=turns)])
-    # c = progress deltas [0.25, 0.25, 0.5]; bonus 0.1 on valid turns -> r = [0.35, 0.25, 0.6]
-    # base "returns" (gamma 1): [1.2, 0.85, 0.6]
-    close(spa(batch, base="returns"), [[1.2, 0.85, 0.6]])
+    batch = TurnBatch.from_trajectories([Trajectory(turns=turns, outcome=1.0)])
+    # c = progress deltas [0.25, 0.25, 0.5] (they reach the outcome 1.0: no remainder)
+    # default: penalty 0.1 on the invalid turn -> r = [0.25, 0.15, 0.5]; returns [0.9, 0.65, 0.5]
+    close(spa(batch, base="returns"), [[0.9, 0.65, 0.5]])
+    # the paper's bonus 0.1 on valid turns -> r = [0.35, 0.25, 0.6]; returns [1.2, 0.85, 0.6]
+    close(spa(batch, base="returns", grounding="bonus"), [[1.2, 0.85, 0.6]])
     close(spa(batch, base="returns", grounding_bonus=0.0, progress_weight=2.0), [[2.0, 1.5, 1.0]])
+    # progress stopped at 0.25 of a failed episode: the remainder 0 - 0.25 lands on the last
+    # turn, so c = [0.25, 0.0, -0.25] sums to the outcome
+    stalled = [Turn(info={"progress": p}) for p in (0.25, 0.25, 0.25)]
+    failed = TurnBatch.from_trajectories([Trajectory(turns=stalled, outcome=0.0)])
+    close(spa(failed, base="returns"), [[0.0, -0.25, -0.25]])
+    with pytest.raises(ValueError, match="grounding='living' is not valid"):
+        spa(batch, grounding="living")
 
 
 def test_spa_estimator_learns_contributions() -> None:

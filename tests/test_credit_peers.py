@@ -198,7 +198,11 @@ def test_spa_rewards_reproduce_spa_rl_released_script() -> None:
     # Grounding 0.5 on every grounded turn, and always on the last turn:
     # [0.75 + 0.5, 0.75 + 0.5], [-0.75 + 0, -0.75 + 0.5], [0 + 0.5], [0.3 + 0.5]
     rewards = spa_rewards(
-        batch, contributions="leave_one_out", grounding_bonus=0.5, last_turn_grounded=True
+        batch,
+        contributions="leave_one_out",
+        grounding="bonus",
+        grounding_bonus=0.5,
+        last_turn_grounded=True,
     )
     close(rewards, [[1.25, 1.25], [-0.75, -0.25], [0.5, 0.0], [0.8, 0.0]])
     # spa feeds exactly these rewards to its base estimator
@@ -206,13 +210,15 @@ def test_spa_rewards_reproduce_spa_rl_released_script() -> None:
         spa(
             batch,
             contributions="leave_one_out",
+            grounding="bonus",
             grounding_bonus=0.5,
             last_turn_grounded=True,
             base="returns",
         ),
         [[2.5, 1.25], [-1.0, -0.25], [0.5, 0.0], [0.8, 0.0]],
     )
-    # turngym's defaults (bonus 0.1 on valid turns only, progress deltas = 0 here)
-    close(spa_rewards(batch), [[0.1, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    # turngym's defaults: no progress reported, so c = the outcome on the last turn; a 0.1
+    # penalty on every invalid turn (never a bonus for a valid one)
+    close(spa_rewards(batch), [[0.0, 0.9], [-0.1, -0.1], [0.4, 0.0], [0.2, 0.0]])
     with pytest.raises(ValueError, match="leave_one_out"):
         spa_rewards(batch, contributions="loo")

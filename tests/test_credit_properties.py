@@ -78,6 +78,7 @@ def all_methods(batch: TurnBatch) -> dict:
         "spa_rl": lambda b: spa(
             b,
             contributions="leave_one_out",
+            grounding="bonus",
             grounding_bonus=0.5,
             last_turn_grounded=True,
             base="rloo",
