@@ -32,7 +32,6 @@ checkpoints are atomic; metrics go to ``metrics.jsonl`` (``eval/*`` every ``eval
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,18 +47,16 @@ from turngym.agents.learner_credit import gold_answer_probabilities, learner_adv
 from turngym.agents.learner_io import (
     MetricsLogger,
     find_checkpoint,
-    initial_model,
     load_checkpoint,
     save_checkpoint,
 )
-from turngym.agents.learner_loss import (
-    clipped_surrogate,
-    gather_rows,
-    micro_batches,
-    padding_fraction,
-    row_weights,
+from turngym.agents.learner_model import load_learner_model
+from turngym.agents.learner_update import (
+    advantage_stats,
+    chunk_logprobs,
+    policy_update,
+    turn_rows,
 )
-from turngym.agents.logprobs import completion_logprobs
 from turngym.envs.orchestra.presets import ORCHESTRA_ENVS
 from turngym.error import PolicyError
 from turngym.pool import rollout_workers
@@ -88,67 +85,15 @@ class Learner:
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         self.config = config
         self.device = torch.device(config.device) if config.device else default_device()
-        cuda = self.device.type == "cuda"
-        self.bf16 = cuda if config.bf16 is None else config.bf16
+        self.bf16 = self.device.type == "cuda" if config.bf16 is None else config.bf16
         self.output_dir = Path(config.output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoint"
         checkpoint = find_checkpoint(self.checkpoint_dir) if config.resume else None
-        resuming = checkpoint is not None
-        source = str(checkpoint / "model") if resuming and not config.lora else config.model
-        # Trained weights stay float32 (master weights; bf16 is autocast compute). A frozen LoRA
-        # base is never updated, so it may live in bf16.
-        dtype = torch.bfloat16 if self.bf16 and config.lora else torch.float32
-        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        base = (
-            model
-            if model is not None and not resuming
-            else AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-        )
-        base = base.to(device=self.device, dtype=dtype)
-        self.reference = None
-        if config.kl_coef > 0 and not config.lora:
-            self.reference = initial_model(self, base, given=model is not None, resuming=resuming)
-        checkpointing = (
-            config.gradient_checkpointing if config.gradient_checkpointing is not None else cuda
-        )
-        if checkpointing:
-            base.gradient_checkpointing_enable()
-            if config.lora:  # frozen embeddings: let gradients reach the checkpointed adapters
-                base.enable_input_require_grads()
-        if config.lora:
-            from peft import LoraConfig, PeftModel, get_peft_model
-
-            if resuming:
-                base = PeftModel.from_pretrained(base, str(checkpoint / "model"), is_trainable=True)
-            else:
-                base = get_peft_model(
-                    base,
-                    LoraConfig(
-                        r=config.lora_r,
-                        lora_alpha=config.lora_alpha,
-                        lora_dropout=config.lora_dropout,
-                        target_modules=config.lora_target_modules or "all-linear",
-                        task_type="CAUSAL_LM",
-                    ),
-                )
-            # Adapters are trained: float32 master weights even over a bf16 base.
-            for parameter in base.parameters():
-                if parameter.requires_grad:
-                    parameter.data = parameter.data.float()
-        self.model = base
-        self.model.train()
-        self.optimizer = torch.optim.AdamW(
-            [p for p in self.model.parameters() if p.requires_grad],
-            lr=config.learning_rate,
-            betas=config.adam_betas,
-            weight_decay=config.weight_decay,
-        )
+        loaded = load_learner_model(self, checkpoint=checkpoint, model=model, tokenizer=tokenizer)
+        self.tokenizer, self.model = loaded.tokenizer, loaded.model
+        self.reference, self.optimizer = loaded.reference, loaded.optimizer
         # Sampling config, prompt template and generation batch all come from the config; the
         # training forward scores under the same ``self.policy.sampling``.
         self.policy = HFPolicy.for_learner(self.model, self.tokenizer, config, device=self.device)
@@ -157,11 +102,16 @@ class Learner:
         self.progress_optimizer: Any = None
         self.iteration = 0
         self.history: list[dict[str, Any]] = []
-        if resuming:
+        if checkpoint is not None:
             self.iteration = load_checkpoint(checkpoint, self.optimizer)
         self.logger = MetricsLogger(
-            self.output_dir, config, resume_iteration=self.iteration if resuming else None
+            self.output_dir, config, resume_iteration=self.iteration if checkpoint else None
         )
+
+    @property
+    def sampling(self) -> Any:
+        """The rollout policy's ``SamplingConfig``, which the training forward reproduces."""
+        return self.policy.sampling
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bfloat16 autocast on the learner's device when mixed precision is on, else a no-op."""
@@ -240,32 +190,16 @@ class Learner:
                 "workers' errors in the trajectories' metadata['failed']"
             )
         advantages = self.advantages(trajectories).detach().float().cpu()
-        prompts, actions, token_advantages, episodes = [], [], [], []
-        for i, trajectory in enumerate(trajectories):
-            for t, turn in enumerate(trajectory.turns):
-                if turn.info.get("idle"):  # an orchestra agent that did not act (no tokens)
-                    continue
-                if not turn.token_ids or turn.prompt_token_ids is None:
-                    raise PolicyError(
-                        "a turn has no token ids: the learner trains on HFPolicy rollouts only"
-                    )
-                prompts.append(turn.prompt_token_ids)
-                actions.append(turn.token_ids)
-                token_advantages.append(float(advantages[i, t]))
-                episodes.append(i)
-        stats = self._update(prompts, actions, token_advantages, episodes)
+        rows = turn_rows(trajectories, advantages)
+        stats = self._update(rows.prompts, rows.actions, rows.advantages, rows.episodes)
         rewards = [t.total_reward for t in trajectories]
-        valid = advantages[_turn_mask(trajectories, advantages.shape)]
         metrics = {
             "iteration": self.iteration + 1,
             "failed_episodes": len(rolled) - len(trajectories),
             "reward": float(np.mean(rewards)),
             "success": float(np.mean([bool(t.success) for t in trajectories])),
             "turns": float(np.mean([len(t.turns) for t in trajectories])),
-            "adv_mean": float(valid.mean()) if valid.numel() else 0.0,
-            "adv_std": float(valid.std()) if valid.numel() > 1 else 0.0,
-            "adv_min": float(valid.min()) if valid.numel() else 0.0,
-            "adv_max": float(valid.max()) if valid.numel() else 0.0,
+            **advantage_stats(trajectories, advantages),
             **stats,
             "seconds": time.perf_counter() - started,
         }
@@ -286,114 +220,11 @@ class Learner:
         advantages: list[float],
         episodes: list[int] | None = None,
     ) -> dict[str, float]:
-        """``ppo_epochs`` passes of clipped policy-gradient steps over the turn rows.
-
-        ``episodes[r]`` is the episode of row ``r`` (the *sequence* of the loss aggregation
-        modes); None makes every row its own sequence.
-        """
-        episodes = list(range(len(prompts))) if episodes is None else episodes
-        config = self.config
-        lengths = [len(p) + len(a) for p, a in zip(prompts, actions, strict=True)]
-        chunks = micro_batches(lengths, config.micro_batch_size, sort=config.sort_by_length)
-        unsorted = micro_batches(lengths, config.micro_batch_size, sort=False)
-        accumulation = config.gradient_accumulation_steps or len(chunks)
-        updates_per_epoch = math.ceil(len(chunks) / accumulation)
-        reuse_current = config.ppo_epochs == 1 and updates_per_epoch == 1
-        old = None if reuse_current else self._logprobs(self.model, prompts, actions, chunks)
-        reference = None
-        if config.kl_coef > 0:
-            reference = self._logprobs(
-                self.reference, prompts, actions, chunks, adapter_off=self.reference is None
-            )
-        eps_low, eps_high = config.clip_eps, config.clip_eps_high or config.clip_eps
-        totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0}
-        norms: list[float] = []
-        generator = torch.Generator().manual_seed(config.seed + self.iteration)
-        for _ in range(config.ppo_epochs):
-            order = torch.randperm(len(chunks), generator=generator).tolist()
-            for first in range(0, len(order), accumulation):
-                group = [chunks[k] for k in order[first : first + accumulation]]
-                rows = [i for chunk in group for i in chunk]
-                weights = dict(
-                    zip(
-                        rows,
-                        row_weights(
-                            [len(actions[i]) for i in rows],
-                            config.loss_agg_mode,
-                            config.max_new_tokens,
-                            [episodes[i] for i in rows],
-                        ),
-                        strict=True,
-                    )
-                )
-                self.optimizer.zero_grad(set_to_none=True)
-                step_loss = 0.0
-                for chunk in group:
-                    logp, mask = self._chunk_logprobs(self.model, prompts, actions, chunk)
-                    advantage = torch.tensor([advantages[i] for i in chunk], device=logp.device)
-                    logp_old = logp.detach() if old is None else gather_rows(old, chunk, logp)
-                    ratio = torch.exp(logp - logp_old)
-                    per_token, clipped = clipped_surrogate(
-                        ratio, advantage[:, None], eps_low, eps_high
-                    )
-                    if reference is not None:
-                        delta = gather_rows(reference, chunk, logp) - logp
-                        kl = delta.exp() - delta - 1
-                        per_token = per_token + config.kl_coef * kl
-                        totals["kl"] += float((kl.detach() * mask).sum())
-                    row_weight = torch.tensor([weights[i] for i in chunk], device=logp.device)
-                    loss = ((per_token * mask).sum(-1) * row_weight).sum()
-                    loss.backward()
-                    step_loss += float(loss.detach())
-                    totals["clipped"] += float((clipped & mask).sum())
-                    totals["tokens"] += int(mask.sum())
-                # Pre-clip total norm of every optimizer step (inf max_norm: measure, no clip).
-                norm = torch.nn.utils.clip_grad_norm_(
-                    [p for p in self.model.parameters() if p.requires_grad],
-                    config.max_grad_norm or math.inf,
-                )
-                norms.append(float(norm))
-                totals["loss"] += step_loss
-                self.optimizer.step()
-        count = max(1, totals["tokens"])
-        return {
-            "loss": totals["loss"] / max(1, len(norms)),
-            "kl": totals["kl"] / count,
-            "clip_frac": totals["clipped"] / count,
-            "grad_norm": float(np.mean(norms)) if norms else 0.0,
-            "grad_norm_max": max(norms, default=0.0),
-            "optimizer_steps": len(norms),
-            "action_tokens": sum(map(len, actions)),
-            "padding_fraction": padding_fraction(lengths, chunks),
-            "padding_fraction_unsorted": padding_fraction(lengths, unsorted),
-        }
+        """The policy update over turn rows (:func:`~turngym.agents.learner_update.policy_update`)."""
+        return policy_update(self, prompts, actions, advantages, episodes)
 
     def _chunk_logprobs(self, model: Any, prompts: list, actions: list, chunk: list[int]):
-        with self.autocast():
-            return completion_logprobs(
-                model,
-                [prompts[i] for i in chunk],
-                [actions[i] for i in chunk],
-                pad_id=self.tokenizer.pad_token_id,
-                sampling=self.policy.sampling,
-                device=self.device,
-            )
-
-    @torch.no_grad()
-    def _logprobs(
-        self, model: Any, prompts: list, actions: list, chunks: list, adapter_off: bool = False
-    ):
-        """Per-chunk log-probs without gradients (old policy, or the reference model)."""
-        results = {}
-        for chunk in chunks:
-            if adapter_off:  # LoRA: the reference is the base model with the adapter disabled
-                with self.model.disable_adapter():
-                    logp, _ = self._chunk_logprobs(self.model, prompts, actions, chunk)
-            else:
-                logp, _ = self._chunk_logprobs(model, prompts, actions, chunk)
-            for row, i in enumerate(chunk):
-                results[i] = logp[row, logp.shape[1] - len(actions[i]) :]
-        return results
+        return chunk_logprobs(self, model, prompts, actions, chunk)
 
     # ------------------------------------------------------------------ driver
     def train(self, steps: int | None = None) -> list[dict[str, Any]]:
@@ -438,10 +269,3 @@ class Learner:
     def save(self, path: str | Path | None = None) -> Path:
         """Writes model (or LoRA adapter), tokenizer, optimizer, iteration and RNG states."""
         return save_checkpoint(Path(path) if path else self.checkpoint_dir, self)
-
-
-def _turn_mask(trajectories: list[Trajectory], shape: torch.Size) -> torch.Tensor:
-    mask = torch.zeros(shape, dtype=torch.bool)
-    for i, trajectory in enumerate(trajectories):
-        mask[i, : len(trajectory.turns)] = True
-    return mask
