@@ -87,14 +87,40 @@ def tree_entry(rel: str, data: bytes) -> bytes | None:
     return data if len(data) <= MAX_FILE_BYTES else data[: MAX_FILE_BYTES + 1]
 
 
+def _walk(root: str):
+    """``os.walk(root)`` without recursion (its Python < 3.12 version recurses once per level, so
+    a 1,200-level-deep folder raised RecursionError); folder links are listed, never entered."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        dirs = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+        names = [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
+        yield folder, dirs, names
+        stack.extend(os.path.join(folder, d) for d in reversed(dirs))
+
+
+def _encodable(name: str) -> bool:
+    """False for a name that is not UTF-8 (it cannot be part of a diff, nor of an honest fix)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_tree(root: str) -> dict:
     """{relative path: bytes} of the regular files below ``root`` (no symlinks or special files;
-    caches skipped; files over :data:`MAX_FILE_BYTES` read as their first bytes + 1)."""
+    caches skipped; files over :data:`MAX_FILE_BYTES` read as their first bytes + 1; names that
+    are not UTF-8 left out)."""
     found = {}
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not _skipped_dir(d))
+    for folder, dirs, names in _walk(root):
+        dirs[:] = sorted(d for d in dirs if not _skipped_dir(d) and _encodable(d))
         for name in sorted(names):
-            if name.endswith(SKIP_SUFFIXES):
+            if name.endswith(SKIP_SUFFIXES) or not _encodable(name):
                 continue
             handle = _open_regular(os.path.join(folder, name))
             if handle is not None:
