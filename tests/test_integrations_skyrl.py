@@ -84,3 +84,43 @@ def test_outcome_estimators_in_skyrl_trains_registry():
     )
     theirs, _ = compute_grpo_outcome_advantage(rewards, mask, index)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("env_config", "extras", "limit"),
+    [
+        ({"max_turns": 3}, {"seed": 0}, 3),  # the case: env_config alone
+        ({"max_turns": 3}, {"seed": 0, "max_turns": 2}, 2),  # extras win, as in SkyRL's envs
+        ({}, {"seed": 0, "max_turns": 4}, 4),
+        ({}, {"seed": 0, "extra_info": {"max_turns": 2}}, 2),  # skyrl-gym's GSM8K place
+    ],
+)
+def test_max_turns_is_enforced_as_skyrl_envs_do(env_config, extras, limit):
+    import skyrl_gym
+
+    from turngym.integrations.skyrl import register_envs
+
+    register_envs()
+    env = skyrl_gym.make("turngym/TextWorld-Easy-v1", env_config=env_config, extras=extras)
+    env.init([])
+    assert env.max_turns == limit
+    outs = []
+    for _ in range(limit + 5):  # an agent that never finishes the task
+        outs.append(env.step("look"))
+        if outs[-1]["done"]:
+            break
+    assert len(outs) == limit
+    assert outs[-1]["metadata"]["truncated"] is True
+    assert outs[-1]["metadata"]["terminated"] is False
+    env.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, "ten", 2.5, True])
+def test_bad_max_turns_says_how_to_fix(bad):
+    import skyrl_gym
+
+    from turngym.integrations.skyrl import register_envs
+
+    register_envs()
+    with pytest.raises(ValueError, match=r"extras\[\"max_turns\"\].*positive int"):
+        skyrl_gym.make("turngym/Corridor-v0", env_config={}, extras={"seed": 0, "max_turns": bad})

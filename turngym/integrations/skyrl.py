@@ -12,7 +12,13 @@ SkyRL's generator can name them as ``env_class``. The adapter :class:`TurngymTex
   ``done = terminated or truncated`` and ``metadata`` with the standard info keys
   (``state_key`` of the state the action led to, ``pre_state_key`` of the one it acted on,
   ``reward_components``, ``valid_action``, ``progress``, ``admissible_actions``, ``outcome``,
-  ``success``, ``turn``, ``terminated``, ``truncated``); ``privileged`` is never included.
+  ``success``, ``turn``, ``terminated``, ``truncated``); ``privileged`` is never included;
+- ``max_turns`` is read where SkyRL's own envs read it, ``extras["max_turns"]`` (per sample, from
+  the dataset row), then ``extras["extra_info"]["max_turns"]`` (skyrl-gym's GSM8K multi-turn
+  env), then ``env_config["max_turns"]``, else the env's own turn limit. It is enforced as
+  skyrl-gym's envs do (``done = turns >= max_turns``): the step that reaches it returns
+  ``done=True`` with ``metadata["truncated"] = True`` (unless the env terminated on that step).
+  The env's own turn limit still applies when it is shorter.
 
 What SkyRL cannot pass yet (skyrl-train's ``AdvantageEstimatorRegistry`` functions receive token
 rewards, masks and the prompt index only): per-turn state keys, so GiGPO/SALT cannot run inside
@@ -63,9 +69,7 @@ class TurngymTextEnv(BaseTextEnv):
         env_kwargs = {**dict(config.get("env_kwargs") or {}), **env_kwargs}
         self.env = gymnasium.make(env_id, **env_kwargs)
         self.extras = dict(extras or {})
-        self.max_turns = int(
-            config.get("max_turns", getattr(self.env.unwrapped, "max_turns", 0) or 50)
-        )
+        self.max_turns = _max_turns(self.extras, config, self.env)
         self._state_key: str | None = None
 
     def init(self, prompt: Any = None) -> tuple[list[dict[str, str]], dict[str, Any]]:
@@ -88,12 +92,14 @@ class TurngymTextEnv(BaseTextEnv):
     def step(self, action: str) -> BaseTextEnvStepOutput:
         observation, reward, terminated, truncated, info = self.env.step(action)
         self.turns += 1
+        # SkyRL's envs end an episode at ``turns >= max_turns``; the env's own limit may be later.
+        truncated = bool(truncated) or (not terminated and self.turns >= self.max_turns)
         metadata = {k: info.get(k) for k in _KEYS}
         metadata.update(
             state_key=info.get("state_key"),
             pre_state_key=self._state_key,
             terminated=bool(terminated),
-            truncated=bool(truncated),
+            truncated=truncated,
         )
         self._state_key = info.get("state_key")
         return BaseTextEnvStepOutput(
@@ -106,6 +112,27 @@ class TurngymTextEnv(BaseTextEnv):
 
     def close(self) -> None:
         self.env.close()
+
+
+def _max_turns(extras: dict[str, Any], config: dict[str, Any], env: gymnasium.Env) -> int:
+    """The turn limit: extras, then extras' ``extra_info``, then env_config, else the env's."""
+    extra_info = extras.get("extra_info")
+    for where, value in (
+        ('extras["max_turns"]', extras.get("max_turns")),
+        (
+            'extras["extra_info"]["max_turns"]',
+            extra_info.get("max_turns") if isinstance(extra_info, dict) else None,
+        ),
+        ('env_config["max_turns"]', config.get("max_turns")),
+    ):
+        if value is None:
+            continue
+        digits = isinstance(value, (int, str)) and not isinstance(value, bool)
+        if not digits or not str(value).isdigit() or int(value) < 1:
+            raise ValueError(f"{where}={value!r} is invalid: give a positive int, e.g. 10")
+        return int(value)
+    spec_limit = getattr(env.spec, "max_episode_steps", None)
+    return int(getattr(env.unwrapped, "max_turns", None) or spec_limit or 50)
 
 
 def register_envs() -> list[str]:
