@@ -59,7 +59,7 @@ from typing import Any
 
 from turngym.envs.orchestra.board import ORCHESTRATOR
 from turngym.envs.orchestra.rewards import FAMILIES, serial_turns
-from turngym.error import InvalidArgumentError
+from turngym.error import InvalidArgumentError, missing_dependency
 
 __all__ = [
     "EVENT_TYPES",
@@ -91,7 +91,10 @@ def _schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Any:
-    import jsonschema
+    try:
+        import jsonschema
+    except ImportError:
+        raise missing_dependency("jsonschema", "multiagent") from None
 
     return jsonschema.Draft202012Validator(_schema())
 
@@ -382,12 +385,16 @@ def validate_trace(document: Any) -> dict[str, Any]:
 
 
 def save_traces(path: str | os.PathLike, traces: Iterable[Mapping[str, Any]]) -> Path:
-    """Writes trace documents as JSON Lines (each validated first)."""
+    """Writes trace documents as JSON Lines.
+
+    Every document is validated before the file is opened: an invalid trace (or a missing
+    ``jsonschema``) raises and leaves no file, and no earlier file is cut short.
+    """
+    lines = [json.dumps(validate_trace(dict(trace))) + "\n" for trace in traces]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
-        for trace in traces:
-            handle.write(json.dumps(validate_trace(dict(trace))) + "\n")
+        handle.writelines(lines)
     return path
 
 
