@@ -1,4 +1,4 @@
-"""Real SWE-bench / SWE-smith records load as published (tests/fixtures/swe_records, see SOURCE.md),
+"""Real SWE-bench / SWE-smith records load as published (../shared/data/realdata/swe, see SOURCES.md),
 their images are named, and a record with no image source gets an error that says how to name one."""
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from turngym.envs.swe.harness import image_for, swebench_image, swegym_image
 from turngym.envs.swe.tasks import load_tasks, missing_image_message, read_records
 from turngym.error import InvalidArgumentError
 
-RECORDS = Path(__file__).parent / "fixtures" / "swe_records"
+RECORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "swe"
+if not RECORDS.is_dir():
+    pytest.skip(
+        f"the real SWE records are not at {RECORDS} (the project's shared data folder, "
+        "../shared/data/realdata/ next to the repository); see its SOURCES.md",
+        allow_module_level=True,
+    )
 LITE = RECORDS / "swe-bench-lite-test.json"  # a JSON array of 5 SWE-bench Lite instances
 DEV = RECORDS / "swe-bench-dev-easy.json"  # 5 SWE-bench dev instances, one id twice
 SMITH = RECORDS / "swesmith-pandas-dev__pandas.95280573.pr_53652.json"  # one JSON object

@@ -1,8 +1,8 @@
 """WebShop's reward equals the original ``get_reward`` (princeton-nlp/WebShop ``goal.py``) on real
 WebShop strings, one test per case class; and the real-data loader's goals and errors.
 
-The products are assembled from the real pieces in ``tests/fixtures/webshop_real`` (see its
-SOURCE.md): a real human goal's target title, query and category, a real attribute list of
+The products are assembled from the real pieces in ``../shared/data/realdata/webshop_tests``
+(see its SOURCE.md; the module skips when that folder is absent): a real human goal's target title, query and category, a real attribute list of
 ``items_ins_v2_1000.json``, a real product page's bullets and description. Each expected number is
 derived by hand in the comments; all of them were also produced by the original ``get_reward``
 (same noun tagger on both sides) during development.
@@ -27,8 +27,14 @@ from turngym.envs.webshop.reward import (
 )
 from turngym.error import InvalidArgumentError
 
-REAL = Path(__file__).parent / "fixtures" / "webshop_real"
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "webshop_tests"
 FIXTURE = Path(__file__).parent / "fixtures" / "webshop"
+if not REAL.is_dir():
+    pytest.skip(
+        f"the real WebShop pieces are not at {REAL} (the project's shared data folder, "
+        "../shared/data/realdata/ next to the repository); see its SOURCES.md",
+        allow_module_level=True,
+    )
 GOALS = {e["goal"]["asin"]: e for e in json.loads((REAL / "human_goals_agentgym.json").read_text())}
 ATTRIBUTES = json.loads((REAL / "items_ins_v2_subset.json").read_text())
 SHOE = json.loads((REAL / "product_B09P87V3LZ.json").read_text())

@@ -41,6 +41,7 @@ names such edits (``info["grading"]["flags"]``): touching ``atexit``, ``sys.modu
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,15 @@ from turngym.envs.swe.sandbox_base import StartTree
 from turngym.envs.swe.tasks import Task, grade
 from turngym.error import DependencyNotInstalled
 
-__all__ = ["GradeSpec", "grading_spec", "patch_flags", "verdict", "start_tree", "SUSPICIOUS"]
+__all__ = [
+    "GradeSpec",
+    "grading_spec",
+    "patch_flags",
+    "verdict",
+    "start_tree",
+    "SUSPICIOUS",
+    "KINDS",
+]
 
 #: Added-line patterns that flag a patch as suspicious (name -> regex).
 SUSPICIOUS = {
@@ -85,15 +94,24 @@ class GradeSpec:
     command: str | None = None
     parser: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    timeout: float = harness.spec.BUNDLED_TIMEOUT
 
 
-def grading_spec(task: Task) -> GradeSpec:
-    """pytest through the runner for bundled tasks; the harness's command for external ones."""
+def grading_spec(task: Task, timeout: Any = None) -> GradeSpec:
+    """pytest through the runner for bundled tasks and external pytest-family ones; the harness's
+    command (behind the image contract's activation, its exit status after a per-grading marker)
+    for other frameworks. ``timeout``: the user's override (:func:`.harness.grade_timeout`)."""
     targets = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
-    spec = harness.test_spec(task)  # SWE-bench's per-repository command, parser and test files
-    if not task.project and spec.parser != "pytest":
-        return GradeSpec(list(spec.test_files), targets, shlex.join(spec.command), spec.parser)
-    return GradeSpec(list(spec.test_files), targets)
+    spec = harness.test_spec(task, timeout)  # SWE-bench's command, parser, test files, timeout
+    if task.project:
+        return GradeSpec(list(spec.test_files), targets, timeout=spec.timeout)
+    if spec.parser in _PYTEST_FAMILY:
+        return GradeSpec(list(spec.test_files), targets, None, spec.parser, timeout=spec.timeout)
+    marker = f">>>>> turngym exit {secrets.token_hex(8)}:"
+    contract = harness.contract_for(task.to_dict(), task.image)
+    command = f'{contract.shell(shlex.join(spec.command))}; echo "{marker}$?"'
+    extra = {"exit_marker": marker}
+    return GradeSpec(list(spec.test_files), targets, command, spec.parser, extra, spec.timeout)
 
 
 def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, Any]:
@@ -104,11 +122,11 @@ def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, An
     """
     mismatch: list[str] = []
     if spec.command is not None:
-        parsed = harness.parse_log(spec.parser, result.get("log", ""))
-        names = {"PASSED": "passed", "XFAIL": "passed", "SKIPPED": "skipped"}
-        statuses = {
-            node: names.get(str(status).upper(), "failed") for node, status in parsed.items()
-        }
+        log, exit_code = _split_exit(result.get("log", ""), spec.extra.get("exit_marker"))
+        statuses = _lowered(harness.parse_log(spec.parser, log))
+        result = dict(result, exit_code=exit_code)
+    elif spec.parser is not None:  # external pytest family: SWE-bench's keys on both sides
+        statuses, mismatch = _keyed_statuses(spec, result)
     else:
         stream, log = result.get("tests") or {}, result.get("log_tests") or {}
         statuses = {}
@@ -125,7 +143,100 @@ def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, An
         statuses = {}
     outcome = grade(task, statuses)
     outcome.update(statuses=statuses, mismatch=mismatch)
+    outcome.update(_kind(spec, result, outcome))
     return outcome
+
+
+#: Verdict kinds (``info["grading"]["kind"]``), with a ``reason`` beside each.
+KINDS = ("resolved", "unresolved", "timeout", "env_error", "tampered")
+_PYTEST_FAMILY = ("pytest", "pytest_options", "pytest_v2", "seaborn", "matplotlib")
+_NAMES = {"PASSED": "passed", "XFAIL": "xfail", "SKIPPED": "skipped"}
+#: Lines that say the test run itself broke (collection, imports, the runner's own errors).
+RUN_BROKE = re.compile(
+    r"^.*(ImportError while loading conftest|INTERNALERROR|ERROR collecting|errors? during "
+    r"collection|No module named|command not found|usage: |ModuleNotFoundError|ImportError|"
+    r"SyntaxError|Traceback \(most recent call last\)).*$",
+    re.MULTILINE,
+)
+
+
+def _lowered(parsed: dict[str, str]) -> dict[str, str]:
+    return {key: _NAMES.get(str(status).upper(), "failed") for key, status in parsed.items()}
+
+
+def _split_exit(log: str, marker: str | None) -> tuple[str, int | None]:
+    """The log without the exit marker line, and the exit status it records (last one wins)."""
+    if not marker or marker not in log:
+        return log, None
+    head, _, tail = log.rpartition(marker)
+    digits = re.match(r"-?\d+", tail)
+    return head, int(digits.group()) if digits else None
+
+
+def _keyed_statuses(spec: GradeSpec, result: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Statuses by SWE-bench's keys where the runner's stream and the parsed log agree."""
+    stream: dict[str, str] = {}
+    for node, status in (result.get("tests") or {}).items():
+        key = harness.test_key(spec.parser, node)
+        stream[key] = "failed" if "failed" in (status, stream.get(key)) else status
+    if "log" in result:  # the whole log, parsed as SWE-bench parses it
+        log = _lowered(harness.parse_log(spec.parser, result["log"]))
+    else:
+        log = {
+            harness.test_key(spec.parser, n): s for n, s in (result.get("log_tests") or {}).items()
+        }
+    statuses, mismatch = {}, []
+    for key in set(stream) | set(log):
+        a, b = stream.get(key), log.get(key)
+        if a == b or (a == "skipped" and b == "xfail"):
+            statuses[key] = b
+        else:
+            statuses[key] = "failed"
+            if any(key.startswith(target) for target in spec.targets):
+                mismatch.append(key)
+    return statuses, sorted(mismatch)
+
+
+def _kind(spec: GradeSpec, result: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    """The verdict's kind and reason (see :data:`KINDS`); a timeout is never resolved."""
+    if outcome.get("tampered"):
+        return {"kind": "tampered", "reason": "; ".join(map(str, outcome["tampered"]))}
+    if result.get("apply_error"):
+        return {"kind": "unresolved", "reason": str(result["apply_error"]), "resolved": False}
+    if result.get("timed_out"):
+        return {
+            "kind": "timeout",
+            "resolved": False,
+            "reason": f"the tests did not finish within {spec.timeout:.0f} s (pass grade_timeout= "
+            "or a 'timeout' field on the task to allow more)",
+        }
+    if outcome["resolved"]:
+        return {
+            "kind": "resolved",
+            "reason": "every FAIL_TO_PASS test passes and no PASS_TO_PASS test broke",
+        }
+    statuses, code = outcome.get("statuses") or {}, result.get("exit_code")
+    log = str(result.get("log") or result.get("output") or "")
+    seen = [t for t in spec.targets if t in statuses or any(k.startswith(t) for k in statuses)]
+    broke = RUN_BROKE.search(log)
+    if not seen and (broke or not statuses):
+        line = broke.group(0).strip()[:300] if broke else "the log names no test"
+        return {
+            "kind": "env_error",
+            "reason": f"the test run reported none of the task's tests: {line} (a broken "
+            "environment or a patch that breaks importing; counted as not resolved)",
+        }
+    if code not in (None, 0) and statuses and "failed" not in statuses.values():
+        return {
+            "kind": "env_error",
+            "reason": f"the test command exited {code} while its log reports no failure",
+        }
+    failed = outcome.get("f2p_failed", []) + outcome.get("p2p_failed", [])
+    shown = ", ".join(failed[:3]) + (", ..." if len(failed) > 3 else "")
+    return {
+        "kind": "unresolved",
+        "reason": f"{len(failed)} target tests fail or are missing: {shown}",
+    }
 
 
 def patch_flags(diff: str) -> list[str]:

@@ -29,7 +29,8 @@ user's ``image_map``, the record's ``image``/``image_name``, SWE-bench's naming 
 records with none keep ``image=None`` and run only where no image is needed (the local backend,
 bundled tasks); the docker backend then raises :func:`missing_image_message`.
 
-Grading is SWE-bench's: *resolved* iff every FAIL_TO_PASS and every PASS_TO_PASS test passes.
+Grading is SWE-bench's (:func:`grade`): *resolved* iff every FAIL_TO_PASS test passes and every
+PASS_TO_PASS test passes or is skipped.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ class Task:
 
     @property
     def split(self) -> str:
-        """Stable 80/20 train/test split by instance id."""
+        """Stable 80/20 train/test split by instance id (``split="all"`` on the env takes every
+        task of the file)."""
         return "test" if int(stable_hash(self.instance_id), 16) % 5 == 0 else "train"
 
 
@@ -272,13 +274,44 @@ def load_tasks(path: str | Path | None = None, image_map: ImageMapping | None = 
     return tasks
 
 
+_PASSING = ("passed", "xfail")
+
+
+def _resolve(case: str, statuses: dict[str, str]) -> str | None:
+    """The key of ``case`` in ``statuses``: itself, or, for an id cut inside its parameters (more
+    ``[`` than ``]``, as 676 of SWE-bench Verified's are), the first key it begins when all such
+    keys agree on passing or not (SWE-bench's rule)."""
+    if case in statuses:
+        return case
+    if case.count("[") > case.count("]"):
+        matches = [key for key in statuses if key.startswith(case)]
+        if matches and len({statuses[key].lower() in _PASSING for key in matches}) == 1:
+            return matches[0]
+    return None
+
+
 def grade(task: Task, statuses: dict[str, str]) -> dict[str, Any]:
-    """SWE-bench's verdict from per-test statuses (``passed``/``PASSED`` pass; anything else or
-    missing does not)."""
-    f2p = [str(statuses.get(node, "")).lower() == "passed" for node in task.FAIL_TO_PASS]
-    p2p = [str(statuses.get(node, "")).lower() == "passed" for node in task.PASS_TO_PASS]
+    """SWE-bench's verdict from per-test statuses (any case; keys as the repository's parser
+    makes them, see :func:`.harness.test_key`).
+
+    A FAIL_TO_PASS test counts when it ``passed`` (or ``xfail``: SWE-bench grades it passing); a
+    PASS_TO_PASS test is maintained when it passed or was ``skipped`` (SWE-bench >= 5: a skipped
+    test is no regression). A missing test, or one with any other status, counts against the
+    task (SWE-bench leaves a status it does not know out of both counts; we count it failed, so an
+    unknown status can never make a task resolved).
+    """
+    lowered = {key: str(value).lower() for key, value in statuses.items()}
+
+    def status(case: str) -> str:
+        key = _resolve(case, lowered)
+        return lowered[key] if key is not None else "missing"
+
+    f2p = [status(case) in _PASSING for case in task.FAIL_TO_PASS]
+    p2p = [status(case) in (*_PASSING, "skipped") for case in task.PASS_TO_PASS]
     return {
         "resolved": all(f2p) and all(p2p),
         "f2p_fraction": sum(f2p) / max(1, len(f2p)),
         "p2p_broken_fraction": (len(p2p) - sum(p2p)) / max(1, len(p2p)),
+        "f2p_failed": [case for case, ok in zip(task.FAIL_TO_PASS, f2p, strict=True) if not ok],
+        "p2p_failed": [case for case, ok in zip(task.PASS_TO_PASS, p2p, strict=True) if not ok],
     }

@@ -32,7 +32,7 @@ Deliberate divergences from ``goal.py`` (each one only where the original is ill
    for the goal ``size: 8``, a chosen ``8.5`` (tokens ``8 5``) matches the value ``8`` (shared
    token ``8``, ratio 100) but not ``"size 8"``; a chosen value equal to an option *name* matches
    the tuple only. On the 675 synthetic goal/purchase pairs of the real product page in
-   ``tests/fixtures/webshop_real`` the scores differ in 18, all of this ``8`` / ``8.5`` kind.
+   ``../shared/data/realdata/webshop_tests`` the scores differ in 18, all of this ``8`` / ``8.5`` kind.
 2. **No price bound.** When ``price_upper <= 0`` the original's price term is ``None`` and the sum
    raises ``TypeError``; here the price term then counts as met. No goal of the original has such
    a bound (it is a grid price or 1,000,000).
