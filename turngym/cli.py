@@ -5,6 +5,8 @@ turngym play ENV_ID [--seed S] [--task T]  play an env in the terminal
 turngym check ENV_ID [ENV_ID ...]          run the conformance check
 turngym bench --env ID[,ID]|all --policy NAME[,NAME] --episodes N [--out DIR]
 turngym train --config FILE [--eval-every N]  train an LLM policy with the learner
+turngym train --init-config FILE           write a commented example config
+turngym plot RUN_DIR                       metrics.png of a training run
 turngym trace export RUN.jsonl              orchestra episodes -> orchestration traces (schema)
 turngym serve webshop [--port P]           the web shop as HTML pages on localhost
 turngym serve env ID [--port P]            any env id as an OpenEnv server ([openenv] extra)
@@ -26,6 +28,7 @@ __all__ = ["main"]
 _DELEGATED = {
     "bench": ("turngym.agents.bench:main", "run a policy over env suites: table, JSON/CSV, plots"),
     "train": ("turngym.agents.train:main", "train an LLM policy with the learner (--config FILE)"),
+    "plot": ("turngym.agents.train_report:main", "metrics.png of a training run: plot RUN_DIR"),
     "trace": (
         "turngym.envs.orchestra.trace_cli:main",
         "orchestration traces: export RUN.jsonl, validate FILE, replay FILE",
