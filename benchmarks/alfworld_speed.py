@@ -99,7 +99,7 @@ def turngym_player(env_id: str) -> Callable[[Episode], float]:
 def compare(episodes: list[Episode], repeats: int) -> tuple[float, float]:
     """Best time per episode on each side, summed; the sides alternate episode by episode, so a
     burst of load on a shared machine hits both alike."""
-    alfworld, turngym = alfworld_player(), turngym_player("turngym/ALFWorld-v0")
+    alfworld, turngym = alfworld_player(), turngym_player("turngym/ALFWorld-v1")
     best = np.full((2, len(episodes)), np.inf)
     for repeat in range(repeats + 1):  # the first round warms both sides up and is not counted
         for i, episode in enumerate(episodes):
@@ -152,7 +152,7 @@ def success_per_type(
         env = ALFWorldEnv(
             task_types=[task_type], num_tasks=(tasks_per_type, 1), max_turns=max_turns
         )
-        policy = expert("turngym/ALFWorld-v0") if policy_name == "expert" else RandomPolicy(seed=0)
+        policy = expert("turngym/ALFWorld-v1") if policy_name == "expert" else RandomPolicy(seed=0)
         wins, turns = [], []
         for task in env.task_ids:
             observation, info = env.reset(options={"task": task})
@@ -200,7 +200,7 @@ def main() -> None:
         f"{len(episodes)} games ({args.games_per_type} per type), {steps} steps, resets included, best of {args.repeats} per episode"
     )
     print(f"  alfworld PddlEnv+AlfredDemangler: {steps / best_alfworld:8.1f} steps/s")
-    print(f"  turngym/ALFWorld-v0:              {steps / best_turngym:8.1f} steps/s")
+    print(f"  turngym/ALFWorld-v1:              {steps / best_turngym:8.1f} steps/s")
     print(
         f"  overhead ratio (turngym time / alfworld time): {best_turngym / best_alfworld:.3f}x  (goal <= 1.10x)"
     )

@@ -50,7 +50,8 @@ def record_episodes(
 
 
 def run_textworld(episodes: list[Episode], infos: textworld.EnvInfos) -> tuple[int, float]:
-    """Plays the episodes with ``textworld.start``; one engine, reloaded per game (as turngym does)."""
+    """Plays the episodes with ``textworld.start``; one engine, reloaded per game (turngym keeps an
+    engine per game instead, see the memory model in ``envs/textworld/env.py``)."""
     engine, steps = None, 0
     start = time.perf_counter()
     for _, path, commands in episodes:
@@ -98,7 +99,7 @@ def main() -> None:
         args.games, args.steps, args.repeats = 3, 30, 1
     warnings.filterwarnings("ignore", message=".*not fully supported.*")  # Jericho, see env.py
 
-    env_id = f"turngym/TextWorld-{args.difficulty.capitalize()}-v0"
+    env_id = f"turngym/TextWorld-{args.difficulty.capitalize()}-v1"
     paths = game_pool(args.difficulty, "train", args.games)
     seeds = split_seeds("train", args.games)
     episodes = record_episodes(paths, seeds, args.steps, np.random.default_rng(0))

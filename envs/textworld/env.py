@@ -28,6 +28,17 @@ progress           1 - L_now / L_0 (1.0 when won)
 privileged         ``walkthrough`` (the game's solution) and ``policy_commands`` (TextWorld's plan
                    from the current state)
 =================  ===============================================================================
+
+Memory model (one env; a pool worker holds its envs'). TextWorld's own engine keeps ~430 KiB every
+time a *different* game is ``load()``ed into a kept engine (1 KiB when the game repeats; measured
+with textworld 1.7: 400 loads of 20 games into one engine grew 429 KiB a load, a new engine per
+load 1.6 KiB, an engine per game 1.0 KiB), which made a kept worker grow ~200 MiB per 1,000
+episodes. So the env never loads a second game into an engine: it keeps one engine per game, up to
+``max_engines`` (default :data:`MAX_ENGINES`) most recently played, and closes the least recently
+played one beyond that, which returns its memory. A worker costs ~80 MiB (Python, textworld,
+numpy) plus ~1.6 MiB an engine, so ~100 MiB with the default 10 games per split, and grows ~1 MiB
+per 1,000 episodes after warm-up (``benchmarks/soak.py``). A split of more games than
+``max_engines`` pays an engine start (tens of ms) whenever a game outside the kept ones comes up.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +66,7 @@ from turngym.error import InvalidArgumentError, missing_dependency
 from turngym.policy import normalize_action
 
 __all__ = [
+    "MAX_ENGINES",
     "TextWorldEnv",
     "game_pool",
     "request_infos",
@@ -63,6 +76,8 @@ __all__ = [
 ]
 
 FORMAT_PENALTY = -0.1
+#: Engines (one per game) an env keeps by default; see the module doc's memory model.
+MAX_ENGINES = 16
 #: The lines of TextWorld's ASCII-art banner: only these characters and spaces.
 _BANNER_LINE = re.compile(r"[\s_|\\$/<>]*")
 #: The Z-machine status line: ``-= Room =-`` then moves/score, e.g. ``-= Cubicle =-0/5``.
@@ -184,13 +199,15 @@ class TextWorldEnv(TurnEnv):
         render_mode: ``None``, ``"ansi"`` or ``"human"``.
         clean_observations: drop the interpreter's chrome and the repeated objective (see the
             module doc); False gives the ``-v0`` observations.
+        max_engines: TextWorld engines kept, one per recently played game (see the module
+            doc's memory model): more costs ~1.6 MiB each, fewer restarts engines more often.
     """
 
     expert_policy = "turngym.envs.textworld.expert:TextWorldExpert"
     default_max_turns = 50
 
-    _engine: Any  # the textworld Environment (one, reloaded when the game changes)
-    _loaded: Path | None  # game file the engine holds
+    _engine: Any  # the textworld Environment of the game being played
+    _engines: OrderedDict[Path, Any]  # game file -> its engine, least recently played first
     _game_state: Any  # textworld's last GameState
     _admissible: dict[str, str]  # normalised command -> command as TextWorld spells it
     _initial_plan: int  # L_0: length of the winning policy at reset
@@ -214,11 +231,15 @@ class TextWorldEnv(TurnEnv):
         max_turns: int | None = None,
         render_mode: str | None = None,
         clean_observations: bool = True,
+        max_engines: int = MAX_ENGINES,
     ) -> None:
         super().__init__(
             reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
         )
         self.clean_observations = bool(clean_observations)
+        if not isinstance(max_engines, int) or isinstance(max_engines, bool) or max_engines < 1:
+            raise InvalidArgumentError(f"max_engines={max_engines!r} must be a positive int.")
+        self.max_engines = max_engines
         self.difficulty = difficulty
         self.params = resolve_params(difficulty, world_size, nb_objects, quest_length)
         self._user_paths = _user_games(games) if games is not None else None
@@ -238,7 +259,7 @@ class TextWorldEnv(TurnEnv):
             self._splits = {"train": seeds, "test": seeds}
         else:
             self._splits = {name: split_seeds(name, num_games) for name in ("train", "test")}
-        self._engine, self._loaded, self._game_state = None, None, None
+        self._engine, self._engines, self._game_state = None, OrderedDict(), None
         self._fact_names: dict[Any, str] = {}
         self._admissible, self._walkthrough = {}, []
         self._initial_plan, self._plan, self._unfinishable, self._has_quest = 0, 0, False, False
@@ -256,19 +277,23 @@ class TextWorldEnv(TurnEnv):
         return generate_game(self.params, int(task_id))
 
     def _load(self, path: Path) -> None:
+        """Makes ``self._engine`` the engine of ``path``: a kept one, or a new one (never a kept
+        engine reloaded with another game, which leaks; see the module doc)."""
         import textworld
 
-        if self._loaded == path and self._engine is not None:
-            return
-        with warnings.catch_warnings():
-            # Jericho warns that it has no score/move tables for games it does not know; TextWorld
-            # tracks score and moves itself, so the warning says nothing about these games.
-            warnings.filterwarnings("ignore", message=".*not fully supported.*")
-            if self._engine is None:
-                self._engine = textworld.start(str(path), request_infos=request_infos())
-            else:
-                self._engine.load(str(path))
-        self._loaded = path
+        engine = self._engines.get(path)
+        if engine is None:
+            with warnings.catch_warnings():
+                # Jericho warns that it has no score/move tables for games it does not know;
+                # TextWorld tracks score and moves itself, so the warning says nothing here.
+                warnings.filterwarnings("ignore", message=".*not fully supported.*")
+                engine = textworld.start(str(path), request_infos=request_infos())
+            self._engines[path] = engine
+            while len(self._engines) > self.max_engines:
+                _, oldest = self._engines.popitem(last=False)
+                oldest.close()
+        self._engines.move_to_end(path)
+        self._engine = engine
 
     # ------------------------------------------------------------------ hooks
     def _start(self, task_id: str, rng: np.random.Generator) -> Start:
@@ -367,10 +392,11 @@ class TextWorldEnv(TurnEnv):
         return {"walkthrough": list(self._walkthrough), "policy_commands": list(plan or [])}
 
     def close(self) -> None:
-        """Stops the TextWorld engine."""
-        if self._engine is not None:
-            self._engine.close()
-        self._engine, self._loaded = None, None
+        """Stops every TextWorld engine the env keeps."""
+        while self._engines:
+            _, engine = self._engines.popitem()
+            engine.close()
+        self._engine = None
         super().close()
 
     @staticmethod
