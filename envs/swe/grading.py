@@ -59,7 +59,7 @@ __all__ = [
     "verdict",
     "start_tree",
     "SUSPICIOUS",
-    "KINDS",
+    "VERDICTS",
 ]
 
 #: Added-line patterns that flag a patch as suspicious (name -> regex).
@@ -147,8 +147,8 @@ def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, An
     return outcome
 
 
-#: Verdict kinds (``info["grading"]["kind"]``), with a ``reason`` beside each.
-KINDS = ("resolved", "unresolved", "timeout", "env_error", "tampered")
+#: Verdict kinds (``info["grading"]["verdict"]``), with a ``reason`` beside each.
+VERDICTS = ("resolved", "unresolved", "timeout", "env_error", "tampered")
 _PYTEST_FAMILY = ("pytest", "pytest_options", "pytest_v2", "seaborn", "matplotlib")
 _NAMES = {"PASSED": "passed", "XFAIL": "xfail", "SKIPPED": "skipped"}
 #: Lines that say the test run itself broke (collection, imports, the runner's own errors).
@@ -198,43 +198,44 @@ def _keyed_statuses(spec: GradeSpec, result: dict[str, Any]) -> tuple[dict[str, 
 
 
 def _kind(spec: GradeSpec, result: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
-    """The verdict's kind and reason (see :data:`KINDS`); a timeout is never resolved."""
+    """The verdict and its reason (see :data:`VERDICTS`); a timeout is never resolved."""
     if outcome.get("tampered"):
-        return {"kind": "tampered", "reason": "; ".join(map(str, outcome["tampered"]))}
+        return {"verdict": "tampered", "reason": "; ".join(map(str, outcome["tampered"]))}
     if result.get("apply_error"):
-        return {"kind": "unresolved", "reason": str(result["apply_error"]), "resolved": False}
+        return {"verdict": "unresolved", "reason": str(result["apply_error"]), "resolved": False}
     if result.get("timed_out"):
         return {
-            "kind": "timeout",
+            "verdict": "timeout",
             "resolved": False,
             "reason": f"the tests did not finish within {spec.timeout:.0f} s (pass grade_timeout= "
             "or a 'timeout' field on the task to allow more)",
         }
+    statuses, code = outcome.get("statuses") or {}, result.get("exit_code")
+    if code not in (None, 0) and statuses and "failed" not in statuses.values():
+        return {
+            "verdict": "env_error",
+            "resolved": False,
+            "reason": f"the test command exited {code} while its log reports no failure",
+        }
     if outcome["resolved"]:
         return {
-            "kind": "resolved",
+            "verdict": "resolved",
             "reason": "every FAIL_TO_PASS test passes and no PASS_TO_PASS test broke",
         }
-    statuses, code = outcome.get("statuses") or {}, result.get("exit_code")
     log = str(result.get("log") or result.get("output") or "")
     seen = [t for t in spec.targets if t in statuses or any(k.startswith(t) for k in statuses)]
     broke = RUN_BROKE.search(log)
     if not seen and (broke or not statuses):
         line = broke.group(0).strip()[:300] if broke else "the log names no test"
         return {
-            "kind": "env_error",
+            "verdict": "env_error",
             "reason": f"the test run reported none of the task's tests: {line} (a broken "
             "environment or a patch that breaks importing; counted as not resolved)",
-        }
-    if code not in (None, 0) and statuses and "failed" not in statuses.values():
-        return {
-            "kind": "env_error",
-            "reason": f"the test command exited {code} while its log reports no failure",
         }
     failed = outcome.get("f2p_failed", []) + outcome.get("p2p_failed", [])
     shown = ", ".join(failed[:3]) + (", ..." if len(failed) > 3 else "")
     return {
-        "kind": "unresolved",
+        "verdict": "unresolved",
         "reason": f"{len(failed)} target tests fail or are missing: {shown}",
     }
 

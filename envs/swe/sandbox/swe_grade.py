@@ -151,6 +151,7 @@ def grade(request: dict) -> dict:
         tampered=tampered,
         log_tests=_log_statuses(log, request.get("targets") or []),
         output=log[-4000:],
+        log=log,  # the host parses it as SWE-bench does for external tasks (harness.parsers)
         timed_out=timed_out,
     )
     return result
