@@ -7,7 +7,9 @@ rebuilds a folder whose files are missing or corrupt.
 
 A build killed midway (SIGKILL, power loss) cannot clean up its temporary folder
 (``.<key>.tmp.<host>.<pid>.<random>``); the next build in the same namespace removes temporary
-folders whose builder process is gone (same host) or that are older than a day (any host).
+folders whose builder process is gone (same host) or that are older than a day (any host). A build
+that fails on a full disk raises :class:`turngym.atomic.DiskFullError` (not the bare short-write
+error numpy or pickle give) and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+
+from turngym.atomic import disk_full_error, is_disk_full
 
 __all__ = ["cache_root", "cached_dir", "file_digest", "pid_alive", "remove_stale_builds"]
 
@@ -131,8 +135,13 @@ def cached_dir(namespace: str, key: str, build: Callable[[Path], None]) -> Path:
     remove_stale_builds(folder.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp.{_HOST}.{os.getpid()}.", dir=folder.parent))
     try:
-        build(tmp)
-        (tmp / MANIFEST).write_text(json.dumps(_manifest(tmp), indent=0))
+        try:
+            build(tmp)
+            (tmp / MANIFEST).write_text(json.dumps(_manifest(tmp), indent=0))
+        except OSError as error:
+            if is_disk_full(error, tmp):
+                raise disk_full_error(folder.parent, error) from error
+            raise
         try:
             os.rename(tmp, folder)
         except OSError:

@@ -185,11 +185,15 @@ def _json_safe(value: Any) -> Any:
 
 
 def save_trajectories(path: str | os.PathLike, trajectories: Iterable[Trajectory]) -> Path:
-    """Writes trajectories as JSON Lines (one a line) atomically; returns the path."""
+    """Writes trajectories as JSON Lines (one a line) atomically; returns the path.
+
+    Raises:
+        turngym.atomic.DiskFullError: the disk is full (no partial or temporary file is left).
+    """
+    from turngym.atomic import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_write(path) as handle:  # no temp file survives an error; a full disk says so
         for trajectory in trajectories:
             if not isinstance(trajectory, Trajectory):
                 raise TypeError(
@@ -197,7 +201,6 @@ def save_trajectories(path: str | os.PathLike, trajectories: Iterable[Trajectory
                 )
             handle.write(json.dumps(_json_safe(trajectory.to_dict()), ensure_ascii=False))
             handle.write("\n")
-    os.replace(tmp, path)
     return path
 
 
