@@ -14,15 +14,15 @@ conversation). Note: ``transformers serve`` samples only when its generation con
 ``do_sample`` (``extra_body={"generation_config": json.dumps({"do_sample": True})}``); with the
 model's default config it decodes greedily whatever the temperature.
 
-**Log-probabilities and token ids** (``logprobs=True``, opt-in): the request adds ``logprobs: true``
-and, for vLLM, ``return_tokens_as_token_ids: true`` (each ``logprobs.content[j].token`` reads
-``"token_id:123"``) and ``return_token_ids: true`` (``choices[i].token_ids`` and the top-level
-``prompt_token_ids``). The action is a :class:`~turngym.GeneratedAction` with ``logprobs`` from
-``choices[0].logprobs.content[j].logprob``, ``token_ids`` from ``choice.token_ids`` or the
-``token_id:N`` strings, and ``prompt_token_ids`` when the server returned them; that is what the
-learner trains on. A server that rejects these fields (HTTP 400/422 naming one of them, as
-``transformers serve`` does) gets them dropped for the rest of the run; a server that ignores
-them returns no logprobs. Either way the policy warns ONCE and returns plain-text actions:
+**Log-probabilities and token ids** (``logprobs=True``, opt-in): the request adds ``logprobs: true``,
+``return_tokens_as_token_ids`` (vLLM), ``return_token_ids`` (vLLM and SGLang) and
+``return_prompt_token_ids`` (SGLang); the response is read in vLLM's and SGLang's shapes (the
+table is in :mod:`turngym.agents.openai_shapes`). The action is a
+:class:`~turngym.GeneratedAction` with ``token_ids``, ``logprobs`` and ``prompt_token_ids``;
+that is what the learner trains on. A server that rejects one of these fields (HTTP 400/422
+naming it, as ``transformers serve`` does) gets only the fields it named dropped for the rest of
+the run (``logprobs`` stays unless it is named); a server that ignores them returns less. Either
+way the policy warns ONCE per missing piece, naming it and the field that asks for it:
 logprobs and token ids are never guessed or re-tokenised on the client.
 
 **Usage**: the response's ``usage`` (prompt/completion/total tokens) goes to
@@ -50,16 +50,19 @@ from typing import Any
 import httpx
 import tenacity
 
+from turngym.agents.openai_shapes import (
+    TOKEN_FIELDS,
+    missing_pieces,
+    parse_choice,
+    rejected_fields,
+)
 from turngym.error import InvalidArgumentError, PolicyError
 from turngym.policy import Conversation, GeneratedAction
 
-__all__ = ["OpenAIPolicy", "parse_choice"]
+__all__ = ["TOKEN_FIELDS", "OpenAIPolicy", "parse_choice"]
 
 #: HTTP statuses worth retrying: rate limits and server-side failures.
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-#: Request fields the policy adds for ``logprobs=True`` (dropped if a server rejects them).
-TOKEN_FIELDS = ("logprobs", "return_tokens_as_token_ids", "return_token_ids")
-_TOKEN_ID_PREFIX = "token_id:"
 
 
 class _Retryable(Exception):
@@ -67,44 +70,11 @@ class _Retryable(Exception):
 
 
 class _Rejected(Exception):
-    """The server rejected the token fields (400/422 naming them): resend without them."""
+    """The server rejected some token fields by name (400/422): resend without those."""
 
-
-def parse_choice(data: dict[str, Any]) -> GeneratedAction:
-    """The :class:`GeneratedAction` of a chat-completions response body (its first choice).
-
-    Text from ``choices[0].message.content``; ``logprobs`` from
-    ``choices[0].logprobs.content[j].logprob``; ``token_ids`` from ``choices[0].token_ids`` or
-    from vLLM's ``"token_id:N"`` token strings; ``prompt_token_ids`` from the top level; ``usage``
-    as sent. A field the server did not return stays None. Raises KeyError/TypeError/IndexError
-    on a body that is not chat-completions JSON.
-    """
-    choice = data["choices"][0]
-    text = choice["message"].get("content") or ""
-    content = (choice.get("logprobs") or {}).get("content") or None
-    logprobs = [float(entry["logprob"]) for entry in content] if content else None
-    token_ids = choice.get("token_ids")
-    if token_ids is None and content:
-        tokens = [str(entry.get("token", "")) for entry in content]
-        if all(token.startswith(_TOKEN_ID_PREFIX) for token in tokens):
-            token_ids = [int(token[len(_TOKEN_ID_PREFIX) :]) for token in tokens]
-    if token_ids is not None:
-        token_ids = [int(token) for token in token_ids]
-    if logprobs is not None and token_ids is not None and len(logprobs) != len(token_ids):
-        raise TypeError(
-            f"the server returned {len(token_ids)} token ids but {len(logprobs)} logprobs"
-        )
-    prompt = data.get("prompt_token_ids")
-    usage = data.get("usage")
-    return GeneratedAction(
-        text=text,
-        token_ids=token_ids,
-        logprobs=logprobs,
-        prompt_token_ids=[int(t) for t in prompt] if prompt is not None else None,
-        usage={k: int(v) for k, v in usage.items() if isinstance(v, (int, float))}
-        if usage
-        else None,
-    )
+    def __init__(self, fields: list[str], detail: str) -> None:
+        super().__init__(detail)
+        self.fields = fields
 
 
 class OpenAIPolicy:
@@ -170,7 +140,8 @@ class OpenAIPolicy:
         self._client = httpx.Client(timeout=httpx.Timeout(timeout))
         self._requests = itertools.count()
         self._lock = threading.Lock()
-        self._send_token_fields = self.logprobs
+        #: Token fields this policy sends (a rejected one is removed for the rest of the run).
+        self.token_fields = list(TOKEN_FIELDS) if self.logprobs else []
         self._warned: set[str] = set()
         self._async: tuple[Any, httpx.AsyncClient, asyncio.Semaphore] | None = None
 
@@ -234,8 +205,7 @@ class OpenAIPolicy:
             body["stop"] = self.stop
         if seed is not None:
             body["seed"] = seed
-        if self._send_token_fields:
-            body.update(logprobs=True, return_tokens_as_token_ids=True, return_token_ids=True)
+        body.update(dict.fromkeys(self.token_fields, True))
         body.update(self.extra_body)
         return body
 
@@ -248,16 +218,13 @@ class OpenAIPolicy:
             reraise=True,
         )
 
-    def _read(self, response: httpx.Response, token_fields: bool) -> GeneratedAction:
+    def _read(self, response: httpx.Response, token_fields: list[str]) -> GeneratedAction:
         status = response.status_code
         if status in RETRY_STATUSES:
             raise _Retryable(f"HTTP {status}: {response.text[:200]}")
-        if (
-            status in (400, 422)
-            and token_fields
-            and any(name in response.text for name in TOKEN_FIELDS)
-        ):
-            raise _Rejected(response.text[:300])
+        named = rejected_fields(response.text, set(token_fields)) if status in (400, 422) else []
+        if named:
+            raise _Rejected(named, response.text[:300])
         if status >= 400:
             raise PolicyError(
                 f"{self.url} answered HTTP {status}: {response.text[:300]}; check the model "
@@ -270,23 +237,15 @@ class OpenAIPolicy:
                 f"{self.url} did not answer in chat-completions format ({error}): "
                 f"{response.text[:300]}"
             ) from None
-        if self.logprobs and token_fields:  # after a rejection one warning is enough
-            self._check_tokens(action)
+        missing = missing_pieces(action) if self.logprobs else []
+        if missing:
+            self._warn_once(
+                f"missing {missing}",
+                f"{self.base_url} returned no {'; no '.join(missing)}, although logprobs=True "
+                "asked for them: these actions are plain text to a learner "
+                "(turngym.agents.learner needs prompt token ids, action token ids and logprobs).",
+            )
         return action
-
-    def _check_tokens(self, action: GeneratedAction) -> None:
-        if action.logprobs is None:
-            self._warn_once(
-                "ignored",
-                f"{self.base_url} returned no logprobs although logprobs=True was asked: "
-                "actions are plain text without logprobs or token ids (a learner cannot train on them).",
-            )
-        elif action.token_ids is None:
-            self._warn_once(
-                "no-ids",
-                f"{self.base_url} returned logprobs but no token ids (vLLM: "
-                "return_tokens_as_token_ids); actions carry logprobs without token ids.",
-            )
 
     def _warn_once(self, key: str, message: str) -> None:
         with self._lock:
@@ -295,12 +254,14 @@ class OpenAIPolicy:
             self._warned.add(key)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
-    def _rejected(self, detail: str) -> None:
-        self._send_token_fields = False
+    def _rejected(self, rejected: _Rejected) -> None:
+        with self._lock:
+            self.token_fields = [f for f in self.token_fields if f not in rejected.fields]
         self._warn_once(
-            "rejected",
-            f"{self.base_url} rejected the logprobs/token-id fields ({detail[:200]}); "
-            "sending plain requests from now on: actions are plain text without logprobs.",
+            f"rejected {rejected.fields}",
+            f"{self.base_url} rejected the request field(s) {rejected.fields} "
+            f"({str(rejected)[:200]}); sending the others ({self.token_fields or 'none'}) "
+            "from now on.",
         )
 
     def _exhausted(self, error: Exception) -> PolicyError:
@@ -310,7 +271,7 @@ class OpenAIPolicy:
         )
 
     def _post(self, messages: list[dict[str, str]], seed: int | None) -> GeneratedAction:
-        token_fields = self._send_token_fields
+        token_fields = list(self.token_fields)
         body = self.request_body(messages, seed)
         try:
             response = self._client.post(self.url, json=body, headers=self._headers())
@@ -321,20 +282,20 @@ class OpenAIPolicy:
     def complete(self, messages: list[dict[str, str]], seed: int | None = None) -> GeneratedAction:
         """One chat completion with retries (sync); ``seed`` defaults to :meth:`next_seed`."""
         seed = self.next_seed() if seed is None else seed
-        for _ in range(2):  # a second pass only after the server rejected the token fields
+        for _ in range(len(TOKEN_FIELDS) + 1):  # each further pass follows a rejected field
             try:
                 return self._retrying(tenacity.Retrying)(self._post, messages, seed)
             except _Rejected as rejected:
-                self._rejected(str(rejected))
+                self._rejected(rejected)
             except _Retryable as error:
                 raise self._exhausted(error) from None
-        raise PolicyError(f"{self.url} rejected the request twice; check extra_body")
+        raise PolicyError(f"{self.url} kept rejecting the request's fields; check extra_body")
 
     async def _post_async(
         self, messages: list[dict[str, str]], seed: int | None
     ) -> GeneratedAction:
         client, semaphore = self._async_state()
-        token_fields = self._send_token_fields
+        token_fields = list(self.token_fields)
         body = self.request_body(messages, seed)
         async with semaphore:
             try:
@@ -348,16 +309,16 @@ class OpenAIPolicy:
     ) -> GeneratedAction:
         """One chat completion with retries (async; ``max_concurrency`` requests at once)."""
         seed = self.next_seed() if seed is None else seed
-        for _ in range(2):
+        for _ in range(len(TOKEN_FIELDS) + 1):
             try:
                 return await self._retrying(tenacity.AsyncRetrying)(
                     self._post_async, messages, seed
                 )
             except _Rejected as rejected:
-                self._rejected(str(rejected))
+                self._rejected(rejected)
             except _Retryable as error:
                 raise self._exhausted(error) from None
-        raise PolicyError(f"{self.url} rejected the request twice; check extra_body")
+        raise PolicyError(f"{self.url} kept rejecting the request's fields; check extra_body")
 
     def _async_state(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         # An AsyncClient's connections belong to one event loop; each rollout runs its own loop.

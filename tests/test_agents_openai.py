@@ -194,7 +194,7 @@ def test_server_ignoring_logprobs_warns_once_and_fabricates_nothing():
 def test_server_rejecting_token_fields_falls_back_to_plain_requests():
     with ChatServer(mode="reject") as server:
         policy = OpenAIPolicy("tiny", base_url=server.url, logprobs=True, max_concurrency=1)
-        with pytest.warns(RuntimeWarning, match="rejected the logprobs"):
+        with pytest.warns(RuntimeWarning, match="rejected the request field"):
             actions = policy.act([_conversation("east"), _conversation("west")])
         assert _texts(actions) == ["go east", "go west"]
         assert all(a.logprobs is None for a in actions)

@@ -9,6 +9,16 @@ vllm/entrypoints/openai/protocol.py: ChatCompletionResponseChoice / ChatCompleti
 ``mode="ignore"`` drops those fields like a server without logprobs support; ``mode="reject"``
 answers 422 naming them, as ``transformers serve`` does.
 
+``mode="sglang"`` answers in SGLang's shape (python/sglang/srt/entrypoints/openai/protocol.py):
+``logprobs.content[j].token`` is the token's text, ``return_token_ids`` adds
+``choices[0].token_ids``, ``return_prompt_token_ids`` adds ``choices[0].prompt_token_ids`` (per
+choice, not top level) and ``return_meta_info`` adds ``choices[0].meta_info`` with
+``output_token_logprobs`` entries ``[logprob, token_id, text]``; fields it does not know
+(``return_tokens_as_token_ids``) are ignored, as SGLang's pydantic request model ignores extras.
+``reject=("field", ...)`` answers HTTP 400 naming the first of those fields a request carries
+(a server that knows all but one field). ``generate(messages) -> (text, ids, logprobs, prompt)``
+replaces the scripted answer with a real model's (e.g. the tiny model's own logprobs).
+
 ``replies`` replaces that answer with a scripted cycle. ``failures`` scripts faults consumed one per request: ``"500"``, ``"slow"`` (sleeps past a 0.5 s
 client timeout), ``"empty"``, ``"huge"`` (400,000 characters).
 """
@@ -39,8 +49,11 @@ class ChatServer:
         tokenizer: Any = None,
         latency: float = 0.05,
         replies: list[str] | None = None,
+        reject: tuple[str, ...] = (),
+        generate: Any = None,
     ) -> None:
         self.mode, self.tokenizer, self.latency, self.replies = mode, tokenizer, latency, replies
+        self.reject, self.generate = reject, generate
         self.failures: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.in_flight = self.max_in_flight = 0
@@ -95,6 +108,12 @@ class ChatServer:
             return JSONResponse(
                 {"detail": f"Unexpected fields in the request: {token_fields}"}, status_code=422
             )
+        named = [field for field in self.reject if field in body]
+        if named:
+            return JSONResponse(
+                {"object": "error", "message": f"unknown request field: {named[0]}", "code": 400},
+                status_code=400,
+            )
         system = body["messages"][0]["content"]
         text = "go east" if "exit is to the east" in system else "go west"
         if self.replies:  # scripted answers, in request order
@@ -102,6 +121,9 @@ class ChatServer:
         if fault in ("empty", "huge"):
             text = "" if fault == "empty" else "go east " * 50_000
         completion, prompt = self._tokens(text), self._prompt(body["messages"])
+        values = [-0.25 * (j + 1) for j in range(len(completion))]
+        if self.generate is not None:
+            text, completion, values, prompt = self.generate(body["messages"])
         choice: dict[str, Any] = {
             "index": 0,
             "message": {
@@ -135,19 +157,34 @@ class ChatServer:
             "prompt_logprobs": None,
             "kv_transfer_params": None,
         }
-        if self.mode == "vllm" and body.get("logprobs"):
-            as_ids = body.get("return_tokens_as_token_ids")
+        if self.mode in ("vllm", "sglang") and body.get("logprobs"):
+            as_ids = self.mode == "vllm" and body.get("return_tokens_as_token_ids")
             choice["logprobs"] = {
                 "content": [
                     {
-                        "token": f"token_id:{t}" if as_ids else chr(t + 96),
-                        "logprob": -0.25 * (j + 1),
-                        "bytes": [t],
+                        "token": f"token_id:{t}" if as_ids else chr(t % 26 + 97),
+                        "logprob": value,
+                        "bytes": [t % 256],
                         "top_logprobs": [],
                     }
-                    for j, t in enumerate(completion)
+                    for t, value in zip(completion, values, strict=True)
                 ]
             }
+        if self.mode == "sglang":
+            choice["matched_stop"] = None
+            if body.get("return_token_ids"):
+                choice["token_ids"] = completion
+            if body.get("return_prompt_token_ids"):
+                choice["prompt_token_ids"] = prompt
+            if body.get("return_meta_info"):
+                choice["meta_info"] = {
+                    "output_token_logprobs": [
+                        [v, t, None] for t, v in zip(completion, values, strict=True)
+                    ]
+                }
+            for field in ("service_tier", "system_fingerprint", "prompt_logprobs"):
+                reply.pop(field)
+            reply.pop("kv_transfer_params")
         if self.mode == "vllm" and body.get("return_token_ids"):
             choice["token_ids"] = completion
             reply["prompt_token_ids"] = prompt
