@@ -3,9 +3,11 @@
     turngym bench --env turngym/Corridor-v0,turngym/TextWorld-Easy-v1 --policy random,expert \\
         --episodes 20 --out bench-results
 
-Policies by name: ``random``, ``expert`` (the env family's), ``hf:PATH`` (a transformers model
-folder or hub name) and ``openai:MODEL`` (an OpenAI-compatible server at ``--base-url`` or
-``$OPENAI_BASE_URL``). ``--env all`` runs every registered id and the multi-agent orchestra
+Policies by name (:mod:`turngym.agents.bench_policies`): ``random``, ``expert`` (the env
+family's), ``hf:PATH`` (a transformers model folder, a ``turngym train`` checkpoint, or a hub
+name), ``openai:MODEL`` (an OpenAI-compatible server at ``--base-url`` or ``$OPENAI_BASE_URL``),
+and your own ``module:Class`` or ``path/to/file.py:Class`` (built with ``--policy-kwargs``);
+from Python, :func:`run_bench` takes ``policy_factory(name, env_id) -> policy``. ``--env all`` runs every registered id and the multi-agent orchestra
 presets; an id that fails to build or run is reported and skipped, so one broken family never
 stops the run. On an orchestra preset, ``random`` and ``expert`` are the team's (one per agent),
 another policy plays every agent, and a row reports the team: its success, the orchestrator's
@@ -19,12 +21,8 @@ Outputs in ``--out``: ``results.json`` (one record per env and policy, with per-
 from __future__ import annotations
 
 import argparse
-import csv
-import difflib
 import importlib
 import inspect
-import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,93 +32,23 @@ import gymnasium
 import numpy as np
 
 import turngym
+from turngym.agents.bench_plots import write_outputs
+from turngym.agents.bench_policies import check_policy_name, make_policy
+from turngym.cli import json_argument
 from turngym.envs.orchestra.presets import ORCHESTRA_ENVS, list_orchestra_envs
 from turngym.error import InvalidArgumentError
 from turngym.pool import rollout_workers
 from turngym.trajectory import Trajectory
 
-__all__ = ["check_policy_name", "main", "make_policy", "run_bench", "summarize"]
-
-
-def make_policy(
-    name: str,
-    env_id: str,
-    *,
-    seed: int = 0,
-    base_url: str | None = None,
-    policy_kwargs: dict[str, Any] | None = None,
-) -> Any:
-    """The policy called ``name`` for ``env_id``: random, expert, hf:PATH or openai:MODEL.
-
-    ``policy_kwargs`` go to ``HFPolicy.from_pretrained`` / ``OpenAIPolicy`` (sampling parameters
-    such as ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``logprobs``, ``extra_body``).
-    """
-    kwargs = dict(policy_kwargs or {})
-    if kwargs and not (name.startswith("hf:") or name.startswith("openai:")):
-        raise InvalidArgumentError(
-            f"--policy-kwargs apply to hf:PATH and openai:MODEL policies, not {name!r}"
-        )
-    try:
-        return _make_policy(name, env_id, seed, base_url, kwargs)
-    except TypeError as error:
-        raise InvalidArgumentError(
-            f"policy kwargs {kwargs} do not fit {name!r}: {error}; see the policy's docstring"
-        ) from None
-
-
-def _make_policy(
-    name: str, env_id: str, seed: int, base_url: str | None, kwargs: dict[str, Any]
-) -> Any:
-    if name == "random":
-        return turngym.agents.RandomPolicy(seed=seed)
-    if name == "expert":
-        return turngym.agents.expert(env_id)
-    if name.startswith("hf:"):
-        from turngym.agents.hf import HFPolicy
-
-        return HFPolicy.from_pretrained(name[3:], **{"seed": seed, **kwargs})
-    if name.startswith("openai:"):
-        from turngym.agents.openai_compat import OpenAIPolicy
-
-        return OpenAIPolicy(name[7:], **{"base_url": base_url, **kwargs})
-    raise InvalidArgumentError(
-        f"unknown policy {name!r}; use random, expert, hf:PATH or openai:MODEL"
-    )
-
-
-def check_policy_name(name: str) -> None:
-    """Raises :class:`InvalidArgumentError` for a policy name ``make_policy`` would reject.
-
-    Called before any env runs, so a typo costs no env builds and no model loading. ``hf:PATH``
-    must name an existing local folder, unless PATH has the ``owner/name`` form of a Hugging
-    Face Hub id and no such local path exists (transformers then resolves it).
-    """
-    if name in ("random", "expert"):
-        return
-    if name.startswith("hf:"):
-        path = name[3:]
-        local = Path(path).expanduser()
-        hub_id = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", path) is not None
-        if not path:
-            raise InvalidArgumentError("hf: needs a model folder, e.g. --policy hf:./my-model")
-        if local.is_dir() or (hub_id and not local.exists()):
-            return
-        what = "is not a folder" if local.exists() else "does not exist"
-        raise InvalidArgumentError(
-            f"--policy {name}: {local} {what}; pass hf:<folder holding config.json and the "
-            "weights> (e.g. one saved with save_pretrained)."
-        )
-    if name.startswith("openai:"):
-        if not name[7:].strip():
-            raise InvalidArgumentError(
-                "openai: needs a model name, e.g. --policy openai:gpt-4o-mini"
-            )
-        return
-    close = difflib.get_close_matches(name, ["random", "expert"], n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise InvalidArgumentError(
-        f"unknown policy {name!r}.{hint} Use random, expert, hf:PATH or openai:MODEL."
-    )
+__all__ = [
+    "check_policy_name",
+    "format_table",
+    "main",
+    "make_policy",
+    "run_bench",
+    "summarize",
+    "write_outputs",
+]
 
 
 def _task_type(trajectory: Trajectory) -> str | None:
@@ -336,159 +264,6 @@ def format_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(
-    out: Path,
-    report: dict[str, Any],
-    rewards: dict[str, list[float]],
-    budgets: dict[str, list[float]],
-) -> None:
-    """Writes results.json, results.csv, rewards.png and success_by_turn_budget.png."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(report, indent=1))
-    with open(out / "results.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "env",
-                "policy",
-                "task_type",
-                "episodes",
-                "success",
-                "mean_reward",
-                "std_reward",
-                "mean_turns",
-            ]
-        )
-        for record in report["results"]:
-            for kind, stats in [("all", record), *record["task_types"].items()]:
-                writer.writerow(
-                    [
-                        record["env"],
-                        record["policy"],
-                        kind,
-                        stats["episodes"],
-                        stats["success"],
-                        stats["mean_reward"],
-                        stats["std_reward"],
-                        stats["mean_turns"],
-                    ]
-                )
-    if not rewards:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # One panel per env (small multiples), one box / one curve per policy inside it: readable
-    # with `--env all` (dozens of env/policy pairs) as well as with one env. Colours are
-    # policies, explained by one legend under the panels (never over a curve).
-    from matplotlib.lines import Line2D
-
-    policy_of = {label: label.split(" | ", 1)[1] for label in rewards}  # labels: "env | policy"
-    by_env: dict[str, list[str]] = {}
-    for label in rewards:
-        by_env.setdefault(label.split(" | ", 1)[0], []).append(label)
-    colors = {p: f"C{i % 10}" for i, p in enumerate(dict.fromkeys(policy_of.values()))}
-    handles = [Line2D([], [], color=c, marker="o", label=p) for p, c in colors.items()]
-    ranges = _family_ranges(rewards)
-
-    def panels(title: str):
-        ncols = min(4, len(by_env))
-        nrows = -(-len(by_env) // ncols)
-        figure, axes = plt.subplots(
-            nrows, ncols, figsize=(3.8 * ncols, 2.8 * nrows + 1.2), squeeze=False
-        )
-        for axis in axes.flat[len(by_env) :]:
-            axis.set_visible(False)
-        figure.suptitle(title, fontsize=10)
-        return figure, axes.flat
-
-    def finish(figure, path: Path) -> None:
-        figure.legend(
-            handles=handles,
-            title="policy",
-            loc="lower center",
-            ncol=min(len(handles), 6),
-            fontsize=8,
-            title_fontsize=8,
-            frameon=False,
-        )
-        # Room at the top for the suptitle (0.45 in), at the bottom for the shared legend.
-        top = 1 - 0.45 / figure.get_figheight()
-        figure.tight_layout(rect=(0, 0.1 if len(by_env) <= 4 else 0.06, 1, top))
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
-
-    figure, axes = panels(
-        f"Episode return per env ({report['episodes']} episodes each; box = quartiles, "
-        "triangle = mean, dots = episodes)\ny-axis shared within an env family "
-        "(its range is in each panel's title); families differ in scale"
-    )
-    jitter = np.random.default_rng(0)
-    for axis, (env, labels) in zip(axes, by_env.items(), strict=False):
-        axis.boxplot([rewards[label] for label in labels], showmeans=True)
-        for index, label in enumerate(labels, start=1):
-            values = rewards[label]
-            axis.scatter(
-                index + jitter.uniform(-0.15, 0.15, len(values)),
-                values,
-                s=8,
-                alpha=0.5,
-                color=colors[policy_of[label]],
-            )
-        low, high = ranges[_family(env)]
-        axis.set_ylim(low, high)
-        axis.set_xticks(range(1, len(labels) + 1), [policy_of[label] for label in labels])
-        axis.set_title(f"{env}\ny: {low:.2f} to {high:.2f} ({_family(env)})", fontsize=8)
-        axis.set_ylabel("episode return", fontsize=8)
-        axis.set_xlabel("policy", fontsize=8)
-        axis.tick_params(labelsize=7)
-    finish(figure, out / "rewards.png")
-
-    figure, axes = panels(
-        "Success rate within a budget of k turns (each curve runs to the env's turn limit)"
-    )
-    for axis, (env, labels) in zip(axes, by_env.items(), strict=False):
-        longest = max(len(budgets[label]) for label in labels)
-        for label in labels:
-            curve, policy = budgets[label], policy_of[label]
-            curve = curve + curve[-1:] * (longest - len(curve))  # flat after the last episode ends
-            axis.step(
-                range(1, len(curve) + 1),
-                curve,
-                where="post",
-                color=colors[policy],
-                marker="o" if len(curve) <= 30 else None,
-                markersize=2.5,
-            )
-        axis.set_xlim(0.5, longest + 0.5)
-        axis.set_ylim(-0.03, 1.03)
-        axis.set_title(env, fontsize=8)
-        axis.set_xlabel("turn budget k", fontsize=8)
-        axis.set_ylabel("success rate", fontsize=8)
-        axis.tick_params(labelsize=7)
-    finish(figure, out / "success_by_turn_budget.png")
-
-
-def _family(env: str) -> str:
-    """``TextWorld-Easy-v1`` -> ``TextWorld``: envs of one family share a reward scale."""
-    return env.removeprefix("turngym/").split("-", 1)[0]
-
-
-def _family_ranges(rewards: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    """Per env family, the y-range holding every episode return of its envs (5 % margin)."""
-    values: dict[str, list[float]] = {}
-    for label, returns in rewards.items():
-        values.setdefault(_family(label.split(" | ", 1)[0]), []).extend(returns)
-    ranges = {}
-    for family, returns in values.items():
-        low, high = (min(returns), max(returns)) if returns else (0.0, 1.0)
-        margin = 0.05 * (high - low) if high > low else 0.5
-        ranges[family] = (low - margin, high + margin)
-    return ranges
-
-
 def _turn_limit(env_id: str, env_kwargs: dict[str, Any] | None) -> int:
     """The env's turn limit (0 when unknown), so budget curves run to it, not to the last turn."""
     if env_kwargs and isinstance(env_kwargs.get("max_turns"), int):
@@ -513,7 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="turngym bench", description="run policies over env ids")
     parser.add_argument("--env", required=True, help="ID[,ID...] or 'all' (every registered id)")
     parser.add_argument(
-        "--policy", default="random", help="random|expert|hf:PATH|openai:MODEL[,...]"
+        "--policy",
+        default="random",
+        help="random|expert|hf:PATH|openai:MODEL|module:Class|file.py:Class[,...]",
     )
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--out", default="bench-results", help="output folder")
@@ -524,7 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--policy-kwargs",
         default="{}",
-        help='JSON kwargs for hf:/openai: policies, e.g. \'{"temperature": 0.7, "seed": 1}\'',
+        help="JSON kwargs for hf:/openai:/module:Class policies, e.g. "
+        '\'{"temperature": 0.7, "seed": 1}\'',
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="env worker processes (0: in-process)"
@@ -548,15 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     policy_names = [p for p in args.policy.split(",") if p]
     try:
-        try:
-            policy_kwargs = json.loads(args.policy_kwargs)
-        except json.JSONDecodeError as error:
-            raise InvalidArgumentError(f"--policy-kwargs is not JSON ({error})") from None
-        if not isinstance(policy_kwargs, dict):
-            raise InvalidArgumentError("--policy-kwargs must be a JSON object of keyword arguments")
+        policy_kwargs = json_argument(args.policy_kwargs, "--policy-kwargs")
+        env_kwargs = json_argument(args.env_kwargs, "--env-kwargs")
         if not policy_names:
             raise InvalidArgumentError(
-                "--policy is empty; use random, expert, hf:PATH or openai:MODEL"
+                "--policy is empty; use random, expert, hf:PATH, openai:MODEL or module:Class"
             )
         for policy_name in policy_names:
             check_policy_name(policy_name)
@@ -570,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out,
         num_envs=args.num_envs,
         seed=args.seed,
-        env_kwargs=json.loads(args.env_kwargs),
+        env_kwargs=env_kwargs,
         base_url=args.base_url,
         progress=not args.no_progress,
         policy_kwargs=policy_kwargs,

@@ -172,6 +172,10 @@ def test_train_talks_plots_and_resumes_honestly(tmp_path, capsys) -> None:
     assert len(lines) == 2 and lines[1].startswith("iter 2/2"), out
     assert all("tok/s" in line and "kl " in line and "clip " in line for line in lines)
     assert (run / "metrics.png").is_file() and f"hf:{run / 'checkpoint' / 'model'}" in out
+    from turngym.agents.bench import make_policy
+
+    policy = make_policy(f"hf:{run / 'checkpoint'}", "turngym/Corridor-v0")  # the folder works
+    assert type(policy).__name__ == "HFPolicy"
 
     # The same command again: nothing to do, no model loaded, nothing appended.
     assert train.main(["--config", str(config)]) == 0

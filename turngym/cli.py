@@ -22,13 +22,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["json_argument", "main"]
 
 #: Subcommands implemented elsewhere: name -> "module:function" taking argv.
 _DELEGATED = {
     "bench": ("turngym.agents.bench:main", "run a policy over env suites: table, JSON/CSV, plots"),
     "train": ("turngym.agents.train:main", "train an LLM policy with the learner (--config FILE)"),
     "plot": ("turngym.agents.train_report:main", "metrics.png of a training run: plot RUN_DIR"),
+    "lab": (
+        "turngym.lab.cli:main",
+        "compare credit methods with tabular/linear policies: table, PNG",
+    ),
     "trace": (
         "turngym.envs.orchestra.trace_cli:main",
         "orchestration traces: export RUN.jsonl, validate FILE, replay FILE",
@@ -39,6 +43,27 @@ _SERVERS = {
     "webshop": "turngym.envs.webshop.server:main",
     "env": "turngym.integrations.openenv:main",  # any id as an OpenEnv server ([openenv] extra)
 }
+
+
+def json_argument(text: str, flag: str) -> dict[str, Any]:
+    """The JSON object a command-line ``flag`` holds, or an :class:`InvalidArgumentError` of one
+    line that shows the flag, what is wrong and a form that works (the shell ate the quotes?)."""
+    from turngym.error import InvalidArgumentError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidArgumentError(
+            f"{flag} {text!r} is not JSON ({error.msg} at column {error.colno}); write an "
+            f"object with double-quoted keys in single quotes, e.g. {flag} "
+            "'{\"max_turns\": 3}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(
+            f"{flag} {text!r} must be a JSON object of keyword arguments, e.g. {flag} "
+            "'{\"max_turns\": 3}'"
+        )
+    return value
 
 
 def _call(path: str, argv: Sequence[str]) -> int:
@@ -97,7 +122,7 @@ def _play_orchestra(args: argparse.Namespace, stdin: Any) -> int:
         raise InvalidArgumentError(
             "orchestra presets draw their subtasks with --seed; drop --task (pick another seed)."
         )
-    env = orchestra.parallel_env(args.env_id, **json.loads(args.kwargs))
+    env = orchestra.parallel_env(args.env_id, **json_argument(args.kwargs, "--kwargs"))
     _, infos = env.reset(seed=args.seed)
     print(f"== {args.env_id}: you are the orchestrator; the workers are experts ==")
     print(f"{infos[orchestra.ORCHESTRATOR]['instructions']}\n(type an action; ':q' quits)")
@@ -123,7 +148,7 @@ def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
     stdin = stdin or sys.stdin
     if args.env_id in ORCHESTRA_ENVS:
         return _play_orchestra(args, stdin)
-    env = turngym.make(args.env_id, **json.loads(args.kwargs))
+    env = turngym.make(args.env_id, **json_argument(args.kwargs, "--kwargs"))
     options = {"task": args.task} if args.task else None
     observation, info = env.reset(seed=args.seed, options=options)
     print(f"== {args.env_id} task {info.get('task_id')} ==\n{info['instructions']}\n")
