@@ -9,7 +9,8 @@
 # engine puts unix sockets under it) holds dockerd's data root, exec root, socket, pid file and log.
 # Steps: apt-get install docker.io bubblewrap debootstrap when missing; start dockerd unless an
 # engine answers; build turngym/swe-base:1 (docker/build_base.sh); fetch the pinned project sdists
-# and build one image per project (python -m turngym.envs.swe.build images). A failure stops CI
+# and build one image per project (python -m turngym.envs.swe.build images); unpack the local
+# backend's jail root filesystem (python -m turngym.envs.swe.rootfs). A failure stops CI
 # with the reason unless TURNGYM_DOCKER_OPTIONAL=1 (then the Docker tests skip, saying why).
 
 _turngym_ci_setup() {
@@ -87,6 +88,10 @@ _turngym_ci_setup() {
     "$python" -m turngym.envs.swe.build images || { echo "[ci_setup] project images failed"; return 1; }
     docker image prune -f >/dev/null 2>&1 || true  # superseded builds
     _tg_step "project images" "$started"
+
+    started=$EPOCHREALTIME  # the local backend's jail root: the same Debian root, unpacked once
+    "$python" -m turngym.envs.swe.rootfs >/dev/null || { echo "[ci_setup] local root filesystem failed"; return 1; }
+    _tg_step "local jail root filesystem" "$started"
     _tg_step "total" "$total"
 }
 

@@ -6,16 +6,28 @@ Each command runs in a fresh ``bwrap`` jail:
   stays itself), in its own user namespace (uid 1000 inside, never root), ``--cap-drop ALL``,
   no new privileges, no further user namespaces (``--disable-userns``): nothing can be remounted;
 * new pid/network/ipc/uts/mount namespaces: no network, and no process outlives the command;
-* only what the interpreter needs, read-only: ``/usr`` and its ``/bin``, ``/lib*`` links, the
-  interpreter's prefix when it lives elsewhere, ``/etc/alternatives``, a two-line ``passwd`` and
-  ``group``, and a per-process copy of pytest and its dependencies with the sandbox tool at
-  ``/opt/turngym``; never ``/root``, ``/etc/shadow``, the checkout, the turngym cache or the task
-  file; a private ``/tmp`` and the workspace read-write at ``/testbed``.
+* on a private root filesystem, read-only: the Debian bookworm root the Docker base image is made
+  from (:func:`~turngym.envs.swe.rootfs.local_rootfs`, unpacked once into the turngym cache), with
+  its ``/usr/bin/python3``; nothing of the host's ``/usr`` (what the agent can read does not
+  depend on the host: no host package of the task's project leaks its clean source), over it a
+  two-line ``passwd`` and ``group`` and a per-process copy of pytest and its dependencies with the
+  sandbox tool at ``/opt/turngym``; never the checkout, the turngym cache or the task file; a
+  private ``/tmp`` and the workspace read-write at ``/testbed``.
 
 Limits: the tool's timeout (process group killed), RLIMIT_FSIZE and, without cgroups, RLIMIT_AS
 and RLIMIT_NPROC; when this process may create cgroups (root), a per-sandbox cgroup with
-``pids.max`` and a memory limit. The workspace is checked against ``Limits.disk_mb`` after every
-command.
+``pids.max``, a memory limit and a CPU quota of ``Limits.cpus`` cores (v2 ``cpu.max``, v1
+``cpu.cfs_quota_us``). Without a CPU cgroup (not root, or no ``cpu`` controller delegated),
+each process of a command gets RLIMIT_CPU = ``ceil(timeout * cpus) + 1`` seconds instead: a
+process cannot spin longer than its share, but a command's processes together can use more
+than ``cpus`` cores until the timeout (:attr:`LocalSandbox.cpu_limit` says which applies).
+
+After every call the host counts the workspace (:func:`~turngym.envs.swe.local_tree.scan`:
+``find``, no recursion, names as bytes) against ``Limits.disk_mb`` bytes *and* ``Limits.inodes``
+entries, stopping at the first breach, before any file is read; a breach ends the episode
+(``quota_exceeded``, outcome 0) and no diff of that workspace is ever made. Within the quotas the
+diff is read one file at a time; names that are not UTF-8 are left out of it and named in the
+command's feedback. Removal (close, grading trees, reaping) is ``rm -rf``, whatever the depth.
 
 The starting tree lives on the host (:class:`StartTree`); the agent's diff is read by the host
 (regular files only; no agent process is alive then) and graded in a fresh jail over a new copy
@@ -23,13 +35,15 @@ The starting tree lives on the host (:class:`StartTree`); the agent's diff is re
 process, which holds a lock on ``<pid>.lock`` while it lives: :func:`reap` (run at each process's
 first sandbox and by ``turngym swe reap``) removes the folders and cgroups of dead owners.
 
-Needs ``bwrap`` (Debian: ``apt-get install bubblewrap``), pytest in this interpreter, and the
+Needs ``bwrap`` (Debian: ``apt-get install bubblewrap``), pytest in this interpreter, the root
+filesystem (``python -m turngym.envs.swe.rootfs``; ``docker/ci_setup.sh`` builds it) and the
 project's source in the turngym cache (``python -m turngym.envs.swe.build fetch``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -45,13 +59,13 @@ from turngym.envs.swe.local_state import (  # noqa: F401 - reap, _cgroup_roots: 
     TOOL_MOUNT,
     _cgroup_roots,
     _drop,
-    _interpreter,
     _make_cgroups,
     _remove_cgroup,
     _runtime,
     reap,
 )
-from turngym.envs.swe.sandbox.swe_diff import make_diff_files, read_tree
+from turngym.envs.swe.local_tree import Scan, diff_digest, remove_tree, scan, tree_diff
+from turngym.envs.swe.rootfs import JAIL_PYTHON, local_rootfs, rootfs_reason
 from turngym.envs.swe.sandbox_base import (
     WORKSPACE,
     Limits,
@@ -91,11 +105,10 @@ def local_available(projects: list[str]) -> str | None:
     """None when the local backend can run and grade tasks of ``projects``, else the reason."""
     from turngym.envs.swe.projects import project, project_source
 
-    reason = bwrap_available()
+    reason = bwrap_available() or rootfs_reason()
     if reason:
         return reason
     try:
-        _interpreter()
         local_state._distributions()
         for name in projects:
             project_source(project(name))
@@ -126,16 +139,17 @@ class LocalSandbox(Sandbox):
             raise DependencyNotInstalled(
                 f"backend='local' needs bubblewrap: {reason}; or use backend='docker'."
             )
+        self.rootfs = local_rootfs()
         self.site = _runtime()
-        self.python, prefix = _interpreter()
-        self.extra_binds = (
-            [] if prefix.startswith("/usr/") or prefix == "/usr" else ["--ro-bind", prefix, prefix]
-        )
+        self.python = JAIL_PYTHON
+        self.extra_binds: list[str] = []  # binds of host folders beyond the root filesystem: none
         self.limits, self.start = limits, start
         self.root = LOCAL_ROOT / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.root.mkdir(mode=0o700)
         self.workspace = self.root / "workspace"
         self.cgroups = _make_cgroups(limits)
+        #: "cgroup" (a CPU quota of ``limits.cpus`` cores) or "rlimit" (RLIMIT_CPU per process).
+        self.cpu_limit = "cgroup" if any(_has_cpu_quota(g) for g in self.cgroups) else "rlimit"
         try:
             _populate(self.workspace, start)
         except BaseException:
@@ -149,15 +163,14 @@ class LocalSandbox(Sandbox):
 
     @staticmethod
     def _cleanup(root: Path, cgroups: list[Path]) -> None:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)
         for group in cgroups:
             _remove_cgroup(group)
 
     def _bwrap(self, workspace: Path, inputs: Path | None, frame_fd: int) -> list[str]:
         args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user",
                 "--disable-userns", "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000", "--clearenv",
-                "--ro-bind", "/usr", "/usr", *_root_links(), *self.extra_binds,
-                "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+                "--ro-bind", str(self.rootfs), "/",
                 "--ro-bind", str(self.site / "etc" / "passwd"), "/etc/passwd",
                 "--ro-bind", str(self.site / "etc" / "group"), "/etc/group",
                 "--ro-bind", str(self.site), TOOL_MOUNT, "--proc", "/proc", "--dev", "/dev",
@@ -194,6 +207,8 @@ class LocalSandbox(Sandbox):
             not self.cgroups
         ):  # RLIMIT_NPROC counts every process of the uid, so allow for the existing ones
             rlimits["RLIMIT_NPROC"] = _user_processes(JAIL_UID) + self.limits.pids
+        if self.cpu_limit == "rlimit":
+            rlimits["RLIMIT_CPU"] = math.ceil(timeout * self.limits.cpus) + 1
         request = dict(request, workspace=WORKSPACE, base=None, timeout=timeout, python=self.python, site=TOOL_MOUNT,
                        max_output=self.limits.max_output, rlimits=rlimits)  # fmt: skip
         payload, refused = tool_payload(request)
@@ -224,14 +239,27 @@ class LocalSandbox(Sandbox):
             raise SandboxError("the sandbox is closed")
         timeout = float(timeout if timeout is not None else self.limits.command_timeout)
         result = self._jail(request, timeout, self.workspace, None)
-        if "error" not in result or request["op"] == "diff":
-            result["diff_hash"] = hashlib.sha1(self.agent_diff().encode()).hexdigest()
-        if request["op"] == "run" and _size_mb(self.workspace) > self.limits.disk_mb:
+        found = self._scan()
+        if found.over:  # counted before anything is read: no diff of this workspace is made
             result["quota_exceeded"] = True
+            _note(result, f"[{found.over}; the episode ends]")
+            return result
+        if found.odd and request["op"] == "run":
+            shown = ", ".join(found.odd[:3]) + (", ..." if len(found.odd) > 3 else "")
+            _note(result, f"[{len(found.odd)} file(s) left out of your diff: names that are not "
+                          f"UTF-8, hold control characters or are too long: {shown}]")  # fmt: skip
+        if "error" not in result or request["op"] == "diff":
+            result["diff_hash"] = diff_digest(self.start.files, self.workspace, found)
         return result
 
+    def _scan(self) -> Scan:
+        return scan(self.workspace, self.limits.inodes, self.limits.disk_mb << 20)
+
     def agent_diff(self, stop: bool = False) -> str:  # no agent process outlives a command here
-        return make_diff_files(self.start.files, read_tree(str(self.workspace)))
+        found = self._scan()
+        if found.over:
+            raise SandboxError(f"the workspace is over its quota: {found.over}")
+        return tree_diff(self.start.files, self.workspace, found)
 
     def evaluate(self, diff: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         grader = LOCAL_ROOT / f"{os.getpid()}-{uuid.uuid4().hex[:12]}-grade"
@@ -247,7 +275,7 @@ class LocalSandbox(Sandbox):
                            test_patch_path=f"{INPUT_MOUNT}/test.patch")  # fmt: skip
             return self._jail(request, timeout, grader / "testbed", inputs)
         finally:
-            shutil.rmtree(grader, ignore_errors=True)
+            remove_tree(grader)
 
 
 def _populate(folder: Path, start: StartTree) -> None:
@@ -269,12 +297,11 @@ def _user_processes(uid: int) -> int:
     return count
 
 
-def _size_mb(folder: Path) -> float:
-    total = 0
-    for path, _, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(path, name)).st_size
-            except OSError:
-                pass
-    return total / (1 << 20)
+def _has_cpu_quota(group: Path) -> bool:
+    return (group / "cpu.max").exists() or (group / "cpu.cfs_quota_us").exists()
+
+
+def _note(result: dict[str, Any], text: str) -> None:
+    """Appends ``text`` to a command's output (the agent's feedback)."""
+    if "output" in result:
+        result["output"] = f"{result['output']}\n{text}"

@@ -1,12 +1,15 @@
-"""Host-side state of the SWE local backend: the jail's uid and interpreter, the per-process site
-folder (pytest and its dependencies, the sandbox tool, a two-line passwd), per-sandbox cgroups,
-and reaping what dead owners left under :data:`LOCAL_ROOT` (see ``local_backend.py``)."""
+"""Host-side state of the SWE local backend: the jail's uid, the per-process site folder (pytest
+and its dependencies, the sandbox tool, a two-line passwd), per-sandbox cgroups (pids, memory,
+CPU), and reaping what dead owners left under :data:`LOCAL_ROOT` (see ``local_backend.py``).
+
+Reaping removes with ``rm -rf`` (:func:`~turngym.envs.swe.local_tree.remove_tree`), never a
+recursive Python walk: a workspace an agent filled with a 1,200-level-deep folder, odd names or
+``chmod 000`` folders goes like any other."""
 
 from __future__ import annotations
 
 import atexit
 import fcntl
-import functools
 import os
 import shutil
 import signal
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from turngym.cache import pid_alive
+from turngym.envs.swe.local_tree import remove_tree
+from turngym.envs.swe.rootfs import JAIL_PYTHON
 from turngym.envs.swe.sandbox_base import SANDBOX_DIR, TOOL_FILES, Limits
 from turngym.error import DependencyNotInstalled
 
@@ -30,6 +35,7 @@ JAIL_UID = int(os.environ.get("TURNGYM_SWE_UID", "60999")) if os.geteuid() == 0 
 LOCAL_ROOT = Path(tempfile.gettempdir()) / f"turngym-swe-{os.geteuid()}"
 TOOL_MOUNT, INPUT_MOUNT = "/opt/turngym", "/opt/turngym-in"
 CGROUP_PREFIX = "turngym-swe-"
+CPU_PERIOD_US = 100_000
 
 
 def _drop() -> None:
@@ -37,36 +43,6 @@ def _drop() -> None:
         os.setgroups([])
         os.setgid(JAIL_UID)
         os.setuid(JAIL_UID)
-
-
-def _reachable(path: str) -> bool:
-    """True when the jail's host uid may read/execute ``path`` (every folder above searchable)."""
-    if os.geteuid() != 0:
-        return os.access(path, os.R_OK | os.X_OK)
-    parts = Path(path).parts
-    for index in range(1, len(parts) + 1):
-        mode = os.stat(os.path.join(*parts[:index])).st_mode
-        if not mode & 0o001 or (index == len(parts) and not mode & 0o004):
-            return False
-    return True
-
-
-@functools.lru_cache(maxsize=1)
-def _interpreter() -> tuple[str, str]:
-    """(python executable, its prefix) the jail can run; raises when there is none."""
-    candidates = [os.environ.get("TURNGYM_SWE_PYTHON", ""), os.path.realpath(sys.executable),
-                  "/usr/bin/python3", "/usr/local/bin/python3"]  # fmt: skip
-    for path in filter(None, candidates):
-        if os.path.isfile(path) and _reachable(path):
-            done = subprocess.run(
-                [path, "-c", "import sys; print(sys.base_prefix)"], capture_output=True, text=True
-            )
-            if done.returncode == 0:
-                return path, done.stdout.strip()
-    raise DependencyNotInstalled(
-        f"backend='local' found no Python the jail's uid {JAIL_UID} can run (tried {candidates}); "
-        "install python3 under /usr (apt-get install python3) or set TURNGYM_SWE_PYTHON"
-    )
 
 
 def _distributions() -> list[Any]:
@@ -131,18 +107,18 @@ def _make_runtime() -> Path:
         (site / "turngym").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SANDBOX_DIR / name, site / "turngym" / name)
     (site / "bin").mkdir(exist_ok=True)
-    python = _interpreter()[0]
-    for name in ("python", "python3"):
-        (site / "bin" / name).symlink_to(python)
+    for name in ("python", "python3"):  # the root filesystem's interpreter, as the jail sees it
+        (site / "bin" / name).symlink_to(JAIL_PYTHON)
     (site / "bin" / "pytest").write_text('#!/bin/sh\nexec python3 -m pytest "$@"\n')
     (site / "etc").mkdir(exist_ok=True)
     (site / "etc" / "passwd").write_text(
         "root:x:0:0::/root:/bin/bash\nagent:x:1000:1000::/testbed:/bin/bash\n"
     )
     (site / "etc" / "group").write_text("root:x:0:\nagent:x:1000:\n")
-    # Bytecode made now (the jail runs with -B and cannot write it): pytest imports in ~0.1 s, not ~1 s.
+    # Bytecode made now (the jail runs with -B and cannot write it): pytest imports in ~0.1 s, not
+    # ~1 s. Made by this interpreter: the jail's uses it when their versions match (bookworm: 3.11).
     subprocess.run(
-        [_interpreter()[0], "-m", "compileall", "-q", "-j", "0", str(site)], capture_output=True
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", str(site)], capture_output=True
     )
     for folder, _dirs, names in os.walk(site):
         os.chmod(folder, 0o755)
@@ -180,7 +156,9 @@ def _owner_dead(pid: int) -> bool:
 
 def _cgroup_roots() -> list[Path]:
     root = Path("/sys/fs/cgroup")
-    return [root] if (root / "cgroup.controllers").exists() else [root / "pids", root / "memory"]
+    if (root / "cgroup.controllers").exists():
+        return [root]
+    return [root / "pids", root / "memory", root / "cpu"]
 
 
 def _remove_cgroup(group: Path) -> None:
@@ -203,8 +181,8 @@ def reap() -> int:
         for entry in sorted(LOCAL_ROOT.iterdir()):
             head = entry.name.split("-", 1)[0].split(".", 1)[0]
             if head.isdigit() and _owner_dead(int(head)):
-                if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
+                if entry.is_dir() and not entry.is_symlink():
+                    remove_tree(entry)
                     removed += 1
                 elif not entry.name.endswith(".lock"):
                     entry.unlink(missing_ok=True)
@@ -221,13 +199,21 @@ def reap() -> int:
 
 
 def _make_cgroups(limits: Limits) -> list[Path]:
-    """Per-sandbox cgroups (v2 or v1 pids+memory) when this process may create them, else []."""
+    """Per-sandbox cgroups (v2, or v1 pids+memory+cpu) when this process may create them, else [].
+
+    The CPU quota is ``limits.cpus`` cores' worth of every 100 ms period (v2 ``cpu.max``, v1
+    ``cpu.cfs_quota_us``); a v1 host without a ``cpu`` hierarchy gets the other two only."""
     name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    quota = max(1000, int(limits.cpus * CPU_PERIOD_US))
     settings = {"pids.max": str(limits.pids), "memory.max": str(limits.memory_mb << 20),
-                "memory.limit_in_bytes": str(limits.memory_mb << 20)}  # fmt: skip
+                "memory.limit_in_bytes": str(limits.memory_mb << 20),
+                "cpu.max": f"{quota} {CPU_PERIOD_US}", "cpu.cfs_period_us": str(CPU_PERIOD_US),
+                "cpu.cfs_quota_us": str(quota)}  # fmt: skip
     made: list[Path] = []
     try:
         for parent in _cgroup_roots():
+            if not parent.is_dir():  # a v1 host without this hierarchy
+                continue
             group = parent / name
             group.mkdir()
             made.append(group)

@@ -51,6 +51,7 @@ TOOL_FILES = (
     "swe_diff.py",
     "swe_proc.py",
     "swe_grade.py",
+    "swe_canary.py",
     "turngym_grade_runner.py",
 )
 
@@ -208,9 +209,13 @@ class Limits:
         max_output: characters of command output kept (head and tail; the middle is elided).
         memory_mb: memory limit (the container's cgroup; RLIMIT_AS per process on ``local``).
         pids: process limit (the container's pids cgroup; a cgroup or RLIMIT_NPROC on ``local``).
-        cpus: CPU share (docker only).
+        cpus: CPU cores' worth of time (docker: ``nano_cpus``; local: the sandbox cgroup's CPU
+            quota, else RLIMIT_CPU per process, see ``local_backend.py``).
         file_mb: the largest file a command may write (RLIMIT_FSIZE).
         disk_mb: size of the workspace tmpfs (docker) or the workspace quota (local).
+        inodes: files and folders the workspace may hold (the tmpfs's ``nr_inodes`` on docker,
+            the workspace quota on local): a flood of empty files ends the episode instead of
+            slowing every later step.
     """
 
     command_timeout: float = 30.0
@@ -220,6 +225,7 @@ class Limits:
     cpus: float = 1.0
     file_mb: int = 64
     disk_mb: int = 256
+    inodes: int = 50_000
 
     def rlimits(self, memory: bool) -> dict[str, int]:
         limits = {"RLIMIT_FSIZE": self.file_mb << 20, "RLIMIT_CORE": 0}

@@ -41,10 +41,17 @@ def regular(path: str, write: bool = False):
 
 
 def chown_tree(root: str, uid: int) -> None:
-    """``lchown`` ``root`` and every entry below it to ``uid`` (links themselves, never targets)."""
-    for folder, dirs, names in os.walk(root):
-        for name in [folder] + [os.path.join(folder, n) for n in dirs + names]:
-            os.lchown(name, uid, uid)
+    """``lchown`` ``root`` and every entry below it to ``uid`` (links themselves, never targets).
+
+    Iterative: no recursion limit whatever the depth (os.walk recurses on Python < 3.12)."""
+    os.lchown(root, uid, uid)
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                os.lchown(entry.path, uid, uid)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
 
 
 def read_text(path: str, limit: int = 8_000_000) -> str:
