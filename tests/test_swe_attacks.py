@@ -233,7 +233,8 @@ def test_library_code_rewriting_results_at_exit_does_not_grade(env: gymnasium.En
     ).replace("{targets!r}", repr(task.FAIL_TO_PASS + task.PASS_TO_PASS))
     _run(env, f"echo {base64.b64encode(forge.encode()).decode()} | base64 -d >> parse.py")
     info = _submit(env)
-    assert not info["success"] and info["reward_components"]["patch"] > 0  # a real (bad) edit
+    assert not info["success"] and info["grading"]["zeroed"]  # a flagged edit pays nothing
+    assert set(info["reward_components"].values()) == {0.0}, info["reward_components"]
     assert {"atexit", "file descriptors"} <= set(info["grading"]["flags"]), info["grading"]
 
 

@@ -82,12 +82,13 @@ def test_runner_stream_needs_the_nonce_and_stops_at_the_end() -> None:
         + line({"end": 1})
         + line({"id": "t::a", "when": "call", "outcome": "passed"})  # after the end: atexit code
     )
-    statuses, tampered = _statuses(records, nonce)
+    statuses, tampered, session = _statuses(records, nonce)
     assert statuses == {"t::a": "failed", "t::b": "passed", "t::c": "skipped"} and tampered == []
-    _, tampered = _statuses(
+    assert session == {"end": 1, "collect_errors": []}
+    _, tampered, session = _statuses(
         line({"id": "t::b", "when": "call", "outcome": "passed", "tampered": ["x"]}), nonce
     )
-    assert tampered == ["x"]
+    assert tampered == ["x"] and session["end"] is None  # no end record: the run did not finish
 
 
 def test_log_reading_is_swe_bench_rA_and_keeps_failures() -> None:
@@ -107,7 +108,8 @@ def test_verdict_needs_stream_and_log_to_agree() -> None:
     forged_log = verdict(task, spec, {"tests": {"t.py::b": "passed"}, "log_tests": both})
     assert not forged_log["resolved"] and forged_log["mismatch"] == ["t.py::a"]
     tampered = verdict(task, spec, {"tests": both, "log_tests": both, "tampered": ["os.write"]})
-    assert not tampered["resolved"] and "os.write" in tampered["mismatch"][0]
+    assert not tampered["resolved"] and tampered["tampered"] == ["os.write"]
+    assert tampered["kind"] == "tampered" and "os.write" in tampered["reason"]
 
 
 def test_patch_flags_name_suspicious_additions() -> None:

@@ -9,7 +9,11 @@ External tasks     ``tasks_path=`` a JSON/JSONL/Parquet file of SWE-bench/SWE-Gy
                    ``image``/``image_name`` or SWE-bench's naming (:func:`.harness.image_for`);
                    repository at /testbed; docker backend; commands run as root; ``test_patch``
                    applied before grading; per-repository test commands and log parsers
-                   (:mod:`.harness`)
+                   (:mod:`.harness`); ``split="all"`` serves every task of the file,
+                   ``task_ids=[...]`` an explicit list; ``grade_timeout=`` seconds (or a dict by
+                   instance id or repository) overrides the record's and the repository's
+                   grading timeout; each task's image is checked at its reset and a missing one
+                   names the command that builds or pulls it (``turngym swe build``/``pull``)
 Sandbox            ``backend="docker"`` (a container with no network and memory/pids/CPU limits,
                    holding only the buggy tree, sent with ``put_archive``; the agent is uid 1000
                    without capabilities; the next reset on the same project reuses it after
@@ -32,9 +36,16 @@ Dense reward       ``valid_call`` +0.01 / -0.1 (invalid or failed call); ``test_
                    0.3 x change in the fraction of FAIL_TO_PASS tests passing and ``p2p_break``
                    -0.3 x change in the fraction of PASS_TO_PASS broken, both measured by the env
                    in a grading sandbox (never from the agent's own runs) after each ``bash`` call
-                   that runs tests (mentions ``pytest``/``test``) on a changed diff; at the end:
+                   that starts a test runner (:func:`.judging.runs_tests`) on a changed diff,
+                   each such grade bounded by ``progress_timeout`` (default ``command_timeout``)
+                   and all of an episode's by ``progress_budget`` (default 10 x that), reported
+                   in ``info["grading_budget"]``; at the end:
                    ``submitted`` 0.1 (on submit), ``patch`` 0.1 (a non-empty *graded* diff),
                    ``f2p_partial`` 0.5 x fraction of FAIL_TO_PASS passing at grading
+Cheats             ``info["grading"]``: ``tampered`` (canaries or the runner's tripwires: reward 0,
+                   outcome and dense), ``flags``/``flag_details`` (AST analysis of the patch,
+                   :mod:`.diff_analysis`); ``suspicious="zero"`` (default) pays nothing for a
+                   high-severity flag, ``"flag"`` only reports it
 G-RA               :data:`GATE_CHAIN` / :func:`gated`: submitted > non-empty patch > resolved, then
                    the immediate components (``turngym.wrappers.GateReward``)
 state_key          hash of the workspace diff against the starting code
@@ -44,8 +55,6 @@ privileged         ``{"patch": gold patch}``
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any
 
 import gymnasium
@@ -53,9 +62,10 @@ import numpy as np
 
 from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.swe.actions import SYNTAX, ToolCall, parse_action
-from turngym.envs.swe.grading import grading_spec, patch_flags, start_tree, verdict
+from turngym.envs.swe.grading import start_tree
+from turngym.envs.swe.judging import SUSPICIOUS_POLICIES, EpisodeJudge, said
 from turngym.envs.swe.sandbox_base import WORKSPACE, Limits, Sandbox, SandboxError, StartTree
-from turngym.envs.swe.tasks import Task, grade, load_tasks, missing_image_message
+from turngym.envs.swe.tasks import Task, grade, load_tasks, missing_image_message, select_tasks
 from turngym.error import DependencyNotInstalled, InvalidArgumentError
 from turngym.wrappers import GateReward
 
@@ -67,10 +77,7 @@ PROGRESS_WEIGHT, BREAK_WEIGHT, PARTIAL_WEIGHT = 0.3, 0.3, 0.5
 SUBMITTED, PATCH = 0.1, 0.1
 #: G-RA priority chain: submitted > non-empty patch > resolved > every other component.
 GATE_CHAIN = [("submitted", SUBMITTED), ("patch", PATCH), ("outcome", 1.0)]
-GRADE_TIMEOUT = 180.0
-#: A ``bash`` command that matches this runs tests: the env then measures progress out of band.
-RUNS_TESTS = re.compile(r"pytest|py\.test|unittest|runtests|\btests?\b")
-EMPTY_HASH = hashlib.sha1(b"").hexdigest()
+END_WEIGHTS = {"submitted": SUBMITTED, "patch": PATCH, "f2p_partial": PARTIAL_WEIGHT}
 
 
 def gated(env: gymnasium.Env) -> GateReward:
@@ -90,9 +97,7 @@ class SWEEnv(TurnEnv):
     _observed: dict[str, str]  # latest status of each target test seen in the agent's pytest runs
     _final: tuple[float, bool] | None  # graded outcome when the turn limit ends the episode
     _start_tree: StartTree | None  # the current task's starting tree (bundled tasks)
-    _evaluations: dict[
-        str, dict[str, Any]
-    ]  # graded diff hash -> the grader's verdict (this episode)
+    _judge: EpisodeJudge | None  # the current episode's grades, their budget and policy
     _measured: str  # the state (diff hash) whose progress was last measured
 
     def __init__(
@@ -101,18 +106,27 @@ class SWEEnv(TurnEnv):
         backend: str = "auto",
         tasks_path: str | None = None,
         image_map: Any = None,
+        task_ids: list[str] | None = None,
+        grade_timeout: Any = None,
         command_timeout: float = 30.0,
         max_output: int = 10_000,
         memory_mb: int = 1024,
         pids: int = 256,
+        suspicious: str = "zero",
+        progress_timeout: float | None = None,
+        progress_budget: float | None = None,
         reward_mode: str = "dense",
         split: str = "train",
         max_turns: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         super().__init__(
-            reward_mode=reward_mode, split=split, max_turns=max_turns, render_mode=render_mode
+            reward_mode=reward_mode,
+            split="train" if split == "all" else split,  # "all": every task of the file
+            max_turns=max_turns,
+            render_mode=render_mode,
         )
+        self.split = split
         if backend not in BACKENDS:
             raise InvalidArgumentError(
                 f"backend={backend!r} is not valid; use one of {list(BACKENDS)}."
@@ -121,13 +135,32 @@ class SWEEnv(TurnEnv):
             raise InvalidArgumentError(
                 "limits out of range: need 0 < command_timeout <= 600, max_output >= 200, memory_mb >= 64, pids >= 16"
             )
+        if suspicious not in SUSPICIOUS_POLICIES:
+            raise InvalidArgumentError(
+                f"suspicious={suspicious!r} is not valid; use 'zero' (a high-severity flag pays "
+                "nothing) or 'flag' (only report it)."
+            )
+        progress_timeout = float(command_timeout if progress_timeout is None else progress_timeout)
+        progress_budget = float(
+            10 * progress_timeout if progress_budget is None else progress_budget
+        )
+        if not (0 < progress_timeout <= 600) or progress_budget < 0:
+            raise InvalidArgumentError(
+                "grading budget out of range: need 0 < progress_timeout <= 600 s and progress_budget >= 0 s"
+            )
+        self.suspicious, self.progress_timeout, self.progress_budget = (
+            suspicious,
+            progress_timeout,
+            progress_budget,
+        )
         self.limits = Limits(
             command_timeout=float(command_timeout),
             max_output=int(max_output),
             memory_mb=int(memory_mb),
             pids=int(pids),
         )
-        self.tasks = {t.instance_id: t for t in load_tasks(tasks_path, image_map=image_map)}
+        loaded = load_tasks(tasks_path, image_map=image_map)
+        self.tasks = {t.instance_id: t for t in select_tasks(loaded, task_ids, grade_timeout)}
         self.backend = self._pick_backend(backend)
         if backend != "auto":  # everything running and grading need must be here now, not at reset
             reason = self._problem(backend)
@@ -139,6 +172,7 @@ class SWEEnv(TurnEnv):
         self._splits = {
             s: sorted(i for i, t in self.tasks.items() if t.split == s) for s in ("train", "test")
         }
+        self._splits["all"] = list(self.tasks)
         self._sandbox, self._task, self._diff_hash, self._observed, self._final = (
             None,
             None,
@@ -146,7 +180,7 @@ class SWEEnv(TurnEnv):
             {},
             None,
         )
-        self._start_tree, self._evaluations, self._measured = None, {}, ""
+        self._start_tree, self._judge, self._measured = None, None, ""
 
     def _pick_backend(self, backend: str) -> str:
         """``auto``: docker when an engine answers and holds the tasks' images, else local, else an error."""
@@ -175,13 +209,18 @@ class SWEEnv(TurnEnv):
             reason = engine_available()
             if reason is not None:
                 return reason
-            images = sorted({t.image for t in self.tasks.values() if t.image})
+            # the bundled projects' few images now; an external task's image at its reset (lazily)
+            images = sorted({t.image for t in self.tasks.values() if t.image and t.project})
             missing = [image for image in images if not connect().images.list(name=image)]
             return f"the images {missing} are not built" if missing else None
         from turngym.envs.swe.local_backend import local_available
 
         if not all(t.project for t in self.tasks.values()):
-            return "external tasks (without 'project') run only on docker"
+            return (
+                "external tasks (without 'project') run only on docker: the local jail runs a "
+                "bundled project's tree over this host's Python, and an external instance needs "
+                "its own interpreter and dependencies, which only its image holds"
+            )
         return local_available(sorted({t.project for t in self.tasks.values() if t.project}))
 
     # ------------------------------------------------------------------ hooks
@@ -207,7 +246,9 @@ class SWEEnv(TurnEnv):
             None,
         )
         self._diff_hash = self._sandbox.initial["diff_hash"]
-        self._evaluations, self._measured = {}, self._diff_hash
+        self._measured = self._diff_hash
+        self._judge = EpisodeJudge(self._sandbox, task, suspicious=self.suspicious,
+                                   progress_timeout=self.progress_timeout, progress_budget=self.progress_budget)  # fmt: skip
         instructions = (
             f"You are fixing an issue in the repository {task.repo} (checked out at {WORKSPACE}, the "
             f"working directory of every command; python3 and pytest are installed; there is no "
@@ -252,7 +293,7 @@ class SWEEnv(TurnEnv):
             )
             if not outcome.terminated and self._turn + 1 >= self.max_turns:
                 # The turn limit ends the episode after this step: grade what the agent leaves.
-                end_components, resolved, report = self._grade_components(submitted=False)
+                end_components, resolved, report = self._judge.final(False, END_WEIGHTS)
                 outcome.reward_components.update(end_components)
                 outcome.info["grading"] = report
                 self._final = (float(resolved), resolved)
@@ -272,15 +313,10 @@ class SWEEnv(TurnEnv):
     def _execute(self, call: ToolCall) -> Outcome:
         assert self._sandbox is not None and self._task is not None
         if call.tool == "submit":
-            components, resolved, report = self._grade_components(submitted=True)
-            said = (
-                "resolved: every target test passes"
-                if resolved
-                else "not resolved: some target tests fail"
-            )
+            components, resolved, report = self._judge.final(True, END_WEIGHTS)
             return Outcome(
-                f"Submitted. The tests ran; the issue is {said}.",
-                {"valid_call": VALID, **components},
+                f"Submitted. {said(report, resolved)}",
+                {"valid_call": 0.0 if report["zeroed"] else VALID, **components},
                 terminated=True,
                 outcome=float(resolved),
                 success=resolved,
@@ -293,14 +329,10 @@ class SWEEnv(TurnEnv):
         if "error" in result:
             return self._invalid(f"{call.tool} failed: {result['error']}")
         self._diff_hash = result.get("diff_hash", self._diff_hash)
-        tests = None
-        if (
-            call.tool == "bash"
-            and RUNS_TESTS.search(call.args["command"])
-            and self._diff_hash != self._measured
-        ):
-            self._measured = self._diff_hash
-            tests = self._evaluate(final=False)["statuses"]
+        tests, budget = None, {}
+        if call.tool == "bash" and self._diff_hash != self._measured:
+            tests, budget = self._judge.progress(call.args["command"])
+            self._measured = self._diff_hash if budget.get("ran") else self._measured
         components = {"valid_call": VALID, **self._test_components(tests)}
         if call.tool == "bash":
             status = (
@@ -323,7 +355,7 @@ class SWEEnv(TurnEnv):
                 outcome=0.0,
                 success=False,
             )
-        return Outcome(observation, components)
+        return Outcome(observation, components, info={"grading_budget": budget} if budget else {})
 
     def _invalid(self, feedback: str) -> Outcome:
         return Outcome(feedback, {"valid_call": INVALID}, valid_action=False)
@@ -346,43 +378,6 @@ class SWEEnv(TurnEnv):
             "test_progress": PROGRESS_WEIGHT * (after[0] - before[0]),
             "p2p_break": -BREAK_WEIGHT * (after[1] - before[1]),
         }
-
-    def _evaluate(self, final: bool) -> dict[str, Any]:
-        """Grades the agent's current diff out of band (cached per graded diff within the episode)."""
-        assert self._sandbox is not None and self._task is not None
-        diff = self._sandbox.agent_diff(stop=final)
-        key = hashlib.sha1(diff.encode()).hexdigest()
-        if key not in self._evaluations:
-            spec = grading_spec(self._task)
-            request = {
-                "files": spec.files,
-                "targets": spec.targets,
-                "command": spec.command,
-                "test_patch": self._task.test_patch,
-                "task": self._task.instance_id,
-            }
-            result = self._sandbox.evaluate(diff, request, timeout=GRADE_TIMEOUT)
-            if "error" in result:
-                raise SandboxError(f"grading failed: {result['error']}")
-            judged = verdict(self._task, spec, result)
-            judged.update(
-                dropped=[f"{path}: {reason}" for path, reason in result.get("dropped", [])],
-                graded_patch=result.get("applied", EMPTY_HASH) != EMPTY_HASH,
-                apply_error=result.get("apply_error"),
-                flags=patch_flags(diff),
-            )
-            self._evaluations[key] = judged
-        return self._evaluations[key]
-
-    def _grade_components(self, submitted: bool) -> tuple[dict[str, float], bool, dict[str, Any]]:
-        judged = self._evaluate(final=True)
-        components = {
-            "submitted": SUBMITTED if submitted else 0.0,
-            "patch": PATCH if judged["graded_patch"] else 0.0,
-            "f2p_partial": PARTIAL_WEIGHT * judged["f2p_fraction"],
-        }
-        report = {k: judged[k] for k in ("dropped", "flags", "mismatch", "apply_error")}
-        return components, bool(judged["resolved"]), report
 
     def _state(self) -> dict[str, str]:
         return {"diff": self._diff_hash}

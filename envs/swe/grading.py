@@ -57,9 +57,10 @@ __all__ = [
     "grading_spec",
     "patch_flags",
     "verdict",
+    "canary_problems",
     "start_tree",
-    "SUSPICIOUS",
     "VERDICTS",
+    "SUSPICIOUS",
 ]
 
 #: Added-line patterns that flag a patch as suspicious (name -> regex).
@@ -138,11 +139,15 @@ def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, An
             else:
                 mismatch.append(node)
                 statuses[node] = "failed"
-    if result.get("tampered"):
-        mismatch = [f"pytest's {name} was replaced during the run" for name in result["tampered"]]
+    tampered = list(result.get("tampered") or [])
+    if spec.command is None:
+        tampered += canary_problems(result, statuses_of=_both(result))
+    if tampered:
         statuses = {}
     outcome = grade(task, statuses)
-    outcome.update(statuses=statuses, mismatch=mismatch)
+    outcome.update(statuses=statuses, mismatch=mismatch, tampered=tampered)
+    if tampered:
+        outcome.update(resolved=False, f2p_fraction=0.0, p2p_broken_fraction=1.0)
     outcome.update(_kind(spec, result, outcome))
     return outcome
 
@@ -238,6 +243,49 @@ def _kind(spec: GradeSpec, result: dict[str, Any], outcome: dict[str, Any]) -> d
         "verdict": "unresolved",
         "reason": f"{len(failed)} target tests fail or are missing: {shown}",
     }
+
+
+def _both(result: dict[str, Any]) -> dict[str, tuple[str | None, str | None]]:
+    """{canary node id: (its status in the runner's stream, its status in the ``-rA`` log)}."""
+    stream, log = result.get("tests") or {}, result.get("log_tests") or {}
+    return {node: (stream.get(node), log.get(node)) for node in result.get("canaries") or {}}
+
+
+def canary_problems(
+    result: dict[str, Any], statuses_of: dict[str, tuple[str | None, str | None]]
+) -> list[str]:
+    """Why the canaries of ``result`` say the run was tampered with (empty when they agree).
+
+    A must-fail canary that did not fail is always tampering. A must-pass canary that did not
+    pass is tampering when its file collected, the session ended and some other test passed
+    (a broken import or a crash that fails everything pays nothing and is no forgery).
+    """
+    session = result.get("session") or {}
+    broken = {node.split("::")[0] for node in session.get("collect_errors") or []}
+    finished = session.get("end") is not None and not result.get("timed_out")
+    others_passed = any(
+        status == "passed"
+        for node, status in (result.get("tests") or {}).items()
+        if node not in (result.get("canaries") or {})
+    )
+    problems = []
+    for node, planted in (result.get("canaries") or {}).items():
+        seen = statuses_of.get(node, (None, None))
+        if planted == "failed" and any(status not in ("failed", None) for status in seen):
+            problems.append(f"a canary test that must fail was reported {seen}")
+        elif (
+            planted == "failed"
+            and finished
+            and node.split("::")[0] not in broken
+            and seen != ("failed", "failed")
+        ):
+            problems.append(f"a canary test that must fail went missing ({seen})")
+        elif (
+            planted == "passed" and finished and others_passed and node.split("::")[0] not in broken
+        ):
+            if seen != ("passed", "passed"):
+                problems.append(f"a canary test that must pass was reported {seen}")
+    return problems
 
 
 def patch_flags(diff: str) -> list[str]:

@@ -8,16 +8,22 @@ parses that log).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import io
 import json
 import os
+import random
 import shutil
 import time
+import tokenize
 
 try:  # imported on the host as part of turngym
+    from .swe_canary import CANARIES_PER_GRADE, plant
     from .swe_diff import apply_diff, filter_diff, read_tree
     from .swe_proc import LOG_LIMIT, chown_tree, collect, read_text, spawn
 except ImportError:  # run inside a sandbox, next to swe_diff.py and swe_proc.py
+    from swe_canary import CANARIES_PER_GRADE, plant  # type: ignore[no-redef]
     from swe_diff import apply_diff, filter_diff, read_tree  # type: ignore[no-redef]
     from swe_proc import LOG_LIMIT, chown_tree, collect, read_text, spawn  # type: ignore[no-redef]
 
@@ -50,8 +56,10 @@ def _config(workspace: str, scratch: str) -> str:
 
 
 def _statuses(records: bytes, nonce: str) -> tuple:
-    """(per-test statuses, names of replaced pytest functions) from the runner's records."""
+    """(per-test statuses, what the runner's tripwires found, {"end": exit status or None,
+    "collect_errors": [node ids]}) from the runner's records."""
     statuses, tampered, prefix = {}, [], (nonce + " ").encode()
+    session = {"end": None, "collect_errors": []}
     for line in records.split(b"\n"):
         if not line.startswith(prefix):
             continue
@@ -61,7 +69,10 @@ def _statuses(records: bytes, nonce: str) -> tuple:
             continue
         tampered.extend(n for n in record.get("tampered", []) if n not in tampered)
         if "end" in record:
+            session["end"] = record["end"]
             break  # whatever comes after the session's end is not the runner's
+        if "collect_error" in record:
+            session["collect_errors"].append(record["collect_error"])
         if "id" not in record:
             continue
         node, outcome, previous = record["id"], record["outcome"], statuses.get(record["id"])
@@ -72,7 +83,101 @@ def _statuses(records: bytes, nonce: str) -> tuple:
                 statuses[node] = "passed"
             elif outcome == "skipped" and previous is None:
                 statuses[node] = "skipped"
-    return statuses, tampered
+    return statuses, tampered, session
+
+
+def _plant_canaries(workspace: str, files: list, targets: list, count: int) -> dict:
+    """Plants ``count`` canaries (half must pass) in the graded files holding target tests."""
+    holding = sorted({t.split("::")[0] for t in targets} & set(files)) or sorted(set(files))
+    holding = [
+        f for f in holding if f.endswith(".py") and os.path.isfile(os.path.join(workspace, f))
+    ]
+    if not holding or count <= 0:
+        return {}
+    rng = random.SystemRandom()
+    outcomes = [index % 2 == 0 for index in range(count)]
+    rng.shuffle(outcomes)
+    per_file = {}
+    for passes in outcomes:
+        per_file.setdefault(rng.choice(holding), []).append(passes)
+    planted = {}
+    for rel, wanted in per_file.items():
+        path = os.path.join(workspace, rel)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        try:
+            source = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        new, nodes = plant(source, wanted, rng, rel)
+        with open(path, "wb") as handle:
+            handle.write(new.encode("utf-8"))
+        planted.update(nodes)
+    return planted
+
+
+def _refuse_encodings(workspace: str, changed: list, tree: dict) -> list:
+    """Puts back every changed Python file whose source encoding (as the interpreter reads its
+    BOM or coding cookie) is not UTF-8/ASCII; returns [(path, reason)] for them."""
+    refused = []
+    for rel in changed:
+        path = os.path.join(workspace, rel)
+        if not rel.endswith((".py", ".pyi")) or not os.path.isfile(path):
+            continue
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+        try:
+            encoding = codecs.lookup(tokenize.detect_encoding(io.BytesIO(head).readline)[0]).name
+        except (SyntaxError, LookupError) as error:
+            encoding = f"unknown ({error})"
+        if encoding in ("utf-8", "ascii", "utf-8-sig"):
+            continue
+        if rel in tree:
+            with open(path, "wb") as handle:
+                handle.write(tree[rel])
+        else:
+            os.remove(path)
+        refused.append(
+            (rel, f"source encoding {encoding} is refused (Python files must be UTF-8 or ASCII)")
+        )
+    return refused
+
+
+def _sources(workspace: str, changed: list, limit: int = 8_000_000) -> dict:
+    """{path: text} of the changed Python files after the patch (for the host's diff analysis)."""
+    found, total = {}, 0
+    for rel in changed:
+        if not rel.endswith((".py", ".pyi")):
+            continue
+        try:
+            with open(os.path.join(workspace, rel), "rb") as handle:
+                data = handle.read(limit + 1 - total)
+        except OSError:
+            continue
+        total += len(data)
+        if total > limit:
+            found[rel] = None  # too much to send: the host flags it
+            break
+        found[rel] = data.decode("utf-8", "replace")
+    return found
+
+
+def _fingerprints(workspace: str, files: list) -> dict:
+    """sha256 of the graded test files and every conftest.py (checked again after the run)."""
+    paths = set(files)
+    for folder, dirs, names in os.walk(workspace):
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", ".git")]
+        paths.update(
+            os.path.relpath(os.path.join(folder, n), workspace) for n in names if n == "conftest.py"
+        )
+    found = {}
+    for rel in sorted(paths):
+        try:
+            with open(os.path.join(workspace, rel), "rb") as handle:
+                found[rel] = hashlib.sha256(handle.read()).hexdigest()
+        except OSError:
+            found[rel] = None
+    return found
 
 
 def _log_statuses(log: str, targets: list) -> dict:
@@ -103,12 +208,21 @@ def grade(request: dict) -> dict:
             tracked[rel] = False
     diff = read_text(request["diff_path"]) if request.get("diff_path") else ""
     kept, dropped = filter_diff(diff, tracked, set(files))
-    result = {"dropped": dropped, "applied": hashlib.sha1(kept.encode()).hexdigest(), "tests": {}}
+    result = {"dropped": dropped, "tests": {}}
     try:
-        apply_diff(workspace, kept)
+        changed = apply_diff(workspace, kept)
     except (ValueError, OSError) as error:
-        result["apply_error"] = f"the patch does not apply: {error}"
+        result.update(
+            applied=hashlib.sha1(kept.encode()).hexdigest(),
+            apply_error=f"the patch does not apply: {error}",
+        )
         return result
+    refused = _refuse_encodings(workspace, changed, tree)
+    dropped.extend(refused)
+    if refused:  # the refused files are back as they were: the graded patch is the rest
+        kept = filter_diff(kept, tracked, set(files) | {path for path, _ in refused})[0]
+    result.update(applied=hashlib.sha1(kept.encode()).hexdigest(),
+                  sources=_sources(workspace, [p for p in changed if p not in dict(refused)]))  # fmt: skip
     if request.get("test_patch_path"):  # SWE-bench: the instance's test changes go in last
         apply_diff(workspace, read_text(request["test_patch_path"]))
     if request.get("agent_uid") and os.getuid() == 0:
@@ -128,6 +242,9 @@ def grade(request: dict) -> dict:
         log = (bytes(head) + (tail if total > len(head) else b"")).decode("utf-8", "replace")
         result.update(log=log, timed_out=timed_out)
         return result
+    canaries = _plant_canaries(workspace, files, request.get("targets") or [],
+                               int(request.get("canaries", CANARIES_PER_GRADE)))  # fmt: skip
+    fingerprints = _fingerprints(workspace, files)
     nonce = hashlib.sha256(os.urandom(32)).hexdigest()
     nonce_read, nonce_write = os.pipe()
     report_read, report_write = os.pipe()
@@ -145,11 +262,15 @@ def grade(request: dict) -> dict:
     )
     os.close(report_read)
     log = (bytes(head) + (tail if total > len(head) else b"")).decode("utf-8", "replace")
-    statuses, tampered = _statuses(records, nonce)
+    statuses, tampered, session = _statuses(records, nonce)
+    tampered.extend(f"{rel} changed during the run" for rel, digest in _fingerprints(workspace, files).items()
+                    if fingerprints.get(rel, digest) != digest)  # fmt: skip
     result.update(
-        tests={} if tampered else statuses,
+        tests=statuses,
         tampered=tampered,
-        log_tests=_log_statuses(log, request.get("targets") or []),
+        canaries=canaries,
+        session=session,
+        log_tests=_log_statuses(log, (request.get("targets") or []) + list(canaries)),
         output=log[-4000:],
         log=log,  # the host parses it as SWE-bench does for external tasks (harness.parsers)
         timed_out=timed_out,

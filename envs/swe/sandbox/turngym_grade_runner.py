@@ -13,9 +13,18 @@ Each test report is written at once, as ``NONCE json`` on one line, to ``REPORT_
 takes the first ``end`` record as the end of the stream and ignores everything after it, so code
 that rewrites results at exit (``atexit``, ``os._exit``) changes nothing already written. Every
 record also says whether pytest's report-making functions are still the originals (code under test
-that patches them fails every test). Code under test runs in this process and could, in
-principle, still find the nonce in memory or hook in where no check looks; the grader flags
-patches that reach for such things (see ``grading.py``).
+that patches them fails every test).
+
+Runtime tripwires (:class:`_Tripwires`), checked at every record and around every report: the set
+of hook implementations is frozen when the session starts (later ones may come only from the
+repository's ``conftest.py`` files that existed before pytest started, as pytest loads them);
+an existing implementation whose function was swapped, a trace or profile function
+(``sys``/``threading``), or a new ``sys.meta_path``/``sys.path_hooks`` entry whose class was not
+loaded from the interpreter's own folders all count as tampering; so does a report that changed
+after it was made (a wrapper outside ours) or a passed report for a call that raised (one
+inside). Every record then carries ``tampered`` (the grader's verdict is ``tampered``). Code under
+test runs in this process and could, in principle, still find the nonce in memory or hook in
+where no check looks; the canaries and the diff analysis (see ``grading.py``) cover the rest.
 """
 
 import json
@@ -48,6 +57,100 @@ def _snapshot() -> dict:
     }
 
 
+def _conftests(repo: str) -> set:
+    """Real paths of the ``conftest.py`` files below ``repo`` now (an iterative walk)."""
+    found, stack = set(), [repo]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in ("__pycache__", ".git"):
+                    stack.append(entry.path)
+            elif entry.name == "conftest.py" and entry.is_file(follow_symlinks=False):
+                found.add(os.path.realpath(entry.path))
+    return found
+
+
+def _interpreter_dirs(repo: str, site: str) -> tuple:
+    """Folders whose code is the interpreter's or the runner's own (none that holds ``repo``)."""
+    import site as site_module
+    import sysconfig
+
+    paths = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        os.path.dirname(os.path.abspath(__file__)),
+    }
+    paths.update(p for p in sysconfig.get_paths().values() if p)
+    paths.update(getattr(site_module, "getsitepackages", list)())
+    paths.update([site] if site else [])
+    folders = (os.path.realpath(p).rstrip(os.sep) + os.sep for p in paths)
+    return tuple(f for f in folders if not (os.path.realpath(repo) + os.sep).startswith(f))
+
+
+class _Tripwires:
+    """What the test process looked like when the session started, and how it differs now."""
+
+    def __init__(self, pluginmanager, conftests: set, trusted: tuple) -> None:
+        import threading
+
+        self._pm, self._conftests, self._trusted, self._threading = (
+            pluginmanager,
+            conftests,
+            trusted,
+            threading,
+        )
+        self._impls = self._hookimpls()
+        self._hooks = {"sys.meta_path": list(sys.meta_path), "sys.path_hooks": list(sys.path_hooks)}
+        self.found = []
+
+    def _hookimpls(self) -> dict:
+        impls = {}
+        for name, caller in list(vars(self._pm.hook).items()):
+            for impl in getattr(caller, "get_hookimpls", list)():
+                impls[id(impl)] = (impl, impl.function, name)
+        return impls
+
+    def _trusted_object(self, obj) -> bool:
+        module = sys.modules.get(getattr(type(obj), "__module__", ""), None)
+        path = getattr(module, "__file__", None)
+        return bool(path) and os.path.realpath(path).startswith(self._trusted)
+
+    def check(self) -> list:
+        """Names of what changed since start (also kept in ``found``)."""
+        problems = []
+        for key, (impl, function, name) in self._hookimpls().items():
+            if key not in self._impls:
+                path = getattr(impl.plugin, "__file__", None)
+                conftest = (
+                    type(impl.plugin).__name__ == "module"
+                    and path
+                    and (os.path.realpath(path) in self._conftests)
+                )
+                if not conftest:
+                    problems.append(f"a new {name} hook implementation ({impl.plugin_name})")
+                    continue
+                self._impls[key] = (impl, function, name)  # the repository's own conftest.py
+            elif self._impls[key][1] is not function:
+                problems.append(f"the {name} hook implementation of {impl.plugin_name} was swapped")
+        for name, value in (("sys.settrace", sys.gettrace()), ("sys.setprofile", sys.getprofile()),
+                            ("threading.settrace", getattr(self._threading, "_trace_hook", None)),
+                            ("threading.setprofile", getattr(self._threading, "_profile_hook", None))):  # fmt: skip
+            if value is not None:
+                problems.append(f"a {name} function is installed")
+        for name, now in (("sys.meta_path", sys.meta_path), ("sys.path_hooks", sys.path_hooks)):
+            before = self._hooks[name]
+            problems.extend(f"a new {name} entry ({type(hook).__name__})" for hook in list(now)
+                            if all(hook is not old for old in before) and not self._trusted_object(hook))  # fmt: skip
+        self.found.extend(p for p in problems if p not in self.found)
+        return problems
+
+
 class _Reporter:
     """The pytest plugin object (not a module: ``-p`` cannot name or replace it).
 
@@ -56,16 +159,32 @@ class _Reporter:
     fails every test).
     """
 
-    def __init__(self, nonce: str, fd: int) -> None:
+    def __init__(self, nonce: str, fd: int, conftests: set, trusted: tuple) -> None:
         self._nonce, self._fd = nonce, fd
         self._write, self._dumps, self._original = os.write, json.dumps, _snapshot()
+        self._conftests, self._trusted = conftests, trusted
+        self._wires = None  # set when the session starts
+        self._made = {}  # (node id, phase) -> the outcome of the report as our wrapper saw it
 
-    def _send(self, record: dict) -> None:
+    def _check(self) -> list:
         try:
             now = _snapshot()
         except Exception:  # noqa: BLE001 - a module of pytest's was replaced
             now = {}
-        changed = [name for name, value in self._original.items() if now.get(name) is not value]
+        changed = [f"pytest's {name} was replaced during the run"
+                   for name, value in self._original.items() if now.get(name) is not value]  # fmt: skip
+        if self._wires is not None:
+            try:
+                self._wires.check()
+            except Exception as error:  # noqa: BLE001 - the plugin manager itself was broken
+                self._wires.found.append(
+                    f"the plugin manager cannot be read: {type(error).__name__}"
+                )
+            changed += self._wires.found
+        return changed
+
+    def _send(self, record: dict) -> None:
+        changed = self._check()
         if changed:
             record = dict(record, tampered=changed)
         line = (self._nonce + " " + self._dumps(record) + "\n").encode()
@@ -75,8 +194,26 @@ class _Reporter:
         except OSError:
             pass
 
+    def pytest_sessionstart(self, session) -> None:
+        """Freezes the hook implementations (after every other plugin's start-up)."""
+        self._wires = _Tripwires(session.config.pluginmanager, self._conftests, self._trusted)
+
+    def pytest_runtest_makereport(self, item, call):
+        """Keeps what the report said when it was made, and checks it against the call."""
+        raised = call.excinfo is not None
+        self._check()
+        outcome = yield
+        report = outcome.get_result()
+        self._check()
+        self._made[(report.nodeid, report.when)] = report.outcome
+        if raised and report.outcome == "passed" and self._wires is not None:
+            self._wires.found.append(f"{report.nodeid} raised but its report said passed")
+
     def pytest_runtest_logreport(self, report) -> None:
         """Streams one phase's outcome (setup/call/teardown) of one test."""
+        made = self._made.pop((report.nodeid, report.when), None)
+        if made is not None and made != report.outcome and self._wires is not None:
+            self._wires.found.append(f"{report.nodeid}'s report changed after it was made")
         self._send({"id": report.nodeid, "when": report.when, "outcome": report.outcome})
 
     def pytest_collectreport(self, report) -> None:
@@ -100,7 +237,12 @@ def main() -> int:
     import pluggy  # noqa: F401
     import pytest  # noqa: E402 - the runner's own dependencies load before the repository's code
 
-    reporter = _Reporter(nonce, report_fd)
+    # Marked here, with this pytest's own marker (attribute markers are deprecated).
+    _Reporter.pytest_sessionstart = pytest.hookimpl(trylast=True)(_Reporter.pytest_sessionstart)
+    _Reporter.pytest_runtest_makereport = pytest.hookimpl(hookwrapper=True, tryfirst=True)(
+        _Reporter.pytest_runtest_makereport
+    )
+    reporter = _Reporter(nonce, report_fd, _conftests(repo), _interpreter_dirs(repo, site))
     sys.path.append(repo)
     os.chdir(repo)
     code = pytest.main(args, plugins=[reporter])
