@@ -37,7 +37,10 @@ _DELEGATED = {
         "turngym.envs.orchestra.trace_cli:main",
         "orchestration traces: export RUN.jsonl, validate FILE, replay FILE",
     ),
-    "swe": ("turngym.envs.swe.reap:main", "SWE sandboxes: `turngym swe reap` removes leaked ones"),
+    "swe": (
+        "turngym.envs.swe.cli:main",
+        "SWE: `reap` leaked sandboxes, `build`/`pull` instance images of a record file",
+    ),
 }
 _SERVERS = {
     "webshop": "turngym.envs.webshop.server:main",

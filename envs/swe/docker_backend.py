@@ -45,6 +45,7 @@ from turngym.envs.swe.docker_engine import (
     reap,
     wait_removals,
 )
+from turngym.envs.swe.harness.images import IMAGE_FAMILIES, ImageContract
 from turngym.envs.swe.sandbox_base import (
     SANDBOX_DIR,
     TOOL_FILES,
@@ -137,7 +138,9 @@ def _tar(entries: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _exec(container: Any, request: dict[str, Any], timeout: float, env: dict) -> dict:
+def _exec(
+    container: Any, request: dict[str, Any], timeout: float, env: dict, tool_python: str = "python3"
+) -> dict:
     """Runs the tool as root with a fresh frame; the answer is the framed JSON line, nothing else."""
     frame = new_frame()
     payload, refused = tool_payload(request)
@@ -149,7 +152,7 @@ def _exec(container: Any, request: dict[str, Any], timeout: float, env: dict) ->
         "-s",
         "KILL",
         str(int(timeout) + 15),
-        "python3",
+        tool_python,
         f"{TOOL_DIR}/swe_tool.py",
         payload,
     ]
@@ -181,22 +184,32 @@ class DockerSandbox(Sandbox):
         start: the starting tree (bundled tasks); None for external images, whose ``/testbed``
             is the repository and whose commands run as root (SWE-bench's convention).
         task: the instance id (a label).
+        contract: the image's layout (:class:`~.harness.ImageContract`: interpreter, ``PATH``,
+            activation, variables); None: the bundled projects' layout.
+        get_image: the command that builds or pulls ``image``, named when it is missing.
     """
 
     backend = "docker"
 
     def __init__(
-        self, image: str, limits: Limits, start: StartTree | None = None, task: str = ""
+        self,
+        image: str,
+        limits: Limits,
+        start: StartTree | None = None,
+        task: str = "",
+        contract: ImageContract | None = None,
+        get_image: str = "source docker/ci_setup.sh",
     ) -> None:
         import docker.errors
 
         self.client = connect()
         self.limits, self.image, self.start = limits, image, start
+        self.contract = contract or IMAGE_FAMILIES["turngym"]
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound as error:
             raise DependencyNotInstalled(
-                f"Docker image {image!r} is not built; build the SWE images with `source docker/ci_setup.sh`."
+                f"Docker image {image!r} (task {task}) is not here; get it with `{get_image}`."
             ) from error
         self.agent_uid = AGENT_UID if start is not None else None
         self.container = _start(self.client, image, limits, start is not None, "agent", task)
@@ -257,12 +270,13 @@ class DockerSandbox(Sandbox):
         next_grader.clear()
 
     def _env(self) -> dict[str, str]:
-        env = {"HOME": WORKSPACE, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-        if (
-            self.agent_uid is not None
-        ):  # our images; external ones keep their own PATH (e.g. a conda env)
-            env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-        return env
+        """Every command's variables: ours, then the image contract's (its ``PATH`` above all)."""
+        return {
+            "HOME": WORKSPACE,
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **self.contract.environment(),
+        }
 
     def call(
         self, request: dict[str, Any], *, as_root: bool = False, timeout: float | None = None
@@ -277,10 +291,12 @@ class DockerSandbox(Sandbox):
             timeout=timeout,
             max_output=self.limits.max_output,
             rlimits=self.limits.rlimits(memory=False),
-            python="python3",
+            python=self.contract.python,
             agent_uid=None if as_root else self.agent_uid,
         )
-        return _exec(self.container, request, timeout, self._env())
+        if request.get("op") == "run" and self.contract.activate:
+            request["command"] = self.contract.shell(request["command"])
+        return _exec(self.container, request, timeout, self._env(), self.contract.tool_python)
 
     def stop_processes(self) -> None:
         if self.agent_uid is None:
@@ -338,9 +354,9 @@ class DockerSandbox(Sandbox):
                 test_patch_path=f"{INPUTS}/test.patch",
                 timeout=timeout,
                 rlimits=self.limits.rlimits(memory=False),
-                python="python3",
+                python=self.contract.python,
                 agent_uid=AGENT_UID if bundled else None,
             )
-            return _exec(grader, request, timeout, self._env())
+            return _exec(grader, request, timeout, self._env(), self.contract.tool_python)
         finally:
             _remove_later(grader)

@@ -63,6 +63,7 @@ import numpy as np
 from turngym.core import Outcome, Start, TurnEnv
 from turngym.envs.swe.actions import SYNTAX, ToolCall, parse_action
 from turngym.envs.swe.grading import start_tree
+from turngym.envs.swe.harness import contract_for, image_command
 from turngym.envs.swe.judging import SUSPICIOUS_POLICIES, EpisodeJudge, said
 from turngym.envs.swe.sandbox_base import WORKSPACE, Limits, Sandbox, SandboxError, StartTree
 from turngym.envs.swe.tasks import Task, grade, load_tasks, missing_image_message, select_tasks
@@ -159,6 +160,7 @@ class SWEEnv(TurnEnv):
             memory_mb=int(memory_mb),
             pids=int(pids),
         )
+        self.tasks_path = tasks_path
         loaded = load_tasks(tasks_path, image_map=image_map)
         self.tasks = {t.instance_id: t for t in select_tasks(loaded, task_ids, grade_timeout)}
         self.backend = self._pick_backend(backend)
@@ -272,8 +274,14 @@ class SWEEnv(TurnEnv):
                     f"backend='docker' needs an image for task {task.instance_id}: "
                     + missing_image_message(task)
                 )
+            record = task.to_dict()
             return DockerSandbox(
-                task.image, self.limits, start=self._start_tree, task=task.instance_id
+                task.image,
+                self.limits,
+                start=self._start_tree,
+                task=task.instance_id,
+                contract=contract_for(record, task.image),
+                get_image=image_command(record, task.image, self.tasks_path),
             )
         from turngym.envs.swe.local_backend import LocalSandbox
 

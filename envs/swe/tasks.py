@@ -44,7 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from turngym.core import stable_hash
-from turngym.envs.swe.harness import ImageMapping, image_for, test_spec, validate_image_map
+from turngym.envs.swe.harness import (
+    ImageMapping,
+    grade_timeout,
+    image_for,
+    test_spec,
+    validate_image_map,
+)
 from turngym.error import DependencyNotInstalled, InvalidArgumentError
 
 __all__ = [
@@ -55,6 +61,7 @@ __all__ = [
     "DATA_FILE",
     "test_files",
     "missing_image_message",
+    "select_tasks",
 ]
 
 DATA_FILE = Path(__file__).parent / "data" / "tasks.jsonl"
@@ -271,6 +278,34 @@ def load_tasks(path: str | Path | None = None, image_map: ImageMapping | None = 
             except InvalidArgumentError:
                 task.image = None  # named by nothing: the docker backend says how to name one
         tasks.append(task)
+    return tasks
+
+
+def select_tasks(
+    tasks: list[Task], task_ids: list[str] | None = None, timeout: Any = None
+) -> list[Task]:
+    """The tasks an env serves: ``task_ids`` (in that order) or all of them, each with the user's
+    grading ``timeout`` override (seconds or a dict by instance id or repository) applied.
+
+    Raises:
+        InvalidArgumentError: an id that is not in the file, or a bad timeout.
+    """
+    if task_ids is not None:
+        if isinstance(task_ids, str) or not all(isinstance(i, str) for i in task_ids):
+            raise InvalidArgumentError(
+                f"task_ids={task_ids!r} must be a list of instance ids, e.g. ['astropy__astropy-1']."
+            )
+        by_id = {task.instance_id: task for task in tasks}
+        unknown = [i for i in task_ids if i not in by_id]
+        if unknown:
+            raise InvalidArgumentError(
+                f"task_ids names {len(unknown)} ids the task file lacks ({unknown[:5]}); its ids "
+                f"begin {sorted(by_id)[:5]}."
+            )
+        tasks = [by_id[i] for i in dict.fromkeys(task_ids)]
+    if timeout is not None:
+        for task in tasks:
+            task.extra["timeout"] = grade_timeout(task, timeout)
     return tasks
 
 

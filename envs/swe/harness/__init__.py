@@ -8,9 +8,11 @@ from turngym.envs.swe.harness.images import (
     ImageContract,
     ImageMapping,
     contract_for,
+    image_command,
     image_for,
     swebench_image,
     swegym_image,
+    turngym_image,
     validate_image_map,
 )
 from turngym.envs.swe.harness.parsers import (
@@ -41,9 +43,11 @@ __all__ = [
     "ImageContract",
     "ImageMapping",
     "contract_for",
+    "image_command",
     "image_for",
     "swebench_image",
     "swegym_image",
+    "turngym_image",
     "validate_image_map",
     "FAMILIES",
     "PARSERS",

@@ -1,7 +1,7 @@
 """Which image an instance runs in, and how that image is laid out (the image contract).
 
 Naming (:func:`image_for`): a user ``mapping`` (a dict by instance id, a callable, ``"swebench"``,
-``"swe-gym"`` or a template using ``{instance_id}``/``{repo}``; a template's result is lowercased,
+``"swe-gym"``, ``"turngym"`` (``turngym swe build``'s names) or a template using ``{instance_id}``/``{repo}``; a template's result is lowercased,
 as Docker requires) first; then the record's ``image`` or SWE-smith's ``image_name``; then, for an
 id of SWE-bench's form (``owner__repo-123``) in one of SWE-bench's repositories, SWE-bench's
 published name ``swebench/sweb.eval.x86_64.<id>:latest`` (``__`` -> ``_1776_``, lowercased); else
@@ -19,8 +19,12 @@ more than ``PATH``); ``env`` holds further variables. The sandbox tool itself ru
 =============  ==================================================================================
 family         layout
 =============  ==================================================================================
-``turngym``    turngym's own images (bundled projects and ``turngym swe build``): ``/testbed``,
-               ``/usr/local/bin/python3`` on ``/usr/local/bin:/usr/bin:/bin``, no activation
+``turngym``    the bundled projects' images (``turngym/swe-*``): ``/testbed``, ``python3`` on
+               ``/usr/local/bin:/usr/bin:/bin``, no activation
+``turngym-``   ``turngym swe build``'s images (``turngym/sweb.eval.*``): ``/testbed``, a venv at
+``venv``       ``/opt/venv`` first on ``PATH`` (``VIRTUAL_ENV`` set), the tool on
+               ``/usr/bin/python3`` (the same Debian interpreter the venv was made from)
+``image``      any other image: ``/testbed``, ``python3`` and the image's own ``PATH``
 ``swebench``   SWE-bench's published images (and SWE-Gym's, built by SWE-bench's harness):
                ``/testbed``, conda at ``/opt/miniconda3`` with the repository's env ``testbed``;
                conda's *base* is on the image's ``PATH`` and ``testbed`` is activated only in
@@ -33,7 +37,7 @@ family         layout
 
 A task picks its family with the record field ``image_family`` (or ``image_contract``: a dict of
 the fields above), else by its image's name (``swebench/``, ``xingyaoww/``, ``swesmith``/``jyangballin/``),
-else ``turngym``. R2E-Gym's layout is not described (no image could be inspected offline); pass
+else ``turngym`` for a bundled task and ``image`` for an external one. R2E-Gym's layout is not described (no image could be inspected offline); pass
 ``image_contract`` for it.
 """
 
@@ -52,10 +56,12 @@ __all__ = [
     "ImageMapping",
     "SWEBENCH_REPOS",
     "contract_for",
+    "image_command",
     "image_for",
     "validate_image_map",
     "swebench_image",
     "swegym_image",
+    "turngym_image",
 ]
 
 #: The repositories of SWE-bench (test and dev splits), whose images follow its naming.
@@ -111,16 +117,36 @@ _CONDA = ImageContract(
 #: The known layouts by family name.
 IMAGE_FAMILIES: dict[str, ImageContract] = {
     "turngym": ImageContract(),
+    "turngym-venv": ImageContract(
+        family="turngym-venv",
+        python="/opt/venv/bin/python",
+        path="/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+        env={"VIRTUAL_ENV": "/opt/venv"},
+        tool_python="/usr/bin/python3",
+    ),
+    "image": ImageContract(family="image", path=None),
     "swebench": _CONDA,
     "swe-gym": replace(_CONDA, family="swe-gym"),
     "swe-smith": replace(_CONDA, family="swe-smith"),
 }
 _PREFIXES = (
+    ("turngym/sweb.eval.", "turngym-venv"),
+    ("turngym/swe-", "turngym"),
     ("swebench/", "swebench"),
     ("xingyaoww/", "swe-gym"),
     ("jyangballin/swesmith", "swe-smith"),
     ("swesmith", "swe-smith"),
 )
+
+
+def image_command(record: Mapping[str, Any], image: str, tasks_path: Any = None) -> str:
+    """The exact command that builds or pulls a task's missing ``image``."""
+    instance_id, records = record.get("instance_id"), tasks_path or "RECORDS.json"
+    if image.startswith("turngym/swe-"):
+        return "source docker/ci_setup.sh"
+    if image.startswith("turngym/sweb.eval."):
+        return f"turngym swe build {records} --only {instance_id} --repos CLONES_DIR"
+    return f"docker pull {image}` (or `turngym swe pull {records} --only {instance_id}"
 
 
 def contract_for(record: Mapping[str, Any], image: str | None = None) -> ImageContract:
@@ -129,7 +155,8 @@ def contract_for(record: Mapping[str, Any], image: str | None = None) -> ImageCo
     family = record.get("image_family")
     if family is None:
         name = str(image or record.get("image") or record.get("image_name") or "").lower()
-        family = next((fam for prefix, fam in _PREFIXES if name.startswith(prefix)), "turngym")
+        default = "turngym" if record.get("project") else "image"
+        family = next((fam for prefix, fam in _PREFIXES if name.startswith(prefix)), default)
     if family not in IMAGE_FAMILIES:
         raise InvalidArgumentError(
             f"image_family={family!r} of task {record.get('instance_id')!r} is not known; use one "
@@ -153,6 +180,11 @@ def swebench_image(instance_id: str) -> str:
     return f"swebench/sweb.eval.x86_64.{instance_id}:latest".replace("__", "_1776_").lower()
 
 
+def turngym_image(instance_id: str) -> str:
+    """The image ``turngym swe build`` makes for an instance (lowercased)."""
+    return f"turngym/sweb.eval.{instance_id}:latest".lower()
+
+
 def swegym_image(instance_id: str) -> str:
     """SWE-Gym's published image of an instance (OpenHands' naming: ``__`` -> ``_s_``, lowercased)."""
     return f"xingyaoww/sweb.eval.x86_64.{instance_id.replace('__', '_s_')}:latest".lower()
@@ -161,6 +193,7 @@ def swegym_image(instance_id: str) -> str:
 _CONVENTIONS: dict[str, Callable[[str], str]] = {
     "swebench": swebench_image,
     "swe-gym": swegym_image,
+    "turngym": turngym_image,
 }
 ImageMapping = Mapping[str, str] | Callable[[Mapping[str, Any]], str | None] | str
 
