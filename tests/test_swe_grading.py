@@ -109,7 +109,7 @@ def test_verdict_needs_stream_and_log_to_agree() -> None:
     assert not forged_log["resolved"] and forged_log["mismatch"] == ["t.py::a"]
     tampered = verdict(task, spec, {"tests": both, "log_tests": both, "tampered": ["os.write"]})
     assert not tampered["resolved"] and tampered["tampered"] == ["os.write"]
-    assert tampered["kind"] == "tampered" and "os.write" in tampered["reason"]
+    assert tampered["verdict"] == "tampered" and "os.write" in tampered["reason"]
 
 
 def test_patch_flags_name_suspicious_additions() -> None:

@@ -202,5 +202,7 @@ class EpisodeJudge:
             "zeroed",
         )
         report = {key: judged.get(key) for key in keys}
-        report.update(suspicious=self.suspicious, verdict=judged.get("verdict"))
+        report.update(
+            suspicious=self.suspicious, verdict=judged.get("verdict"), reason=judged.get("reason")
+        )
         return components, bool(judged["resolved"]) and not judged["zeroed"], report

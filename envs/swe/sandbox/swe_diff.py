@@ -28,6 +28,7 @@ __all__ = [
     "make_diff_files",
     "parse_diff",
     "hunk_sides",
+    "split_lines",
     "apply_diff",
     "filter_diff",
     "is_test_path",
@@ -131,6 +132,14 @@ def read_tree(root: str) -> dict:
     return found
 
 
+def split_lines(text: str) -> list:
+    """``text``'s lines, each with its ending, split at ``\\n`` only (a ``\\r\\n`` line keeps its
+    ``\\r``; form feeds and Unicode line separators stay inside lines, as git and patch see them)."""
+    lines = text.split("\n")
+    ended = [line + "\n" for line in lines[:-1]]
+    return ended + [lines[-1]] if lines[-1] else ended
+
+
 def make_diff_files(old: dict, new: dict) -> str:
     """A git-style unified diff from the file map ``old`` to ``new`` ({path: bytes})."""
     chunks = []
@@ -146,8 +155,8 @@ def make_diff_files(old: dict, new: dict) -> str:
             chunks.append(header + f"Binary files a/{rel} and b/{rel} differ\n")
             continue
         lines = difflib.unified_diff(
-            a_text.splitlines(True),
-            b_text.splitlines(True),
+            split_lines(a_text),
+            split_lines(b_text),
             "a/" + rel if a is not None else "/dev/null",
             "b/" + rel if b is not None else "/dev/null",
         )
@@ -182,7 +191,7 @@ def parse_diff(text: str) -> list:
 
 def _parse(text: str) -> list:
     """parse_diff's entries, each with the text of its block (its ``diff --git`` line included)."""
-    files, lines, i = [], text.splitlines(True), 0
+    files, lines, i = [], split_lines(text), 0
     while i < len(lines):
         begin = i - 1 if i and lines[i - 1].startswith("diff --git ") else i
         binary = _BINARY.match(lines[i].rstrip("\n"))
@@ -197,7 +206,9 @@ def _parse(text: str) -> list:
             i += 2
             while i < len(lines) and _HUNK.match(lines[i]):
                 hunk, start, i = [], int(_HUNK.match(lines[i]).group(1)), i + 1
-                while i < len(lines) and lines[i][:1] in (" ", "-", "+", "\\", "\n"):
+                while i < len(lines) and (
+                    lines[i][:1] in (" ", "-", "+", "\\", "\n") or lines[i] == "\r\n"
+                ):
                     if (
                         lines[i].startswith(("--- ", "+++ "))
                         and i + 1 < len(lines)
@@ -223,12 +234,14 @@ def hunk_sides(hunk: list) -> tuple:
                 old if hunk[index - 1][:1] == "-" else new if hunk[index - 1][:1] == "+" else None
             )
             for side in [old, new] if target is None else [target]:
-                if side:
-                    side[-1] = side[-1].rstrip("\n")
+                if side and side[-1].endswith("\n"):
+                    side[-1] = side[-1][:-1]
             continue
-        if tag in (" ", "\n", "-"):
+        if line in ("\n", "\r\n"):  # an empty context line whose leading space was stripped
+            tag, body = " ", line
+        if tag in (" ", "-"):
             old.append(body)
-        if tag in (" ", "\n", "+"):
+        if tag in (" ", "+"):
             new.append(body)
     return "".join(old), "".join(new)
 
@@ -260,7 +273,10 @@ def apply_diff(workspace: str, diff: str, skip=lambda path: False) -> list:
                 os.remove(target)
             changed.append(path)
             continue
-        text = "" if is_new or not os.path.exists(target) else open(target, encoding="utf-8").read()
+        text = ""
+        if not is_new and os.path.exists(target):
+            with open(target, "rb") as handle:  # bytes: line ends stay as they are (CRLF, mixed)
+                text = handle.read().decode("utf-8")
         shift = 0  # lines added minus removed by the hunks applied so far
         for start, hunk in hunks:
             old, new = hunk_sides(hunk)
@@ -276,8 +292,8 @@ def apply_diff(workspace: str, diff: str, skip=lambda path: False) -> list:
             spot = min(spots, key=lambda at: abs(text.count("\n", 0, at) + 1 - start))
             text = text[:spot] + new + text[spot + len(old) :]
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        with open(target, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(target, "wb") as handle:
+            handle.write(text.encode("utf-8"))
         changed.append(path)
     return changed
 
