@@ -3,7 +3,10 @@
 One iteration reads top to bottom in :meth:`Learner.step`:
 
 1. **rollout**: ``groups_per_step`` task groups of ``group_size`` episodes through
-   :func:`turngym.rollout` with the current policy (:class:`~turngym.agents.hf.HFPolicy`);
+   :func:`turngym.rollout` with the current policy (:class:`~turngym.agents.hf.HFPolicy`, or
+   any policy recording token ids and logprobs, e.g. an OpenAIPolicy against vLLM/SGLang:
+   then ``logp_old`` is the server's recorded logprob and ``weight_sync`` brings the server's
+   weights up to date after each update; see :mod:`turngym.agents.learner_update`);
 2. **credit**: ``advantages = turngym.credit.<credit>(TurnBatch.from_trajectories(trajs), **kw)``,
    ``[n_traj, max_turns]``; for IGPO the learner first computes the teacher-forced gold-answer
    probability after every turn, ``p_t = exp(mean log pi(gold | context after turn t))``;
@@ -55,6 +58,7 @@ from turngym.agents.learner_update import (
     advantage_stats,
     chunk_logprobs,
     policy_update,
+    recorded_logprobs,
     turn_rows,
 )
 from turngym.envs.orchestra.presets import ORCHESTRA_ENVS
@@ -75,6 +79,16 @@ class Learner:
         credit_fn: optional override ``trajectories -> advantages [n_traj, max_turns]`` (for
             custom estimators); by default ``turngym.credit.<config.credit>`` is used.
         model, tokenizer: an already-loaded model/tokenizer instead of loading ``config.model``.
+        policy: the rollout policy, when not the learner's own :class:`HFPolicy` over its model:
+            any policy that records prompt token ids, action token ids and logprobs, e.g.
+            :class:`~turngym.agents.openai_compat.OpenAIPolicy` (``from_learner_config``, so it
+            samples as the config says) against a vLLM or SGLang server of the same model. The
+            PPO ratio is then taken against the recorded logprobs (``config.old_logprobs``).
+        weight_sync: called as ``weight_sync(learner)`` after every update, before the next
+            rollout, to bring the server's weights up to the learner's: e.g.
+            :class:`~turngym.agents.weight_sync.SGLangDiskSync`, or a function that drives vLLM's
+            weight-transfer API (NCCL/IPC, GPU only). Without it a server keeps its weights and
+            the ratio against its recorded logprobs corrects the growing mismatch (clipped).
     """
 
     def __init__(
@@ -84,6 +98,8 @@ class Learner:
         credit_fn: CreditFn | None = None,
         model: Any = None,
         tokenizer: Any = None,
+        policy: Any = None,
+        weight_sync: Callable[[Learner], Any] | None = None,
     ) -> None:
         self.config = config
         self.device = torch.device(config.device) if config.device else default_device()
@@ -97,6 +113,12 @@ class Learner:
         # Sampling config, prompt template and generation batch all come from the config; the
         # training forward scores under the same ``self.policy.sampling``.
         self.policy = HFPolicy.for_learner(self.model, self.tokenizer, config, device=self.device)
+        #: What rollouts sample from: ``policy`` when given, else :attr:`policy`.
+        self.rollout_policy = policy if policy is not None else self.policy
+        self.weight_sync = weight_sync
+        self.use_recorded_logprobs = config.old_logprobs == "recorded" or (
+            config.old_logprobs == "auto" and policy is not None
+        )
         self.credit_fn = credit_fn
         self.progress_estimator: Any = None  # SPA's learned progress head (spa_estimator=True)
         self.progress_optimizer: Any = None
@@ -144,13 +166,13 @@ class Learner:
             if config.env_id in ORCHESTRA_ENVS:  # a team sharing the model: every agent's turns
                 from turngym.envs import orchestra
 
-                team = orchestra.rollout(config.env_id, self.policy, **arguments)
+                team = orchestra.rollout(config.env_id, self.rollout_policy, **arguments)
                 return [
                     trajectory for episode in team for trajectory in episode.trajectories.values()
                 ]
             return turngym.rollout(
                 config.env_id,
-                self.policy,
+                self.rollout_policy,
                 progress=config.progress,
                 pool=self.env_pool(),
                 **arguments,
@@ -191,7 +213,14 @@ class Learner:
             )
         advantages = self.advantages(trajectories).detach().float().cpu()
         rows = turn_rows(trajectories, advantages)
-        stats = self._update(rows.prompts, rows.actions, rows.advantages, rows.episodes)
+        recorded = recorded_logprobs(rows) if self.use_recorded_logprobs else None
+        stats = policy_update(
+            self, rows.prompts, rows.actions, rows.advantages, rows.episodes, recorded
+        )
+        if self.weight_sync is not None:
+            synced = time.perf_counter()
+            self.weight_sync(self)
+            stats["weight_sync_seconds"] = time.perf_counter() - synced
         rewards = [t.total_reward for t in trajectories]
         metrics = {
             "iteration": self.iteration + 1,

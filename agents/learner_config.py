@@ -19,6 +19,7 @@ __all__ = [
     "CREDIT_METHODS",
     "GROUP_CREDIT_METHODS",
     "LOSS_AGG_MODES",
+    "OLD_LOGPROBS",
     "LearnerConfig",
     "SAMPLING_FIELDS",
     "check_credit_kwargs",
@@ -65,6 +66,9 @@ GROUP_CREDIT_METHODS = ("grpo", "rloo", "gigpo", "salt", "igpo")
 #:   episode weighs the same whatever its length);
 #: - ``seq-mean-token-sum-norm``: ``sum_et l_et / (S * max_new_tokens)`` (Dr. GRPO: a constant
 #:   normaliser; verl divides by the padded response width).
+#: Where the PPO ratio's ``logp_old`` comes from (see ``LearnerConfig.old_logprobs``).
+OLD_LOGPROBS = ("auto", "recorded", "recomputed")
+
 LOSS_AGG_MODES = (
     "token-mean",
     "seq-mean-token-sum",
@@ -205,6 +209,12 @@ class LearnerConfig:
     eval_every: int = 0
     #: Task groups of each evaluation (``group_size`` episodes each, seeds from 10,000).
     eval_groups: int = 8
+    #: ``logp_old`` of the PPO ratio ``exp(logp - logp_old)``: ``"recorded"`` uses the logprobs
+    #: the rollout policy recorded with each action token (a vLLM/SGLang server's, so the ratio
+    #: also corrects for the server's numerics and any weights it has not synced yet);
+    #: ``"recomputed"`` scores the rollout tokens with the learner's model before the update;
+    #: ``"auto"``: recorded when the learner was given a rollout ``policy``, else recomputed.
+    old_logprobs: str = "auto"
     #: Resume from ``output_dir/checkpoint`` when it exists.
     resume: bool = True
     #: Also log metrics to TensorBoard (needs ``tensorboard``).
@@ -254,6 +264,8 @@ class LearnerConfig:
             fail("save_every", "must be >= 0 (0 saves only at the end)")
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             fail("eval_every", "must be an int >= 0 (0 never evaluates)")
+        if self.old_logprobs not in OLD_LOGPROBS:
+            fail("old_logprobs", f"use one of {', '.join(OLD_LOGPROBS)}")
         if not self.learning_rate > 0:
             fail("learning_rate", "must be > 0, e.g. 1e-6 for a 1B model")
         if not self.temperature > 0:

@@ -17,7 +17,8 @@ choice, not top level) and ``return_meta_info`` adds ``choices[0].meta_info`` wi
 (``return_tokens_as_token_ids``) are ignored, as SGLang's pydantic request model ignores extras.
 ``reject=("field", ...)`` answers HTTP 400 naming the first of those fields a request carries
 (a server that knows all but one field). ``generate(messages) -> (text, ids, logprobs, prompt)``
-replaces the scripted answer with a real model's (e.g. the tiny model's own logprobs).
+replaces the scripted answer with a real model's (e.g. the tiny model's own logprobs);
+``routes`` adds more Starlette routes (e.g. SGLang's ``/update_weights_from_disk``).
 
 ``replies`` replaces that answer with a scripted cycle. ``failures`` scripts faults consumed one per request: ``"500"``, ``"slow"`` (sleeps past a 0.5 s
 client timeout), ``"empty"``, ``"huge"`` (400,000 characters).
@@ -51,13 +52,15 @@ class ChatServer:
         replies: list[str] | None = None,
         reject: tuple[str, ...] = (),
         generate: Any = None,
+        routes: list[Route] | None = None,
     ) -> None:
         self.mode, self.tokenizer, self.latency, self.replies = mode, tokenizer, latency, replies
         self.reject, self.generate = reject, generate
         self.failures: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.in_flight = self.max_in_flight = 0
-        app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+        chat = Route("/v1/chat/completions", self._chat, methods=["POST"])
+        app = Starlette(routes=[chat, *(routes or [])])
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
