@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The credit-lab study of issue 23 (benchmarks/results/credit_lab/). Two parts that can run at
+# once; each (env, method, seed) run is cached under */runs, so a rerun only trains what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+LAB="${LAB:-turngym lab}"
+case "${1:-all}" in
+  corridor|all)
+    nice -n 10 $LAB --env corridor-6-8 --seeds 10 --out corridor \
+      --methods grpo,gigpo,gigpo_gamma1,gigpo_nostd,salt,spa,spa_bonus,discounted,grpo@episode
+    nice -n 10 $LAB --env corridor-8-10 --seeds 10 --out corridor-long \
+      --methods grpo,gigpo,gigpo_gamma1,salt,spa
+    ;;&
+  families|all)
+    nice -n 10 $LAB --env textworld-medium-bc --env alfworld-bc --seeds 5 --out long-horizon \
+      --methods grpo,gigpo
+    nice -n 10 $LAB --env webshop-small --env textworld-easy --seeds 5 --out families \
+      --methods grpo,gigpo,salt
+    ;;
+esac
