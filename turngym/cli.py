@@ -16,8 +16,11 @@ turngym swe reap [--all]                   remove SWE sandboxes whose driver die
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -69,10 +72,43 @@ def json_argument(text: str, flag: str) -> dict[str, Any]:
     return value
 
 
+#: The extra each delegated module needs, named when importing it fails.
+_EXTRAS = {
+    "turngym.integrations.openenv": "openenv",
+    "turngym.envs.webshop.server": "webshop",
+    "turngym.agents.train": "train",
+    "turngym.agents.train_report": "bench",
+    "turngym.envs.orchestra.trace_cli": "multiagent",
+    "turngym.envs.swe.reap": "docker",
+}
+
+
 def _call(path: str, argv: Sequence[str]) -> int:
     module, _, function = path.partition(":")
-    result = getattr(importlib.import_module(module), function)(list(argv))
-    return int(result or 0)
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as error:  # a missing extra: one line naming it, not the import chain
+        from turngym.error import DependencyNotInstalled
+
+        message = str(error)
+        if not isinstance(error, DependencyNotInstalled):
+            extra = _EXTRAS.get(module, "all")
+            message = f"{message}; this command needs pip install 'turngym[{extra}]'"
+        print(f"turngym: error: {message}", file=sys.stderr)
+        return 2
+    return int(getattr(loaded, function)(list(argv)) or 0)
+
+
+def _build(factory: Any, env_id: str, kwargs: dict[str, Any]) -> Any:
+    """``factory(env_id, **kwargs)``; a keyword the env does not take is a one-line error."""
+    from turngym.error import InvalidArgumentError
+
+    try:
+        return factory(env_id, **kwargs)
+    except TypeError as error:
+        raise InvalidArgumentError(
+            f"--kwargs {kwargs} do not fit {env_id}: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
@@ -125,7 +161,7 @@ def _play_orchestra(args: argparse.Namespace, stdin: Any) -> int:
         raise InvalidArgumentError(
             "orchestra presets draw their subtasks with --seed; drop --task (pick another seed)."
         )
-    env = orchestra.parallel_env(args.env_id, **json_argument(args.kwargs, "--kwargs"))
+    env = _build(orchestra.parallel_env, args.env_id, json_argument(args.kwargs, "--kwargs"))
     _, infos = env.reset(seed=args.seed)
     print(f"== {args.env_id}: you are the orchestrator; the workers are experts ==")
     print(f"{infos[orchestra.ORCHESTRATOR]['instructions']}\n(type an action; ':q' quits)")
@@ -144,6 +180,20 @@ def _play_orchestra(args: argparse.Namespace, stdin: Any) -> int:
     return 0
 
 
+def _readable(observation: str) -> str:
+    """WebShop's text pages join their elements with `` [SEP] `` (what agents read, as in the
+    original); the terminal shows one element a line instead."""
+    return observation.replace(" [SEP] ", "\n")
+
+
+def _numbered_action(line: str, admissible: list[str]) -> str:
+    """``3`` plays the third listed action, unless ``3`` is itself one of them."""
+    text = line.strip()
+    if text.isdigit() and text not in admissible and 1 <= int(text) <= len(admissible):
+        return admissible[int(text) - 1]
+    return line
+
+
 def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
     import turngym
     from turngym.envs.orchestra import ORCHESTRA_ENVS
@@ -151,17 +201,21 @@ def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
     stdin = stdin or sys.stdin
     if args.env_id in ORCHESTRA_ENVS:
         return _play_orchestra(args, stdin)
-    env = turngym.make(args.env_id, **json_argument(args.kwargs, "--kwargs"))
+    env = _build(turngym.make, args.env_id, json_argument(args.kwargs, "--kwargs"))
     options = {"task": args.task} if args.task else None
     observation, info = env.reset(seed=args.seed, options=options)
     print(f"== {args.env_id} task {info.get('task_id')} ==\n{info['instructions']}\n")
-    print("(type an action; ':q' quits, ':r' restarts, ':a' lists admissible actions)\n")
+    print(
+        "(type an action, or the number of a listed one; ':q' quits, ':r' restarts, "
+        "':a' lists admissible actions)\n"
+    )
     total = 0.0
     while True:
-        print(observation)
-        if info.get("admissible_actions"):
-            shown = info["admissible_actions"][:30]
-            more = len(info["admissible_actions"]) - len(shown)
+        print(_readable(observation))
+        admissible = info.get("admissible_actions") or []
+        if admissible:
+            shown = [f"{i}) {action}" for i, action in enumerate(admissible[:30], start=1)]
+            more = len(admissible) - len(shown)
             print("actions: " + " | ".join(shown) + (f" | ... (+{more})" if more > 0 else ""))
         print("> ", end="", flush=True)
         line = stdin.readline()
@@ -173,9 +227,13 @@ def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
             total = 0.0
             continue
         if line.strip() == ":a":
-            print("\n".join(info.get("admissible_actions") or ["(this env does not list actions)"]))
+            listed = info.get("admissible_actions") or []
+            print("\n".join(f"{i}) {a}" for i, a in enumerate(listed, start=1)) or "(none listed)")
             continue
-        observation, reward, terminated, truncated, info = env.step(line.rstrip("\n"))
+        action = _numbered_action(line.rstrip("\n"), info.get("admissible_actions") or [])
+        if action != line.rstrip("\n"):
+            print(f"> {action}")
+        observation, reward, terminated, truncated, info = env.step(action)
         total += reward
         print(
             f"[turn {info['turn']}] reward {reward:+.3f} ({_format_components(info['reward_components'])})"
@@ -183,7 +241,7 @@ def _cmd_play(args: argparse.Namespace, stdin: Any = None) -> int:
             + ("" if info["valid_action"] else "  [invalid action]")
         )
         if terminated or truncated:
-            print(observation)
+            print(_readable(observation))
             end = "terminated" if terminated else "truncated (turn limit)"
             print(
                 f"== episode {end}: outcome {info['outcome']}, success {info['success']}, return {total:+.3f} =="
@@ -203,8 +261,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 check_parallel_env(lambda env_id=env_id: orchestra.parallel_env(env_id))
             else:
                 env = turngym.make(env_id)
-                try:
-                    check_env(env)
+                try:  # gymnasium's render check prints the observation of a "human" env
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        check_env(env)
                 finally:
                     env.close()
             print(f"PASS {env_id}")
@@ -218,6 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="turngym", description="turngym: text envs for multi-turn agentic RL"
     )
+    parser.add_argument("--version", action="version", version=f"turngym {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list registered env ids").set_defaults(run=_cmd_list)
     play = sub.add_parser("play", help="play an env in the terminal (any id `turngym list` prints)")
@@ -242,8 +302,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("turngym")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        import turngym
+
+        return turngym.__version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``turngym`` script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `turngym list | head -3`: the reader left; that is not an error
+        # Python would report the pipe again when it flushes stdout at exit: point it at devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _DELEGATED:
         return _call(_DELEGATED[argv[0]][0], argv[1:])
