@@ -334,6 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         for policy_name in policy_names:
             check_policy_name(policy_name)
+        if env_kwargs:  # a misspelt keyword fails here, not as a skipped run per env
+            from turngym.agents.train_config import check_env
+
+            for env_id in env_ids:
+                check_env(env_id, env_kwargs, "--env-kwargs")
     except InvalidArgumentError as error:
         print(f"turngym bench: error: {error}", file=sys.stderr)
         return 2

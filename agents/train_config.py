@@ -105,8 +105,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """Builds and closes ``env_id`` with ``env_kwargs``; raises one-line errors for either."""
+def check_env(env_id: str, env_kwargs: dict[str, Any], what: str = "env_kwargs") -> None:
+    """Builds and closes ``env_id`` with ``env_kwargs``; raises one-line errors for either
+    (``what`` names the kwargs' source in the message, e.g. ``--env-kwargs``)."""
     from turngym.envs.orchestra.presets import ORCHESTRA_ENVS
 
     try:
@@ -120,10 +121,10 @@ def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
             env = turngym.make(env_id, **env_kwargs)
     except TypeError as error:
         raise InvalidArgumentError(
-            f"env_kwargs {env_kwargs} do not fit {env_id}: {str(error).splitlines()[0]}"
+            f"{what} {env_kwargs} do not fit {env_id}: {str(error).splitlines()[0]}"
         ) from None
     except InvalidArgumentError as error:
-        raise InvalidArgumentError(f"env_id/env_kwargs: {error}") from None
+        raise InvalidArgumentError(f"{env_id} with {what} {env_kwargs}: {error}") from None
     env.close()
 
 

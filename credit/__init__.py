@@ -27,6 +27,13 @@ method         what it computes
 torch.Size([2, 1])
 """
 
+try:  # every estimator is a tensor function
+    import torch  # noqa: F401
+except ImportError:
+    from turngym.error import missing_dependency
+
+    raise missing_dependency("torch", "credit") from None
+
 from .batch import TurnBatch, action_hash, normalize_action, spread_to_tokens
 from .columnar import TrajectoryRecorder
 from .gae import gae

@@ -25,7 +25,7 @@ def test_play_a_winning_game(capsys) -> None:
     code = cli._cmd_play(args, stdin=io.StringIO("go east\nfly\ngo east\n"))
     out = capsys.readouterr().out
     assert code == 0
-    assert "actions: go east | go west | wait" in out
+    assert "actions: 1) go east | 2) go west | 3) wait" in out
     assert "[invalid action]" in out and "format=-0.100" in out
     assert "outcome 1.0, success True" in out
 

@@ -79,7 +79,7 @@ _EXTRAS = {
     "turngym.agents.train": "train",
     "turngym.agents.train_report": "bench",
     "turngym.envs.orchestra.trace_cli": "multiagent",
-    "turngym.envs.swe.reap": "docker",
+    "turngym.envs.swe.cli": "docker",
 }
 
 

@@ -260,15 +260,9 @@ class TurnEnv(gymnasium.Env[str, str]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         """Starts an episode on ``options["task"]`` or on a task drawn with ``seed``."""
+        self.check_reset_options(options)
         super().reset(seed=seed)
-        options = dict(options or {})
-        task = options.pop("task", None)
-        if options:
-            raise InvalidArgumentError(
-                f"unknown reset options {sorted(options)}; the only option is 'task' "
-                "(a task id of this env's split or of any split)."
-            )
-        task_id = self._resolve_task(task)
+        task_id = self._resolve_task((options or {}).get("task"))
         start = self._start(task_id, self.np_random)
         self._task_id = task_id
         self._turn = 0
@@ -281,6 +275,23 @@ class TurnEnv(gymnasium.Env[str, str]):
         info["task_id"] = task_id
         self._render_if_human()
         return start.observation, info
+
+    def check_reset_options(self, options: dict[str, Any] | None) -> None:
+        """Raises what :meth:`reset` would raise for ``options``, changing nothing.
+
+        Raises:
+            InvalidArgumentError: an option other than ``task``.
+            UnknownTaskError: ``options["task"]`` names no task of any split.
+        """
+        options = dict(options or {})
+        task = options.pop("task", None)
+        if options:
+            raise InvalidArgumentError(
+                f"unknown reset options {sorted(options)}; the only option is 'task' "
+                "(a task id of this env's split or of any split)."
+            )
+        if task is not None:
+            self._resolve_task(task)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Takes one turn. Any text is a legal action; unparseable text gets feedback."""

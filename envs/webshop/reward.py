@@ -61,10 +61,14 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from rapidfuzz import fuzz
-from rapidfuzz.utils import default_process
-
 from turngym.envs.webshop.nouns import NounTagger, title_nouns
+from turngym.error import missing_dependency
+
+try:  # WebShop's own fuzzy title match (thefuzz there; rapidfuzz is its maintained successor)
+    from rapidfuzz import fuzz
+    from rapidfuzz.utils import default_process
+except ImportError:
+    raise missing_dependency("rapidfuzz", "webshop") from None
 
 __all__ = [
     "RewardBreakdown",
