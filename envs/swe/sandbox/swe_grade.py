@@ -221,8 +221,9 @@ def grade(request: dict) -> dict:
     dropped.extend(refused)
     if refused:  # the refused files are back as they were: the graded patch is the rest
         kept = filter_diff(kept, tracked, set(files) | {path for path, _ in refused})[0]
+    patched = [p for p in changed if p not in dict(refused)]  # the agent's files, as applied
     result.update(applied=hashlib.sha1(kept.encode()).hexdigest(),
-                  sources=_sources(workspace, [p for p in changed if p not in dict(refused)]))  # fmt: skip
+                  sources=_sources(workspace, patched))  # fmt: skip
     if request.get("test_patch_path"):  # SWE-bench: the instance's test changes go in last
         apply_diff(workspace, read_text(request["test_patch_path"]))
     if request.get("agent_uid") and os.getuid() == 0:
@@ -252,7 +253,7 @@ def grade(request: dict) -> dict:
     os.close(nonce_write)
     runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "turngym_grade_runner.py")
     command = [request.get("python", "python3"), "-I", "-B", runner, str(nonce_read), str(report_write),
-               workspace, request.get("site") or "", "--", "-rA", "-q", "--tb=short", "--color=no", "-p", "no:cacheprovider",
+               workspace, request.get("site") or "", json.dumps(patched), "--", "-rA", "-q", "--tb=short", "--color=no", "-p", "no:cacheprovider",
                "--rootdir", workspace, "-c", _config(workspace, scratch), *files]  # fmt: skip
     process = spawn(request, command, env, pass_fds=(nonce_read, report_write))
     os.close(nonce_read)

@@ -96,7 +96,7 @@ def _interpreter_dirs(repo: str, site: str) -> tuple:
 class _Tripwires:
     """What the test process looked like when the session started, and how it differs now."""
 
-    def __init__(self, pluginmanager, conftests: set, trusted: tuple) -> None:
+    def __init__(self, pluginmanager, conftests: set, trusted) -> None:
         import threading
 
         self._pm, self._conftests, self._trusted, self._threading = (
@@ -119,7 +119,7 @@ class _Tripwires:
     def _trusted_object(self, obj) -> bool:
         module = sys.modules.get(getattr(type(obj), "__module__", ""), None)
         path = getattr(module, "__file__", None)
-        return bool(path) and os.path.realpath(path).startswith(self._trusted)
+        return bool(path) and self._trusted(path)
 
     def check(self) -> list:
         """Names of what changed since start (also kept in ``found``)."""
@@ -159,7 +159,7 @@ class _Reporter:
     fails every test).
     """
 
-    def __init__(self, nonce: str, fd: int, conftests: set, trusted: tuple) -> None:
+    def __init__(self, nonce: str, fd: int, conftests: set, trusted) -> None:
         self._nonce, self._fd = nonce, fd
         self._write, self._dumps, self._original = os.write, json.dumps, _snapshot()
         self._conftests, self._trusted = conftests, trusted
@@ -228,7 +228,10 @@ class _Reporter:
 
 def main() -> int:
     nonce_fd, report_fd, repo, site = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    args = sys.argv[sys.argv.index("--") + 1 :]
+    args, extra = sys.argv[sys.argv.index("--") + 1 :], sys.argv[5 : sys.argv.index("--")]
+    changed = {
+        os.path.realpath(os.path.join(repo, p)) for p in (json.loads(extra[0]) if extra else [])
+    }
     with os.fdopen(nonce_fd, "rb") as handle:
         nonce = handle.read(256).decode().strip()
     if site:
@@ -242,7 +245,14 @@ def main() -> int:
     _Reporter.pytest_runtest_makereport = pytest.hookimpl(hookwrapper=True, tryfirst=True)(
         _Reporter.pytest_runtest_makereport
     )
-    reporter = _Reporter(nonce, report_fd, _conftests(repo), _interpreter_dirs(repo, site))
+    dirs, root = _interpreter_dirs(repo, site), os.path.realpath(repo) + os.sep
+
+    def trusted(path: str) -> bool:
+        """Code of the interpreter, or of the repository in a file the patch left alone."""
+        real = os.path.realpath(path)
+        return real.startswith(dirs) or (real.startswith(root) and real not in changed)
+
+    reporter = _Reporter(nonce, report_fd, _conftests(repo), trusted)
     sys.path.append(repo)
     os.chdir(repo)
     code = pytest.main(args, plugins=[reporter])
