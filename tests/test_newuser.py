@@ -156,3 +156,22 @@ def test_save_traces_leaves_no_file_when_a_trace_is_invalid(tmp_path: Path) -> N
     with pytest.raises(Exception, match="trace"):
         orchestra.save_traces(path, [{"not": "a trace"}])
     assert path.read_text() == json.dumps({"earlier": 1}) + "\n"  # an earlier file stays whole
+
+
+def test_the_docker_engine_is_found_under_turngym_docker_state(monkeypatch, tmp_path) -> None:
+    docker = pytest.importorskip("docker")
+    from turngym.envs.swe import docker_engine
+
+    monkeypatch.setenv("TURNGYM_DOCKER_STATE", str(tmp_path / "state"))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(docker_engine, "_CLIENT", None)
+    tried = []
+
+    def client(base_url, timeout):
+        tried.append(base_url)
+        raise ConnectionError("no engine in this test")
+
+    monkeypatch.setattr(docker, "DockerClient", client)
+    with pytest.raises(turngym.error.DependencyNotInstalled, match="no Docker engine answers"):
+        docker_engine.connect()
+    assert f"unix://{tmp_path}/state/docker.sock" in tried  # what ci_setup.sh used for STATE_DIR

@@ -17,6 +17,7 @@ from turngym.cache import pid_alive
 from turngym.error import DependencyNotInstalled
 
 __all__ = [
+    "ci_socket",
     "connect",
     "engine_available",
     "reap",
@@ -29,6 +30,16 @@ __all__ = [
 LABEL = "turngym.swe"
 #: Where docker/ci_setup.sh puts its engine's socket by default.
 CI_SOCKET = f"unix://{os.environ.get('TMPDIR', '/tmp')}/turngym-docker/docker.sock"
+
+
+def ci_socket() -> str:
+    """The socket of the engine docker/ci_setup.sh starts: under ``$TURNGYM_DOCKER_STATE`` when
+    set (the script's own default rule), else :data:`CI_SOCKET`. Read at call time, so a new
+    shell without the ``DOCKER_HOST`` that ``source docker/ci_setup.sh`` exported still finds it."""
+    state = os.environ.get("TURNGYM_DOCKER_STATE")
+    return f"unix://{state.rstrip('/')}/docker.sock" if state else CI_SOCKET
+
+
 _CLIENT: Any = None
 _REAPED = False
 # Removing a container takes ~0.2 s; a background thread does it so the next reset need not wait.
@@ -95,7 +106,7 @@ def connect(timeout: float = 700.0) -> Any:
     tried = []
     for url in ([os.environ["DOCKER_HOST"]] if os.environ.get("DOCKER_HOST") else []) + [
         "unix:///var/run/docker.sock",
-        CI_SOCKET,
+        ci_socket(),
     ]:
         try:
             client = docker.DockerClient(base_url=url, timeout=timeout)
