@@ -15,6 +15,10 @@ local backend measured in the same run. Docker needs an engine and the images of
 package) measures that older code too, in a subprocess, with the same images and settings, and
 adds old/new columns: e.g. ``submit (grade)`` before (in the agent's container) and after (a
 fresh grading sandbox, out of band).
+
+``--canaries N`` measures what the tamper-evident grade costs (issue 28): N pairs of grades of the
+same gold diff in fresh grading sandboxes, with and without the canaries (and the tripwires,
+which run either way), in alternating order (ABBA), reported as the same-run ratio of medians.
 """
 
 from __future__ import annotations
@@ -98,6 +102,37 @@ def measure(backend: str, resets: int, commands: int) -> dict[str, float]:
     return {name: _median_ms(values) for name, values in timings.items() if values}
 
 
+def canary_overhead(backend: str, pairs: int) -> dict[str, float]:
+    """Median grade seconds with and without canaries (same diff, same run) and their ratio."""
+    from turngym.envs.swe.expert import patch_to_calls
+    from turngym.envs.swe.grading import grading_spec
+
+    env = gymnasium.make("turngym/SWE-v0", backend=backend, max_turns=10_000)
+    task_id = sorted(t for t in env.unwrapped.task_ids if t.startswith("parse__"))[0]
+    timings: dict[int, list[float]] = {0: [], 4: []}
+    try:
+        env.reset(options={"task": task_id})
+        task = env.unwrapped.tasks[task_id]
+        for call in patch_to_calls(task.patch):
+            env.step(call)
+        sandbox, spec = env.unwrapped._sandbox, grading_spec(task)
+        diff = sandbox.agent_diff()
+        for index in range(pairs):
+            for canaries in (0, 4) if index % 2 == 0 else (4, 0):
+                request = {"files": spec.files, "targets": spec.targets, "command": spec.command,
+                           "test_patch": task.test_patch, "task": task_id, "canaries": canaries}  # fmt: skip
+                started = time.perf_counter()
+                result = sandbox.evaluate(diff, request, timeout=180)
+                timings[canaries].append(time.perf_counter() - started)
+                assert len(result.get("canaries") or {}) == canaries, result.get("canaries")
+                assert not result.get("tampered"), result.get("tampered")
+    finally:
+        env.close()
+    without, with_ = statistics.median(timings[0]), statistics.median(timings[4])
+    return {"grade without canaries (s)": without, "grade with 4 canaries (s)": with_,
+            "ratio": with_ / without, "pairs": pairs}  # fmt: skip
+
+
 def baseline_from_git(rev: str) -> str:
     """A folder with ``rev``'s turngym laid out as installed (envs/agents/credit inside it)."""
     root = Path(__file__).resolve().parents[1]
@@ -139,7 +174,20 @@ def main() -> None:
         "--baseline-git", default=None, help="git revision to measure as the baseline"
     )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # child mode
+    parser.add_argument(
+        "--canaries", type=int, default=0, help="pairs of grades with/without canaries"
+    )
     args = parser.parse_args()
+    if args.canaries:
+        for backend in args.backends.split(","):
+            try:
+                print(backend, json.dumps(canary_overhead(backend, args.canaries)))
+            except Exception as error:  # noqa: BLE001 - report an unavailable backend and go on
+                print(
+                    f"{backend}: skipped ({type(error).__name__}: {str(error)[:200]})",
+                    file=sys.stderr,
+                )
+        return
     if args.quick:
         args.resets, args.commands = 5, 10
     backends = args.backends.split(",")
