@@ -394,6 +394,35 @@ def test_example_config_composes_with_verls_own_config():
 
 
 @needs_verl
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["actor_rollout_ref.actor.use_kl_loss=true"], ["trainer.n_gpus_per_node=8"]],
+    ids=["as-shipped", "with-reference", "8-gpus"],
+)
+def test_example_config_passes_verls_own_validation(overrides):
+    """What ``python -m verl.trainer.main_ppo --config-path docs --config-name verl_turngym_ppo``
+    does before Ray starts: hydra composes the file over verl's config, ``auto_set_device``, then
+    ``validate_config`` with main_ppo's own reference/critic decisions (bd15375 failed here on
+    the actor's and the rollout's micro-batch sizes)."""
+    from hydra import compose, initialize_config_dir
+    from verl.trainer import main_ppo
+
+    with initialize_config_dir(config_dir=str(ROOT / "docs"), version_base=None):
+        config = compose(
+            config_name="verl_turngym_ppo",
+            overrides=["actor_rollout_ref.model.path=Qwen/Qwen2.5-1.5B-Instruct", *overrides],
+        )
+    main_ppo.auto_set_device(config)
+    main_ppo.validate_config(
+        config=config,
+        use_reference_policy=main_ppo.need_reference_policy(config),
+        use_critic=main_ppo.need_critic(config),
+    )
+    assert main_ppo.need_reference_policy(config) is bool(overrides and "kl" in overrides[0])
+    assert config.trainer.use_v1 is False  # the trainer path the estimators are fed on
+
+
+@needs_verl
 def test_igpo_estimator_reads_gold_probs_from_extra_fields(verl_patched):
     import numpy as np
     import torch
