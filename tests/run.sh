@@ -27,6 +27,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 echo "== python environment"
+# CMake, g++, gcc, make, python3-venv/-dev: fast-downward-textworld and jericho compile from source.
+bash docker/toolchain.sh
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 is the CPU build; naming it first keeps pip from pulling a CUDA wheel.
