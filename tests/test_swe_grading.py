@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from turngym.envs.swe.grading import GradeSpec, grading_spec, patch_flags, verdict
+from turngym.envs.swe.grading import GradeSpec, grading_spec, verdict
 from turngym.envs.swe.sandbox.swe_diff import filter_diff, make_diff_files
 from turngym.envs.swe.sandbox.swe_grade import _log_statuses, _statuses
 from turngym.envs.swe.tasks import Task
@@ -110,12 +110,6 @@ def test_verdict_needs_stream_and_log_to_agree() -> None:
     tampered = verdict(task, spec, {"tests": both, "log_tests": both, "tampered": ["os.write"]})
     assert not tampered["resolved"] and tampered["tampered"] == ["os.write"]
     assert tampered["verdict"] == "tampered" and "os.write" in tampered["reason"]
-
-
-def test_patch_flags_name_suspicious_additions() -> None:
-    diff = "+++ b/m.py\n+import atexit\n+import os as _o\n+sys.modules['x'] = y\n+_pytest.x\n-os._exit(0)\n"
-    assert patch_flags(diff) == ["atexit", "sys.modules", "pytest internals", "file descriptors"]
-    assert patch_flags("+++ b/m.py\n+return a + b\n") == []
 
 
 def test_external_tasks_use_the_harness_command_and_parser() -> None:

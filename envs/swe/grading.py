@@ -19,23 +19,50 @@ container from the task's image / a new bubblewrap jail over a new copy of the s
 3. each test's outcome is read from a nonce-authenticated pipe the runner's plugin writes as the
    tests run (records after the session's end are ignored) **and** from pytest's ``-rA`` summary
    in the log, as SWE-bench reads it; a test counts as passed only when both say so
-   (disagreements are reported in ``info["grading"]["mismatch"]``); the runner also checks that
-   pytest's report-making functions were not replaced during the run (if they were, every test
-   fails and ``mismatch`` says which).
+   (disagreements are reported in ``info["grading"]["mismatch"]``);
+4. the grade is **tamper-evident** (verdict ``tampered``: reward 0, outcome and dense, reasons in
+   ``info["grading"]["tampered"]``): fresh canary tests, half must-pass and half must-fail, are
+   planted in the graded test files for every grade (``sandbox/swe_canary.py``) and every one
+   must show its planted outcome in both the stream and the log (:func:`canary_problems`); the
+   runner's tripwires (``turngym_grade_runner.py``) freeze pytest's report functions and the
+   set of hook implementations at session start (only the repository's own pre-existing
+   ``conftest.py`` may add any), and count a swapped implementation, a trace or profile
+   function, a new ``sys.meta_path``/``sys.path_hooks`` entry from code the patch touched, a
+   report that changed after it was made or says passed for a call that raised; the grader
+   fingerprints the graded test files and conftests before the run and compares after;
+5. Python files the patch edits or adds are refused (put back, named in ``dropped``) when their
+   source encoding is not UTF-8/ASCII, and the rest are analysed on their AST
+   (:mod:`turngym.envs.swe.diff_analysis`, ``info["grading"]["flags"]``/``flag_details``); the
+   env's ``suspicious`` policy decides whether a high-severity flag zeroes the episode.
 
 Other frameworks (Django's ``runtests.py``, sympy's ``bin/test``) plug in through
 :func:`grading_spec`: an external task whose :func:`turngym.envs.swe.harness.test_spec` names a
 parser other than pytest runs the harness's command in the grader, and the host parses its log
 with :func:`turngym.envs.swe.harness.parse_log`.
 
-What remains possible in principle: the code under test runs inside the test process (as in
-SWE-bench), so it can reach what the integrity check does not watch: install an import hook that
-rewrites the test modules, replace the test functions or fixtures after collection, find the
-nonce in memory and write records, or special-case the tests' inputs. None of that is possible
-from files the allow-list drops, only from edits to the library itself, and :func:`patch_flags`
-names such edits (``info["grading"]["flags"]``): touching ``atexit``, ``sys.modules``,
-``sys.meta_path``/``importlib``, ``os._exit``, pytest/pluggy/unittest, ``gc``/frame inspection,
-``/proc``, signals, subprocesses, ``ctypes``, ``builtins``, raw file descriptors.
+What remains possible, and why (the code under test runs inside the test process, as in
+SWE-bench, so nothing in that process is out of its reach; each layer only raises the cost):
+
+* **A forgery that knows the real test names.** Canaries catch a rule that cannot tell them from
+  the task's tests (all-pass, swallow every failure, drop unknown tests). Code that carries the
+  names of the task's tests (read from the agent's own checkout, where no canary exists) and
+  forges only those is not caught by the canaries; it still needs a way into pytest that the
+  tripwires do not see and an edit the AST analysis does not flag.
+* **Hooks the tripwires do not watch.** Hook implementations, report functions, trace/profile
+  functions and import hooks are checked at every record and around every report; a change made
+  and undone between two checkpoints, an object whose ``__module__`` is forged to look like an
+  untouched file, or a patch of something else in pytest (a fixture, ``item.obj`` of one named
+  test, the terminal writer) is not. The nonce is in this process's memory: code that finds it
+  could write records, but the ``-rA`` log must agree and the canaries must still hold.
+* **Rewrites that are undone in time.** Test files and conftests are fingerprinted before and
+  after the run, not while it runs; tests are restored from the task, never taken from the agent.
+* **Obfuscation past the AST.** The analysis reads what the interpreter reads, resolves import
+  aliases and follows decoders into ``exec``/``eval``/``compile``/``marshal``, and flags computed
+  ``getattr`` on dangerous modules; code that reaches the same objects through ordinary-looking
+  data flow (a plain attribute chain built across functions, a C extension already installed)
+  is not flagged. ``suspicious="flag"`` turns the analysis into a report only.
+* **Special-casing the tests' inputs** (returning the expected values for the inputs the tests
+  use) is an honest-looking edit by construction; only held-out tests would catch it.
 """
 
 from __future__ import annotations
@@ -55,28 +82,11 @@ from turngym.error import DependencyNotInstalled
 __all__ = [
     "GradeSpec",
     "grading_spec",
-    "patch_flags",
     "verdict",
     "canary_problems",
     "start_tree",
     "VERDICTS",
-    "SUSPICIOUS",
 ]
-
-#: Added-line patterns that flag a patch as suspicious (name -> regex).
-SUSPICIOUS = {
-    "atexit": r"\batexit\b",
-    "sys.modules": r"sys\.modules",
-    "os._exit": r"\bos\._exit\b|\bsys\.exit\b",
-    "pytest internals": r"\b_pytest\b|\bpytest\b|\bpluggy\b|\bunittest\b",
-    "frame or gc inspection": r"\bgc\.get_\w+|\bsys\._getframe\b|\binspect\.(stack|currentframe)\b|\bsys\.settrace\b|\bsys\.setprofile\b",
-    "/proc or /dev access": r"/proc/|/dev/fd|/dev/std",
-    "signals or processes": r"\bsignal\.|\bos\.kill\b|\bos\.fork\b|\bsubprocess\b|\bctypes\b",
-    "builtins": r"\bbuiltins\b|__builtins__|__import__",
-    "file descriptors": r"\bos\.(write|dup2?|fdopen|close)\b|\bwrite\(\s*fd\b|\bimport os as\b",
-    "import hooks": r"sys\.meta_path|sys\.path_hooks|\bimportlib\b",
-}
-_SUSPICIOUS = {name: re.compile(pattern) for name, pattern in SUSPICIOUS.items()}
 
 
 @dataclass(frozen=True)
@@ -286,16 +296,6 @@ def canary_problems(
             if seen != ("passed", "passed"):
                 problems.append(f"a canary test that must pass was reported {seen}")
     return problems
-
-
-def patch_flags(diff: str) -> list[str]:
-    """Names of :data:`SUSPICIOUS` patterns on the added lines of ``diff``."""
-    added = "\n".join(
-        line[1:]
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    )
-    return [name for name, pattern in _SUSPICIOUS.items() if pattern.search(added)]
 
 
 def _host_source(task: Task) -> Path | None:
