@@ -105,18 +105,19 @@ def _walk(root: str):
 
 
 def _encodable(name: str) -> bool:
-    """False for a name that is not UTF-8 (it cannot be part of a diff, nor of an honest fix)."""
+    """False for a name that is not UTF-8 or holds a control character (a newline would split a
+    diff header): it cannot be part of a diff, nor of an honest fix."""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return True
+    return not any(ord(char) < 32 or ord(char) == 127 for char in name)
 
 
 def read_tree(root: str) -> dict:
     """{relative path: bytes} of the regular files below ``root`` (no symlinks or special files;
     caches skipped; files over :data:`MAX_FILE_BYTES` read as their first bytes + 1; names that
-    are not UTF-8 left out)."""
+    are not UTF-8 or hold control characters left out)."""
     found = {}
     for folder, dirs, names in _walk(root):
         dirs[:] = sorted(d for d in dirs if not _skipped_dir(d) and _encodable(d))
