@@ -9,10 +9,14 @@ bytes) cover CRLF, mixed, no-final-newline and lines with form feeds / Unicode s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import gymnasium
 import pytest
+from test_swe_attacks import BACKENDS, TASK
 
+from turngym.envs.swe.expert import patch_to_calls
 from turngym.envs.swe.sandbox.swe_diff import apply_diff, make_diff_files, parse_diff
 
 BODY = ["import os", "", "def area(w, h):", "    return w + h", "", "", "def other():", "    pass"]
@@ -76,3 +80,43 @@ def test_lf_edit_does_not_apply_to_a_crlf_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not apply"):
         apply_diff(str(tmp_path), diff)
     assert (tmp_path / "m.py").read_bytes() == b"x = 1\r\ny = 2\r\n"
+
+
+# ---------------------------------------------------------------- end to end, both backends
+def _crlf_task(tmp_path: Path) -> Path:
+    """A tasks file holding one parse task whose buggy file has CRLF line endings."""
+    from turngym.envs.swe.projects import PROJECTS, project_source
+    from turngym.envs.swe.tasks import load_tasks
+
+    task = next(t for t in load_tasks() if t.instance_id == TASK)
+    path = task.extra["bug_file"]
+    clean = (project_source(PROJECTS["parse"]) / path).read_bytes()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / path).write_bytes(clean)
+    apply_diff(str(tmp_path / "work"), task.setup_patch)
+    buggy = (tmp_path / "work" / path).read_bytes()
+    crlf = {path: buggy.replace(b"\n", b"\r\n")}
+    record = dict(task.to_dict(), instance_id=TASK + "-crlf",
+                  setup_patch=make_diff_files({path: clean}, crlf),
+                  patch=make_diff_files(crlf, {path: clean.replace(b"\n", b"\r\n")}))  # fmt: skip
+    out = tmp_path / "tasks.jsonl"
+    out.write_text(json.dumps(record) + "\n")
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_fix_to_a_crlf_file_resolves(tmp_path: Path, backend: str) -> None:
+    env = gymnasium.make("turngym/SWE-v0", backend=backend, tasks_path=str(_crlf_task(tmp_path)))
+    try:
+        env.reset(options={"task": TASK + "-crlf"})
+        obs, _, _, _, _ = env.step(
+            json.dumps({"tool": "bash", "command": "grep -c $'\\r' parse.py"})
+        )
+        assert int(obs.split()[0]) > 100, obs  # the workspace file really is CRLF
+        for call in patch_to_calls(env.unwrapped.tasks[TASK + "-crlf"].patch):
+            env.step(call)
+        _, _, terminated, _, info = env.step('{"tool": "submit"}')
+        assert terminated and info["success"], info["grading"]  # bd15375: apply_error, outcome 0
+        assert not info["grading"]["apply_error"]
+    finally:
+        env.close()
