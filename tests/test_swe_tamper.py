@@ -155,6 +155,7 @@ def test_plugin_registering_cheat_is_tampered(env: gymnasium.Env) -> None:
     obs, info = _run(env, "python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tail -1")
     assert "failed" not in obs, obs  # the cheat fools a plain pytest run ...
     assert info["reward_components"].get("test_progress", 0.0) <= 0.0  # ... not the dense reward
+    assert info["grading_budget"]["tampered"] and info["grading_budget"]["zeroed"], info
     info = _submit(env)
     _assert_void(info)  # ... nor the grade
     assert any("hook implementation" in reason for reason in info["grading"]["tampered"])
@@ -247,12 +248,8 @@ def test_default_policy_pays_nothing_for_a_flagged_cheat() -> None:
 
 
 # ---------------------------------------------------------------- defect 7: bounded grading cost
-def test_progress_grades_are_bounded_and_not_triggered_by_a_word() -> None:
-    from test_swe_attacks import backend_reason
-
-    backend = "local" if backend_reason("local") is None else "docker"
-    if backend_reason(backend) is not None:
-        pytest.skip(f"no SWE backend: {backend_reason(backend)}")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_progress_grades_are_bounded_and_not_triggered_by_a_word(backend: str) -> None:
     env = gymnasium.make("turngym/SWE-v0", backend=backend, command_timeout=5, progress_budget=12,
                          max_output=4000)  # fmt: skip
     try:

@@ -173,7 +173,8 @@ class EpisodeJudge:
         started = time.monotonic()
         judged = self.evaluate(final=False, timeout=min(self.progress_timeout, left))
         self.spent += time.monotonic() - started
-        report.update(spent_s=round(self.spent, 3), ran=True, timed_out=judged["timed_out"])
+        report.update(spent_s=round(self.spent, 3), ran=True, timed_out=judged["timed_out"],
+                      tampered=judged.get("tampered") or [], zeroed=judged["zeroed"])  # fmt: skip
         if judged["timed_out"]:
             return None, report
         return judged["statuses"], report
