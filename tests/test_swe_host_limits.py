@@ -77,6 +77,29 @@ def test_the_local_diff_equals_the_sandbox_diff_on_an_ordinary_tree(tmp_path) ->
     assert "gone.txt" in expected and "pycache" not in expected
 
 
+def test_the_sandbox_tools_streamed_diff_equals_make_diff(tmp_path) -> None:
+    """Docker's in-sandbox diff is made one file at a time now (a workspace full of text files
+    was diffed whole and the tool was killed by the container's memory limit): same text."""
+    from turngym.envs.swe.sandbox import swe_tool
+    from turngym.envs.swe.sandbox.swe_diff import make_diff
+
+    base, work = tmp_path / "base", tmp_path / "work"
+    for root in (base, work):
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "same.py").write_text("same\n")
+    (base / "pkg" / "mod.py").write_text("VALUE = 1\n")
+    (work / "pkg" / "mod.py").write_text("VALUE = 2\n")
+    (work / "pkg" / "new.txt").write_text("text\n" * 1000)
+    (base / "gone.py").write_text("bye\n")
+    os.mkfifo(work / "pipe")
+    _deep(str(work), levels=1100, name="d")
+    expected = make_diff(str(base), str(work))
+    request = {"base": str(base), "workspace": str(work), "with_diff": True}
+    result = swe_tool._diff_result(request)
+    assert result["diff"] == expected and "d/d/d/" in expected and "gone.py" in expected
+    assert result["diff_hash"] == hashlib.sha1(expected.encode()).hexdigest()
+
+
 def test_scan_stops_at_the_inode_quota_before_reading_anything(tmp_path) -> None:
     for index in range(3000):
         (tmp_path / f"f{index}").touch()

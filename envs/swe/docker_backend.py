@@ -96,8 +96,10 @@ def _start(client: Any, image: str, limits: Limits, bundled: bool, role: str, ta
     tmpfs = {"/tmp": f"size={min(64, limits.memory_mb // 8)}m,mode=1777"}
     if bundled:
         # tmpfs pages count against the memory limit: keep the disk below it so a disk fill
-        # ends in ENOSPC, not in the OOM killer. The image's clean code goes under an empty tmpfs.
-        tmpfs[WORKSPACE] = f"size={min(limits.disk_mb, limits.memory_mb // 2)}m,exec,mode=0755"
+        # ends in ENOSPC, not in the OOM killer. nr_inodes bounds a flood of empty files (each
+        # later step walks the workspace). The image's clean code goes under an empty tmpfs.
+        size = min(limits.disk_mb, limits.memory_mb // 2)
+        tmpfs[WORKSPACE] = f"size={size}m,nr_inodes={limits.inodes},exec,mode=0755"
         tmpfs["/opt/src"] = "size=64k,mode=0700"
     name = f"turngym-swe-{role}-{uuid.uuid4().hex[:12]}"
     try:

@@ -25,9 +25,11 @@ import hashlib
 import os
 import stat
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from turngym.envs.swe.sandbox.swe_diff import MAX_FILE_BYTES, make_diff_files, tree_entry
+from turngym.envs.swe.sandbox.swe_diff import MAX_FILE_BYTES, tree_entry
+from turngym.envs.swe.sandbox.swe_tool import diff_chunks
 
 __all__ = ["Scan", "scan", "read_file", "tree_diff", "diff_digest", "remove_tree"]
 
@@ -143,15 +145,9 @@ def read_file(root: str | os.PathLike, rel: str) -> bytes | None:
         os.close(fd)
 
 
-def _chunks(start: dict[str, bytes], root: str | os.PathLike, found: Scan):
+def _chunks(start: dict[str, bytes], root: str | os.PathLike, found: Scan) -> Iterator[str]:
     """Each changed file's part of the unified diff, in path order, one file read at a time."""
-    for rel in sorted(set(start) | set(found.files)):
-        old = start.get(rel)
-        new = read_file(root, rel) if rel in found.files else None
-        if old != new:
-            yield make_diff_files(
-                {} if old is None else {rel: old}, {} if new is None else {rel: new}
-            )
+    return diff_chunks(start, found.files, lambda rel: read_file(root, rel))
 
 
 def tree_diff(start: dict[str, bytes], root: str | os.PathLike, found: Scan) -> str:

@@ -39,15 +39,23 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 
 try:  # imported on the host as part of turngym
     from .swe_diff import (
+        MAX_FILE_BYTES,
         SKIP_DIRS,
+        SKIP_SUFFIXES,
+        _encodable,
+        _open_regular,
+        _skipped_dir,
+        _walk,
         apply_diff,
         hunk_sides,
         make_diff,
         make_diff_files,
         parse_diff,
+        read_tree,
     )
     from .swe_grade import grade as _grade
     from .swe_proc import chown_tree
@@ -57,12 +65,19 @@ try:  # imported on the host as part of turngym
 except ImportError:  # run as a script inside a sandbox, next to its sibling files
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from swe_diff import (  # type: ignore[no-redef]
+        MAX_FILE_BYTES,
         SKIP_DIRS,
+        SKIP_SUFFIXES,
+        _encodable,
+        _open_regular,
+        _skipped_dir,
+        _walk,
         apply_diff,
         hunk_sides,
         make_diff,
         make_diff_files,
         parse_diff,
+        read_tree,
     )
     from swe_grade import grade as _grade  # type: ignore[no-redef]
     from swe_proc import chown_tree  # type: ignore[no-redef]
@@ -70,7 +85,10 @@ except ImportError:  # run as a script inside a sandbox, next to its sibling fil
     from swe_proc import run as _run  # type: ignore[no-redef]
     from swe_proc import write_text as _write_text  # type: ignore[no-redef]
 
+MAX_DIFF_CHARS = 32_000_000
+
 __all__ = [
+    "diff_chunks",
     "make_diff",
     "make_diff_files",
     "apply_diff",
@@ -86,14 +104,52 @@ def encode_request(request: dict) -> str:
     return base64.b64encode(zlib.compress(json.dumps(request).encode(), 6)).decode()
 
 
+def diff_chunks(start: dict, paths, read) -> Iterator[str]:
+    """The text of ``make_diff_files(start, tree)`` file by file, in path order, without holding
+    the tree: ``paths`` are the tree's files, ``read(path)`` reads one (None when it cannot)."""
+    for rel in sorted(set(start) | set(paths)):
+        old = start.get(rel)
+        new = read(rel) if rel in paths else None
+        if old != new:
+            yield make_diff_files(
+                {} if old is None else {rel: old}, {} if new is None else {rel: new}
+            )
+
+
+def _tree_paths(root: str) -> set:
+    """The relative paths :func:`read_tree` would read below ``root``, none of them read."""
+    found = set()
+    for folder, dirs, names in _walk(root):
+        dirs[:] = [d for d in dirs if not _skipped_dir(d) and _encodable(d)]
+        for name in names:
+            if not name.endswith(SKIP_SUFFIXES) and _encodable(name):
+                found.add(os.path.relpath(os.path.join(folder, name), root))
+    return found
+
+
+def _read_one(root: str, rel: str):
+    handle = _open_regular(os.path.join(root, rel))
+    if handle is None:
+        return None
+    with handle:
+        return handle.read(MAX_FILE_BYTES + 1)
+
+
 def _diff_result(request: dict) -> dict:
-    diff = make_diff(request["base"], request["workspace"])
-    if request.get("with_diff") and len(diff) > 32_000_000:
-        return {"error": "the workspace diff is larger than 32 MB"}
-    return {
-        "diff": diff if request.get("with_diff") else None,
-        "diff_hash": hashlib.sha1(diff.encode()).hexdigest(),
-    }
+    """The workspace's diff hash (and the diff with ``with_diff``), one file in memory at a time:
+    a workspace filled with text files no longer costs the tool their whole diff at once."""
+    root, keep = request["workspace"], request.get("with_diff")
+    digest, kept, size = hashlib.sha1(), [], 0
+    for chunk in diff_chunks(
+        read_tree(request["base"]), _tree_paths(root), lambda rel: _read_one(root, rel)
+    ):
+        digest.update(chunk.encode())
+        size += len(chunk)
+        if keep:
+            if size > MAX_DIFF_CHARS:
+                return {"error": "the workspace diff is larger than 32 MB; undo some changes"}
+            kept.append(chunk)
+    return {"diff": "".join(kept) if keep else None, "diff_hash": digest.hexdigest()}
 
 
 def _resolve(request: dict) -> str:
