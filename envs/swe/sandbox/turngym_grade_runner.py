@@ -17,10 +17,11 @@ that patches them fails every test).
 
 Runtime tripwires (:class:`_Tripwires`), checked at every record and around every report: the set
 of hook implementations is frozen when the session starts (later ones may come only from the
-repository's ``conftest.py`` files that existed before pytest started, as pytest loads them);
-an existing implementation whose function was swapped, a trace or profile function
-(``sys``/``threading``), or a new ``sys.meta_path``/``sys.path_hooks`` entry whose class was not
-loaded from the interpreter's own folders all count as tampering; so does a report that changed
+repository's ``conftest.py`` files that existed before pytest started, or be functions whose code
+lives in the interpreter's folders or in a repository file the patch left alone); an existing
+implementation whose function was swapped, a trace or profile function (``sys``/``threading``),
+or a new ``sys.meta_path``/``sys.path_hooks`` entry whose class does not come from such a file
+all count as tampering; so does a report that changed
 after it was made (a wrapper outside ours) or a passed report for a call that raised (one
 inside). Every record then carries ``tampered`` (the grader's verdict is ``tampered``). Code under
 test runs in this process and could, in principle, still find the nonce in memory or hook in
@@ -118,8 +119,10 @@ class _Tripwires:
 
     def _trusted_object(self, obj) -> bool:
         module = sys.modules.get(getattr(type(obj), "__module__", ""), None)
-        path = getattr(module, "__file__", None)
-        return bool(path) and self._trusted(path)
+        return self._trusted_file(getattr(module, "__file__", None))
+
+    def _trusted_file(self, path) -> bool:
+        return bool(path) and os.path.isfile(path) and self._trusted(path)
 
     def check(self) -> list:
         """Names of what changed since start (also kept in ``found``)."""
@@ -132,10 +135,13 @@ class _Tripwires:
                     and path
                     and (os.path.realpath(path) in self._conftests)
                 )
-                if not conftest:
+                code = getattr(function, "__code__", None)
+                if not (conftest or self._trusted_file(getattr(code, "co_filename", None))):
                     problems.append(f"a new {name} hook implementation ({impl.plugin_name})")
                     continue
-                self._impls[key] = (impl, function, name)  # the repository's own conftest.py
+                # The repository's own conftest.py, or code of pytest or of a file the patch
+                # left alone (a fixture of the repository that registers a plugin).
+                self._impls[key] = (impl, function, name)
             elif self._impls[key][1] is not function:
                 problems.append(f"the {name} hook implementation of {impl.plugin_name} was swapped")
         for name, value in (("sys.settrace", sys.gettrace()), ("sys.setprofile", sys.getprofile()),
