@@ -97,3 +97,21 @@ def test_unparseable_and_unsent_files_are_named() -> None:
         ("pkg/a.py", "unparseable", "medium"),
         ("pkg/b.py", "unanalysed", "high"),
     }
+
+
+@pytest.mark.parametrize("depth", [400, 3_000, 100_000])
+def test_deep_nesting_is_a_flag_not_an_exception(depth: int) -> None:
+    """A patch the analysis cannot walk is named high (no honest fix nests like this), never a
+    RecursionError out of ``env.step``."""
+    source = "x = " + "+".join(["1"] * depth) + "\n"
+    diff = make_diff_files({}, {"pkg/deep.py": source.encode()})
+    found = analyse(diff, {"pkg/deep.py": source})
+    expected = (
+        [[]]
+        if depth < 1000
+        else [
+            [("unanalysed", "high")],
+            [("unparseable", "medium")],  # the interpreter cannot compile it either
+        ]
+    )
+    assert [(f.name, f.severity) for f in found] in expected, found

@@ -39,7 +39,8 @@ signals or processes       medium    ``signal``, ``subprocess``, ``os.kill``/``f
                                      ``system``/``exec*``/``spawn*``, ``sys.exit``
 unittest                   medium    importing ``unittest`` in library code
 unparseable                medium    a patched file that is not valid Python
-unanalysed                 high      patched sources too large to send for analysis (8 MB)
+unanalysed                 high      patched sources too large to send for analysis (8 MB) or
+                                     nested too deeply to walk
 =========================  ========  ==========================================================
 
 The env's ``suspicious`` policy decides what a high-severity flag costs (``"zero"``: the
@@ -301,7 +302,7 @@ def analyse(diff: str, sources: dict[str, str | None]) -> list[Flag]:
             continue
         try:
             tree = ast.parse(text, filename=path)
-        except (SyntaxError, ValueError) as error:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
             flags.append(
                 Flag(
                     "unparseable",
@@ -325,7 +326,12 @@ def analyse(diff: str, sources: dict[str, str | None]) -> list[Flag]:
                         visitor.aliases[alias.asname or alias.name] = (
                             f"{module}.{alias.name}" if module else alias.name
                         )
-        visitor.visit(tree)
+        try:
+            visitor.visit(tree)
+        except RecursionError:  # nesting no honest fix has: say so rather than guess
+            visitor.flags.append(
+                Flag("unanalysed", "high", path, 0, "nested too deeply to analyse")
+            )
         flags.extend(visitor.flags)
     return flags
 

@@ -99,7 +99,7 @@ def plant(source: str, outcomes: list, rng: random.Random, file: str) -> tuple:
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return source, {}
     cr = "\r" if "\r\n" in source else ""  # the file keeps its line ends
     lines = source.split("\n")
