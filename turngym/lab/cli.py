@@ -184,6 +184,10 @@ def _configs(args: argparse.Namespace) -> list[Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``turngym lab``; returns the exit status (2 on a bad argument)."""
     args = _parser().parse_args(argv)
+    import torch
+
+    # small tensors: one intra-op thread (more only contend with the envs on a shared machine)
+    torch.set_num_threads(1)
     command = "turngym lab " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     try:
         configs = _configs(args)

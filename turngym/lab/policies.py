@@ -68,8 +68,8 @@ class CellPolicy(nn.Module):
         return len(self._cells)
 
     def act(self, batch: list[Conversation]) -> list[GeneratedAction]:
-        """Samples one admissible action per conversation."""
-        out = []
+        """Samples one admissible action per conversation (one logits call for the batch)."""
+        candidates = []
         for conversation in batch:
             actions = conversation.admissible_actions
             if not actions:
@@ -79,14 +79,21 @@ class CellPolicy(nn.Module):
                     "info['admissible_actions'], so use an env that lists them."
                 )
             context = self.context(conversation)
-            cells = [self.cell(context, a, conversation) for a in actions]
-            with torch.no_grad():
-                logp = torch.log_softmax(self.logits(torch.tensor(cells)).double(), 0).numpy()
+            candidates.append([self.cell(context, a, conversation) for a in actions])
+        with torch.no_grad():
+            flat = self.logits(torch.tensor([c for cells in candidates for c in cells]))
+        flat = flat.double().numpy()
+        out, start = [], 0
+        for conversation, cells in zip(batch, candidates, strict=True):
+            logits = flat[start : start + len(cells)]
+            start += len(cells)
+            logp = logits - logits.max()
+            logp = logp - np.log(np.exp(logp).sum())
             probs = np.exp(logp)
-            choice = int(self.rng.choice(len(actions), p=probs / probs.sum()))
+            choice = int(self.rng.choice(len(cells), p=probs / probs.sum()))
             out.append(
                 GeneratedAction(
-                    text=actions[choice],
+                    text=conversation.admissible_actions[choice],
                     token_ids=[cells[choice]],
                     logprobs=[float(logp[choice])],
                     prompt_token_ids=cells,
@@ -101,7 +108,9 @@ class TabularPolicy(CellPolicy):
     def __init__(self, seed: int = 0, capacity: int = 200_000) -> None:
         super().__init__(seed)
         self.capacity = int(capacity)
-        self.table = nn.Parameter(torch.zeros(self.capacity))
+        # float64: rounding noise in a gradient that cancels to 0 stays far below Adam's eps,
+        # which would otherwise turn it into full-size steps
+        self.table = nn.Parameter(torch.zeros(self.capacity, dtype=torch.float64))
 
     def context(self, conversation: Conversation) -> str:
         key = conversation.info.get("state_key")
@@ -129,7 +138,7 @@ class LinearPolicy(CellPolicy):
     def __init__(self, seed: int = 0, bits: int = 16) -> None:
         super().__init__(seed)
         self.dim = 2 ** int(bits)
-        self.weight = nn.Parameter(torch.zeros(self.dim))
+        self.weight = nn.Parameter(torch.zeros(self.dim, dtype=torch.float64))
         self._features: list[torch.Tensor] = []  # one int64 vector of feature ids per cell
 
     def context(self, conversation: Conversation) -> str:

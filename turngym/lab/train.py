@@ -176,8 +176,9 @@ def policy_update(
     width = max(map(len, candidates))
     cells = torch.tensor([c + [0] * (width - len(c)) for c in candidates], dtype=torch.long)
     real = torch.tensor([[k < len(c) for k in range(width)] for c in candidates])
-    chosen_t, old_t = torch.tensor(chosen), torch.tensor(old, dtype=torch.float32)
-    adv_t, weight_t = torch.tensor(adv), torch.tensor(weight)
+    chosen_t, old_t = torch.tensor(chosen), torch.tensor(old, dtype=torch.float64)
+    adv_t = torch.tensor(adv, dtype=torch.float64)
+    weight_t = torch.tensor(weight, dtype=torch.float64)
     weight_t = weight_t / (len(trajectories) if aggregation == "episode" else len(weight))
     loss = torch.zeros(())
     for _ in range(config.epochs if config.update == "ppo" else 1):
@@ -217,6 +218,9 @@ def run_one(config: LabConfig, method: str | LabMethod, seed: int) -> dict[str, 
             group_size=config.group_size,
             env_kwargs=config.env_kwargs,
             progress=False,
+            # every episode of the batch live at once, in this process: one act() per turn
+            num_envs=config.batch_episodes,
+            workers=0,
         )
         seconds["rollout"] += time.perf_counter() - start
         start = time.perf_counter()

@@ -6,10 +6,10 @@ cd "$(dirname "$0")"
 LAB="${LAB:-turngym lab}"
 case "${1:-all}" in
   corridor|all)
-    nice -n 10 $LAB --env corridor-6-8 --seeds 10 --out corridor \
-      --methods grpo,gigpo,gigpo_gamma1,gigpo_nostd,salt,spa,spa_bonus,discounted,grpo@episode
-    nice -n 10 $LAB --env corridor-8-10 --seeds 10 --out corridor-long \
-      --methods grpo,gigpo,gigpo_gamma1,salt,spa
+    nice -n 10 $LAB --env corridor-6-8 --seeds 10 --episodes 640 --out corridor \
+      --methods grpo,gigpo,gigpo_gamma1,spa,spa_bonus,discounted,salt,grpo@episode,gigpo_nostd
+    nice -n 10 $LAB --env corridor-8-10 --seeds 10 --episodes 640 --out corridor-long \
+      --methods grpo,gigpo,gigpo_gamma1,spa,discounted
     ;;&
   families|all)
     nice -n 10 $LAB --env textworld-medium-bc --env alfworld-bc --seeds 5 --out long-horizon \
