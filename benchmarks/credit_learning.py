@@ -14,17 +14,22 @@ Runs are cached one JSON per (env, method, seed) under ``--out``/runs, so an int
 continues where it stopped (``--fresh`` ignores the cache); ``--jobs N`` trains N runs at once in
 worker processes. Tables and curves: ``credit_learning_report.py``.
 
-Settings (``SETTINGS``): ``corridor`` (Corridor, lengths 1-2, 4 turns; the tiny model is warmed
-up on 30 % expert actions, as in the learning test), ``textworld`` (TextWorld-Easy, 1-step
-quests, 4 turns), ``searchqa`` (SearchQA 1-hop, grpo vs igpo, the method that needs the gold
-answer). On CPU the tiny offline models of :mod:`turngym.agents.tiny` are built once and cached;
-``--model PATH`` trains any Hugging Face causal LM instead (e.g. on a GPU)::
+Settings (``SETTINGS``): ``corridor_long`` (the default since issue 23: Corridor lengths 4/6,
+16 turns, ``seq-mean-token-mean``; the conditions the credit lab says matter: a long horizon where
+failures outlast successes, mixed groups from a model warmed up on 30 % expert actions, and a loss
+that weighs episodes, not turns, equally), ``corridor`` (lengths 1-2, 4 turns, the earlier
+default), ``textworld`` (TextWorld-Easy, 1-step quests, 4 turns), ``searchqa`` (SearchQA 1-hop,
+grpo vs igpo, the method that needs the gold answer). On CPU the tiny offline models of
+:mod:`turngym.agents.tiny` are built once and cached; ``--model PATH`` trains any Hugging Face
+causal LM instead. Five paired seeds by default::
 
     python benchmarks/credit_learning.py --quick                       # CI smoke size
-    python benchmarks/credit_learning.py --envs corridor,textworld,searchqa --jobs 3 \\
-        --out benchmarks/results/credit_learning                        # the committed run
+    python benchmarks/credit_learning.py --envs corridor_long --jobs 2 \\
+        --out benchmarks/results/credit_learning_long                   # CPU, tiny model
+    # GPU recipe (any HF causal LM path; --device cuda, the default when CUDA is present):
     python benchmarks/credit_learning.py --model /models/Qwen2.5-0.5B-Instruct --device cuda \\
-        --envs textworld --steps 100 --groups 16 --lr 1e-6 --max-new-tokens 32
+        --envs corridor_long --steps 60 --groups 8 --lr 1e-6 --max-new-tokens 8 \\
+        --out credit_learning_gpu
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ class Setting:
     task_class: Any
     learning_rate: float = 2e-3
     max_new_tokens: int = 4
+    #: LearnerConfig.loss_agg_mode unless --loss-agg-mode says otherwise.
+    loss_agg_mode: str = "token-mean"
     tiny: dict[str, Any] = field(default_factory=dict)
     credit_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The CPU budget (overridden by the command-line options of the same names).
@@ -72,6 +79,9 @@ class Setting:
 
 
 CORRIDOR_KWARGS = {"lengths": (1, 2), "max_turns": 4}
+#: Long horizon: a failure runs 16 turns, a success 4-6 (the regime where SPA's old bonus
+#: inverted the objective and GiGPO's discount mattered in the credit lab).
+CORRIDOR_LONG_KWARGS = {"lengths": (4, 6), "max_turns": 16}
 TEXTWORLD_KWARGS = {"max_turns": 4}
 SEARCH_KWARGS = {"max_turns": 4}
 #: The tiny model of a family env (TextWorld, SearchQA): warm-up on expert and random episodes.
@@ -81,6 +91,16 @@ FAMILY_TINY = {"expert_fraction": 0.3, "warmup_steps": 150, "episodes": 64, "voc
 SPA_KWARGS = {"base": "reinforce", "baseline": "group"}
 
 SETTINGS: dict[str, Setting] = {
+    "corridor_long": Setting(
+        "turngym/Corridor-v0",
+        CORRIDOR_LONG_KWARGS,
+        ("grpo", "gigpo", "salt", "spa"),
+        exit_side,
+        loss_agg_mode="seq-mean-token-mean",
+        budget={"steps": 30, "groups": 8, "eval_every": 10, "eval_groups": 8},
+        tiny={"env_kwargs": CORRIDOR_LONG_KWARGS, "expert_fraction": 0.3, "warmup_steps": 100},
+        credit_kwargs={"spa": SPA_KWARGS},
+    ),
     "corridor": Setting(
         "turngym/Corridor-v0",
         CORRIDOR_KWARGS,
@@ -152,7 +172,7 @@ def run_one(
         max_new_tokens=args.max_new_tokens or setting.max_new_tokens,
         learning_rate=args.lr or setting.learning_rate,
         micro_batch_size=args.micro_batch_size,
-        loss_agg_mode=args.loss_agg_mode,
+        loss_agg_mode=args.loss_agg_mode or setting.loss_agg_mode,
         # Every episode of an iteration live at once in this process: one generation batch.
         num_envs=args.groups * args.group_size,
         env_workers=0,
@@ -258,9 +278,9 @@ def _job(job: tuple) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--envs", default="corridor,textworld", help=",".join(SETTINGS))
+    parser.add_argument("--envs", default="corridor_long", help=",".join(SETTINGS))
     parser.add_argument("--methods", default=None, help="subset of each env's methods")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="paired seeds (>= 5)")
     parser.add_argument("--steps", type=int, default=None, help="iterations (setting's budget)")
     parser.add_argument("--groups", type=int, default=None, help="task groups per iteration")
     parser.add_argument("--group-size", type=int, default=4)
@@ -268,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-groups", type=int, default=None, help="x group size episodes")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
     parser.add_argument("--micro-batch-size", type=int, default=64)
-    parser.add_argument("--loss-agg-mode", default="token-mean", help="LearnerConfig's")
+    parser.add_argument("--loss-agg-mode", default=None, help="default: the setting's")
     parser.add_argument("--lr", type=float, default=None, help="default: the setting's")
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--model", default=None, help="HF model folder (default: tiny model)")
