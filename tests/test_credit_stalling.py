@@ -204,3 +204,17 @@ def test_spa_paper_bonus_is_the_living_reward_the_default_removes() -> None:
     torch.testing.assert_close(paper[:, 0], torch.tensor([-0.3, 0.3]))
     # the default penalises only invalid turns (none here): G_0 = 1 vs 0 -> +-0.5
     torch.testing.assert_close(spa(batch)[:, 0], torch.tensor([0.5, -0.5]))
+
+
+@pytest.mark.parametrize("reward_mode", ["sparse", "dense"])
+def test_every_lab_method_but_the_paper_bonus_never_pays_for_stalling(reward_mode: str) -> None:
+    from turngym.lab import BUILTIN, resolve_method
+
+    trajs = [episode(SUCCESS, reward_mode)] + [episode(m, reward_mode) for m in FAILURES.values()]
+    for name in BUILTIN:
+        advantages = advantages_of(resolve_method(name), trajs)
+        if name == "spa_bonus":  # the control that shows the attack: it must fail the property
+            with pytest.raises(AssertionError, match="pays for stalling"):
+                check_no_stalling_pay(name, advantages, trajs)
+        else:
+            check_no_stalling_pay(name, advantages, trajs)
