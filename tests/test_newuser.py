@@ -113,7 +113,7 @@ def test_bytes_actions_are_decoded_as_utf8_like_the_same_text(env_id: str) -> No
     [
         (
             ["play", "turngym/Corridor-v0", "--kwargs", "{max_turns: 3}"],
-            "--kwargs '{max_turns: 3}'",
+            "--kwargs is not JSON: '{max_turns: 3}'",
         ),
         (["play", "turngym/Corridor-v0", "--kwargs", '{"max_turn": 3}'], "max_turn"),
         (["play", "turngym/Orchestra-Toy-v0", "--kwargs", '{"colour": 1}'], "colour"),

@@ -60,13 +60,13 @@ def json_argument(text: str, flag: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidArgumentError(
-            f"{flag} {text!r} is not JSON ({error.msg} at column {error.colno}); write an "
+            f"{flag} is not JSON: {text!r} ({error.msg} at column {error.colno}); write an "
             f"object with double-quoted keys in single quotes, e.g. {flag} "
             "'{\"max_turns\": 3}'"
         ) from None
     if not isinstance(value, dict):
         raise InvalidArgumentError(
-            f"{flag} {text!r} must be a JSON object of keyword arguments, e.g. {flag} "
+            f"{flag} must be a JSON object of keyword arguments, not {text!r}; e.g. {flag} "
             "'{\"max_turns\": 3}'"
         )
     return value
