@@ -127,3 +127,21 @@ def test_gate_pays_the_winners_progress_and_withholds_the_losers() -> None:
     torch.testing.assert_close(
         advantages("gated", [winner, loser]), [[R2, R2], [-R2, -R2]], atol=1e-4, rtol=0
     )
+
+
+# ------------------------------------------------------- an anchor group where everyone succeeds
+def test_std_normalisation_blows_up_a_small_gap_among_winners() -> None:
+    """GiGPO's normalize_std (the lab's finding): W1 goes at once, W2 waits first; both win.
+    Outcomes {1, 1}: A^E = 0 (grpo, rloo, salt give 0 on every turn). Step returns in the one
+    anchor (g, s0): W1 [1], W2 [0.95, 1]; mean 0.98333, std sqrt((2 * 0.016667^2 + 0.033333^2)
+    / 2) = 0.028868, so the 0.05 gap of one discount step becomes a unit-size advantage:
+    A^S = [0.57735], [-1.15470, 0.57735]. Without std it stays small: G - mean."""
+    trajs = [
+        episode([("s0", "go", 1.0)], 1.0),
+        episode([("s0", "wait", 0.0), ("s0", "go", 1.0)], 1.0),
+    ]
+    close(advantages("gigpo", trajs), [[0.57735], [-1.15470, 0.57735]])
+    close(advantages("gigpo_nostd", trajs), [[0.016667], [-0.033333, 0.016667]])
+    close(advantages("gigpo_gamma1", trajs), [[0.0], [0.0, 0.0]])  # returns all 1: no gap
+    for method in ("grpo", "rloo", "salt"):
+        close(advantages(method, trajs), [[0.0], [0.0, 0.0]])
