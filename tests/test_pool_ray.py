@@ -46,10 +46,15 @@ def test_ray_pool_matches_local_pool_and_survives_a_killed_actor(local_ray):
 
         third = turngym.rollout(ENV, killer, pool=pool, **kw)
         assert pool.pids[1] == pids[1] and pool.pids[0] != pids[0]
+        # After the replacement the same seeded rollouts reproduce the process pool's exactly.
+        fourth = turngym.rollout(ENV, deterministic, pool=pool, **kw)
+        fifth = turngym.rollout(ENV, deterministic, pool=pool, mode="async", **kw)
     expected = [t.to_dict() for t in local]
     assert [t.to_dict() for t in first] == expected
     assert [t.to_dict() for t in second] == expected
     assert [t.turns for t in third] == [t.turns for t in local]
+    assert [t.to_dict() for t in fourth] == expected
+    assert [t.to_dict() for t in fifth] == expected
     assert sum("retried" in t.metadata for t in third) >= 1
 
 

@@ -15,11 +15,16 @@ env on its own. Start-up is paid once: a training loop keeps one pool for its wh
 Failure handling (what the rollout runner relies on):
 
 - A worker that dies (killed, segfault, out of memory) or does not answer a command within
-  ``step_timeout`` seconds (it is then killed) fails its pending futures with :class:`WorkerDied`,
+  ``step_timeout`` seconds (it is then killed; a replacement's start-up counts against
+  ``start_timeout`` instead) fails its pending futures with :class:`WorkerDied`,
   naming the env id, env index, worker pid and exit status. The pool starts a replacement worker
   at once; the envs the dead worker hosted are *lost* until their next ``reset`` (a ``step`` on a
   lost env fails with :class:`WorkerDied` without reaching a worker), because their episodes died
-  with the process. After ``max_restarts`` replacements the pool refuses new work.
+  with the process. After ``max_restarts`` replacements the pool refuses new work; after
+  :data:`~turngym.pool_base.START_FAILURES_TO_BREAK` replacements in a row that fail before
+  serving, every command fails with :class:`WorkersCannotStart` naming the cause.
+- ``max_episodes_per_worker`` recycles workers between episodes (bounded memory for envs whose
+  engines leak; see :mod:`turngym.pool_process`).
 - An env that raises inside a worker fails only that command's future with
   :class:`EnvCommandError` carrying the worker's traceback; the worker and its other envs go on.
 - ``close()`` (also on ``with`` exit, garbage collection and interpreter exit) asks every worker to
@@ -37,38 +42,36 @@ import atexit
 import os
 import traceback
 import weakref
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-import gymnasium
-
 from turngym.error import InvalidArgumentError, TurnGymError
-from turngym.registration import check_env_id, make
+from turngym.pool_base import (
+    EnvCommandError,
+    EnvSource,
+    WorkerDied,
+    WorkersCannotStart,
+    build_env,
+    round_robin,
+    run_command,
+)
+from turngym.registration import check_env_id
 
 __all__ = [
     "EXECUTORS",
     "EnvCommandError",
     "EnvPool",
+    "EnvSource",
     "WorkerDied",
+    "WorkersCannotStart",
     "build_env",
     "round_robin",
     "rollout_workers",
+    "run_command",
 ]
 
-EnvSource = str | Callable[..., gymnasium.Env]
 #: Executor names accepted by :class:`EnvPool`.
 EXECUTORS = ("process", "inprocess", "ray")
-
-
-def round_robin(num_envs: int, workers: int) -> list[list[int]]:
-    """The env indexes each worker hosts: env ``i`` lives on worker ``i % workers``, at position
-    ``i // workers`` among that worker's envs.
-
-    >>> round_robin(5, 2)
-    [[0, 2, 4], [1, 3]]
-    """
-    return [list(range(num_envs))[slot::workers] for slot in range(workers)]
 
 
 def rollout_workers(num_envs: int, workers: int | None) -> int:
@@ -77,30 +80,6 @@ def rollout_workers(num_envs: int, workers: int | None) -> int:
     if workers is not None:
         return workers
     return num_envs if num_envs > 1 else 0
-
-
-class WorkerDied(TurnGymError):
-    """An env worker died or timed out; its envs' live episodes are gone (the pool replaced it)."""
-
-
-class EnvCommandError(TurnGymError):
-    """``env.reset``/``env.step`` raised inside a worker; the message holds its traceback."""
-
-
-def build_env(source: EnvSource, env_kwargs: dict[str, Any]) -> gymnasium.Env:
-    """``turngym.make(source, **env_kwargs)`` for an id, ``source(**env_kwargs)`` for a factory."""
-    if isinstance(source, str):
-        return make(source, **env_kwargs)
-    return source(**env_kwargs)
-
-
-def run_command(env: gymnasium.Env, method: str, argument: Any) -> Any:
-    """Runs one pool command on ``env``: ``reset`` takes ``{"seed", "options"}``, ``step`` an action."""
-    if method == "reset":
-        return env.reset(**(argument or {}))
-    if method == "step":
-        return env.step(argument)
-    raise InvalidArgumentError(f"unknown env command {method!r}; use 'reset' or 'step'")
 
 
 class _InProcessBackend:
@@ -145,8 +124,14 @@ class EnvPool:
         mp_context: multiprocessing start method (default forkserver on Linux, else spawn).
         step_timeout: seconds a worker may take for one command before it is killed and
             replaced (None: wait forever). In-process envs cannot be interrupted: ignored there.
-        start_timeout: seconds to wait for the workers to build their envs.
+        start_timeout: seconds a worker (the first ones and every replacement) may take to build
+            its envs; a command sent to a replacement meanwhile gets its ``step_timeout`` from
+            the moment the replacement serves.
         max_restarts: replacement workers started over the pool's life before it gives up.
+        max_episodes_per_worker: recycle a worker (a fresh process) after it started this many
+            episodes, at a reset when its other envs are between episodes (None: never). Bounds
+            a worker's memory whatever its env leaks; trajectories stay the same (see
+            :mod:`turngym.pool_process`). Process executor only.
         ray_options: options for the Ray actors (e.g. ``{"num_cpus": 1}``), executor ``"ray"`` only.
     """
 
@@ -162,6 +147,7 @@ class EnvPool:
         step_timeout: float | None = None,
         start_timeout: float = 300.0,
         max_restarts: int = 100,
+        max_episodes_per_worker: int | None = None,
         ray_options: dict[str, Any] | None = None,
     ) -> None:
         if executor not in EXECUTORS:
@@ -178,6 +164,21 @@ class EnvPool:
             raise InvalidArgumentError(f"step_timeout={step_timeout!r} must be > 0 or None")
         if executor == "inprocess":
             workers = 0
+        if not start_timeout > 0:
+            raise InvalidArgumentError(f"start_timeout={start_timeout!r} must be > 0 seconds")
+        if max_episodes_per_worker is not None and (
+            not isinstance(max_episodes_per_worker, int)
+            or isinstance(max_episodes_per_worker, bool)
+            or max_episodes_per_worker < 1
+        ):
+            raise InvalidArgumentError(
+                f"max_episodes_per_worker={max_episodes_per_worker!r} must be a positive int or None"
+            )
+        if max_episodes_per_worker is not None and (workers == 0 or executor != "process"):
+            raise InvalidArgumentError(
+                "max_episodes_per_worker recycles worker processes: use it with "
+                "executor='process' and workers >= 1"
+            )
         if executor == "ray" and workers == 0:
             raise InvalidArgumentError("executor='ray' needs workers >= 1 (Ray actors)")
         if isinstance(env_id, str):
@@ -197,6 +198,7 @@ class EnvPool:
             start_timeout,
             max_restarts,
         )
+        self.max_episodes_per_worker = max_episodes_per_worker
         self.closed = False
         self._backend: Any
         if self.executor == "inprocess":
@@ -229,6 +231,11 @@ class EnvPool:
     def restarts(self) -> int:
         """How many workers were replaced so far."""
         return int(getattr(self._backend, "restarts", 0))
+
+    @property
+    def recycled(self) -> int:
+        """How many workers were recycled by ``max_episodes_per_worker`` so far."""
+        return int(getattr(self._backend, "recycled", 0))
 
     def matches(self, env_id: EnvSource, env_kwargs: dict[str, Any] | None) -> bool:
         """Whether this pool runs ``env_id`` built with ``env_kwargs`` (None: any kwargs)."""

@@ -3,8 +3,25 @@
 Each worker process hosts its share of the pool's envs and answers ``(request id, env, method,
 argument)`` commands in order; a reader thread per worker resolves the commands' futures, notices
 a dead worker (EOF on its pipe) or a command past ``step_timeout`` (it kills the worker), fails the
-pending futures with :class:`~turngym.pool.WorkerDied`, marks the worker's envs lost and starts a
-replacement. See :mod:`turngym.pool` for the contract.
+pending futures with :class:`~turngym.pool_base.WorkerDied`, marks the worker's envs lost and starts
+a replacement. See :mod:`turngym.pool` for the contract.
+
+Start-up. A worker (first or replacement) has ``start_timeout`` seconds to build its envs; commands
+sent to it meanwhile wait in its pipe, and their ``step_timeout`` runs from the moment it serves,
+so a replacement on a loaded machine (or of a slow-to-build env) serves the episode it was started
+for. :data:`~turngym.pool_base.START_FAILURES_TO_BREAK` replacements in a row that die or time out
+before serving trip a circuit breaker: the pool stops replacing them and every command fails with
+:class:`~turngym.pool_base.WorkersCannotStart` naming the cause.
+
+Recycling. With ``max_episodes_per_worker=N`` a worker that has started ``N`` episodes is replaced
+by a fresh process at the next ``reset`` of one of its envs *when all its other envs are between
+episodes* (never reset, ended, or lost) and it has no command in flight, so no episode is cut and
+the reset goes to the fresh worker; a worker with an env mid-episode is recycled at a later reset.
+With one env per worker (the default) that is every due reset; with several envs per worker the
+episodes rarely all end together inside one rollout call, so recycling then happens mostly between
+``turngym.rollout`` calls (a training iteration), when every env is between episodes.
+Whatever an env or the engine under it leaks then goes with the process. Resets carry their seeds,
+so recycled runs give the same trajectories as kept ones.
 """
 
 from __future__ import annotations
@@ -21,11 +38,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from turngym.error import TurnGymError
-from turngym.pool import (
+from turngym.pool_base import (
+    START_FAILURES_TO_BREAK,
     EnvCommandError,
     EnvSource,
     WorkerDied,
+    WorkersCannotStart,
     build_env,
+    episode_ended,
     round_robin,
     run_command,
 )
@@ -33,6 +53,11 @@ from turngym.pool import (
 __all__ = ["ProcessBackend", "default_context"]
 
 _POLL_SECONDS = 0.2
+_MAIN_GUARD_HINT = (
+    " If your script builds a pool or calls turngym.rollout with num_envs > 1 at top level, put "
+    'that code under `if __name__ == "__main__":` (workers start with forkserver/spawn, which '
+    "re-import the main script)."
+)
 
 
 def default_context() -> str:
@@ -87,6 +112,18 @@ def _worker_main(
             pass
 
 
+class _Pending:
+    """A command sent to a worker and not answered yet."""
+
+    __slots__ = ("future", "index", "method", "sent_at", "timeout")
+
+    def __init__(
+        self, future: Future, index: int, method: str, sent_at: float, timeout: float | None
+    ) -> None:
+        self.future, self.index, self.method = future, index, method
+        self.sent_at, self.timeout = sent_at, timeout
+
+
 class _Worker:
     """One worker process, its pipe, the futures of its unanswered commands and its reader thread."""
 
@@ -100,12 +137,16 @@ class _Worker:
             daemon=True,
             name=f"turngym-env-worker-{slot}",
         )
+        self.started_at = time.monotonic()
         self.process.start()
         child.close()
         self.pid = self.process.pid
         self.lock = threading.Lock()
-        self.pending: dict[int, tuple[Future, float | None]] = {}
+        self.pending: dict[int, _Pending] = {}
         self.ready = Future()
+        self.ready_at: float | None = None  # when it started serving
+        self.episodes = 0  # resets sent to it (max_episodes_per_worker)
+        self.retiring = False  # recycled: its exit is not a death
         self.dead: str | None = None
         self.reader = threading.Thread(
             target=self._read, daemon=True, name=f"{self.process.name}-reader"
@@ -120,8 +161,7 @@ class _Worker:
                 future.set_exception(WorkerDied(self.dead))
                 return
             request_id = next(self.pool.ids)
-            deadline = None if timeout is None else time.monotonic() + timeout
-            self.pending[request_id] = (future, deadline)
+            self.pending[request_id] = _Pending(future, index, method, time.monotonic(), timeout)
             try:
                 local = index // len(self.pool.workers)  # its position among this worker's envs
                 self.connection.send((request_id, local, method, argument))
@@ -140,27 +180,24 @@ class _Worker:
                 request_id, status, payload = connection.recv()
                 if request_id is None:  # the start-up message
                     if status == "ok":
+                        self.ready_at = time.monotonic()
                         self.ready.set_result(payload)
-                    else:
-                        self.ready.set_exception(
-                            TurnGymError(
-                                f"an env worker could not build {self.pool.name}:\n{payload}"
-                            )
-                        )
-                        self.process.join(5)
-                        self._fail(
-                            f"the env worker could not build {self.pool.name}", restart=False
-                        )
-                        return
-                    continue
+                        self.pool.started(self)
+                        continue
+                    self.dead = f"an env worker could not build {self.pool.name}:\n{payload}"
+                    self.ready.set_exception(TurnGymError(self.dead))
+                    self.process.join(5)
+                    break
                 with self.lock:
-                    future, _ = self.pending.pop(request_id, (None, None))
-                if future is None or future.done():
+                    command = self.pending.pop(request_id, None)
+                if command is None or command.future.done():
                     continue
                 if status == "ok":
-                    future.set_result(payload)
+                    if episode_ended(command.method, payload):
+                        self.pool.idle.add(command.index)
+                    command.future.set_result(payload)
                 else:
-                    future.set_exception(
+                    command.future.set_exception(
                         EnvCommandError(f"{self.pool.name} raised in a worker:\n{payload}")
                     )
         except (EOFError, OSError, ConnectionError):
@@ -168,10 +205,24 @@ class _Worker:
         self._on_exit()
 
     def _check_deadlines(self) -> None:
+        if self.dead is not None or self.retiring:
+            return
         now = time.monotonic()
+        if self.ready_at is None:
+            if now - self.started_at > self.pool.start_timeout:
+                self.dead = (
+                    f"the env worker (pid {self.pid}) of {self.pool.name} did not finish building "
+                    f"its envs within start_timeout={self.pool.start_timeout} s (a slow env or a "
+                    "loaded machine; raise start_timeout) and was killed"
+                )
+                self.process.kill()
+            return
         with self.lock:
-            late = any(d is not None and d < now for _, d in self.pending.values())
-        if late and self.dead is None:
+            late = any(
+                c.timeout is not None and max(c.sent_at, self.ready_at) + c.timeout < now
+                for c in self.pending.values()
+            )
+        if late:
             self.dead = (
                 f"the env worker (pid {self.pid}) of {self.pool.name} did not answer within "
                 f"step_timeout={self.pool.step_timeout} s and was killed"
@@ -183,15 +234,18 @@ class _Worker:
         if self.pool.closing:
             self._fail("the env pool was closed", restart=False)
             return
+        if self.retiring:
+            self._fail(f"the env worker (pid {self.pid}) was recycled", restart=False)
+            return
         reason = self.dead or (
-            f"the env worker (pid {self.pid}) of {self.pool.name} {_describe_exit(self.process.exitcode)}"
+            f"the env worker (pid {self.pid}) of {self.pool.name} "
+            f"{_describe_exit(self.process.exitcode)}"
         )
         if not self.ready.done():
-            reason += (
-                " during start-up. If your script builds a pool or calls turngym.rollout with "
-                'num_envs > 1 at top level, put that code under `if __name__ == "__main__":` '
-                "(workers start with forkserver/spawn, which re-import the main script)."
-            )
+            reason += " during start-up."
+            code = self.process.exitcode
+            if self.dead is None and code is not None and code > 0:
+                reason += _MAIN_GUARD_HINT  # an exception before the worker ran: re-import?
             self.ready.set_exception(TurnGymError(reason))
         self._fail(reason, restart=True)
 
@@ -201,9 +255,9 @@ class _Worker:
             pending, self.pending = list(self.pending.values()), {}
         if restart:
             self.pool.replace(self, reason)
-        for future, _ in pending:
-            if not future.done():
-                future.set_exception(WorkerDied(reason))
+        for command in pending:
+            if not command.future.done():
+                command.future.set_exception(WorkerDied(reason))
 
     def stop(self) -> None:
         with self.lock:
@@ -212,6 +266,11 @@ class _Worker:
             except (BrokenPipeError, OSError):
                 pass
 
+    def idle(self) -> bool:
+        """No command in flight."""
+        with self.lock:
+            return not self.pending
+
 
 class ProcessBackend:
     """Envs in worker processes connected by pipes; a reader thread per worker resolves futures."""
@@ -219,11 +278,17 @@ class ProcessBackend:
     def __init__(self, pool: Any, workers: int, mp_context: str | None) -> None:
         self.source, self.env_kwargs, self.name = pool.source, pool.env_kwargs, pool.name
         self.step_timeout, self.max_restarts = pool.step_timeout, pool.max_restarts
+        self.start_timeout = pool.start_timeout
+        self.max_episodes = getattr(pool, "max_episodes_per_worker", None)
         self.context = mp.get_context(mp_context or default_context())
         self.ids = itertools.count()
         self.closing = False
-        self.restarts = 0
+        self.starting = True  # the first workers: a failure raises from __init__, no replacing
+        self.restarts = self.recycled = 0
+        self.start_failures = 0  # replacements in a row that died before serving
+        self.broken: str | None = None  # why the circuit breaker tripped
         self.lost: dict[int, str] = {}
+        self.idle: set[int] = set(range(pool.num_envs))  # envs between episodes
         self.lock = threading.Lock()
         split = round_robin(pool.num_envs, workers)
         self.workers = [_Worker(self, slot, indices) for slot, indices in enumerate(split)]
@@ -233,25 +298,60 @@ class ProcessBackend:
         except BaseException:
             self.close()
             raise
+        self.starting = False
 
     def submit(self, index: int, method: str, argument: Any) -> Future:
         future: Future = Future()
         with self.lock:
+            if self.broken is not None:
+                future.set_exception(WorkersCannotStart(self.broken))
+                return future
             if method == "reset":
                 self.lost.pop(index, None)
             elif index in self.lost:
                 future.set_exception(WorkerDied(self.lost[index]))
                 return future
             worker = self.workers[index % len(self.workers)]
+            if method == "reset":
+                worker = self._recycled(worker, index)
+                worker.episodes += 1
+            self.idle.discard(index)
         worker.send(future, index, method, argument, self.step_timeout)
         return future
+
+    def _recycled(self, worker: _Worker, index: int) -> _Worker:
+        """``worker``, or a fresh one in its place when it is due and can go (see module doc)."""
+        if self.max_episodes is None or worker.episodes < self.max_episodes:
+            return worker
+        others_free = all(i in self.idle or i in self.lost for i in worker.indices if i != index)
+        if not (others_free and worker.ready_at is not None and worker.idle()):
+            return worker
+        worker.retiring = True
+        worker.stop()
+        self.recycled += 1
+        fresh = self.workers[worker.slot] = _Worker(self, worker.slot, worker.indices)
+        return fresh
+
+    def started(self, worker: _Worker) -> None:
+        """``worker`` serves: the start-failure streak ends."""
+        with self.lock:
+            self.start_failures = 0
 
     def replace(self, dead: _Worker, reason: str) -> None:
         with self.lock:
             for index in dead.indices:
                 self.lost[index] = reason
-            if self.closing or self.workers[dead.slot] is not dead:
+            if self.closing or self.starting or self.workers[dead.slot] is not dead:
                 return
+            if dead.ready_at is None:
+                self.start_failures += 1
+                if self.start_failures >= START_FAILURES_TO_BREAK:
+                    self.broken = (
+                        f"{self.start_failures} env workers of {self.name} in a row failed before "
+                        f"serving; the pool stopped replacing them. The last: {reason}"
+                    )
+                    print(f"turngym: {self.broken}", file=sys.stderr)
+                    return
             self.restarts += 1
             if self.restarts > self.max_restarts:
                 print(

@@ -13,6 +13,11 @@ round trip: ``benchmarks/rollout_speed.py`` measured, with 2 workers on a 2-core
 and 0.89x once each step does 2 ms of work. On one machine the default process pool is faster. The driver calls ``ray.init()`` when Ray is not initialised yet
 (connecting to ``$RAY_ADDRESS`` when set); call ``ray.init(address=...)`` yourself to choose.
 ``ray_options`` go to ``ActorClass.options`` (e.g. ``{"num_cpus": 1, "resources": {...}}``).
+
+As with local workers, a replacement actor has ``start_timeout`` seconds to build its envs, a
+command's ``step_timeout`` runs from the moment its actor serves, and
+:data:`~turngym.pool_base.START_FAILURES_TO_BREAK` replacements in a row that fail before serving
+stop the replacing (:class:`~turngym.pool_base.WorkersCannotStart`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from concurrent.futures import Future
 from typing import Any
 
 from turngym.error import TurnGymError, missing_dependency
-from turngym.pool import EnvCommandError, WorkerDied, build_env, round_robin, run_command
+from turngym.pool_base import (
+    START_FAILURES_TO_BREAK,
+    EnvCommandError,
+    WorkerDied,
+    WorkersCannotStart,
+    build_env,
+    round_robin,
+    run_command,
+)
 
 __all__ = ["RayBackend", "require_ray"]
 
@@ -63,48 +76,78 @@ class RayBackend:
             ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=True)
         self.name, self.source, self.env_kwargs = pool.name, pool.source, pool.env_kwargs
         self.step_timeout, self.max_restarts = pool.step_timeout, pool.max_restarts
+        self.start_timeout = pool.start_timeout
+        self.start_failures = 0
+        self.broken: str | None = None
         self.actor_class = ray.remote(_EnvHost).options(**{"max_concurrency": 1, **ray_options})
         self.split = round_robin(pool.num_envs, workers)
         self.lock = threading.Lock()
         self.lost: dict[int, str] = {}
         self.restarts = 0
         self.closing = False
-        self.actors = [self._start(indices) for indices in self.split]
+        self.ready: list[Future] = [Future() for _ in self.split]
+        self.actors = [self._start(slot) for slot in range(len(self.split))]
         try:
-            self._pids = ray.get(
-                [actor.pid.remote() for actor in self.actors], timeout=pool.start_timeout
-            )
+            self._pids = [ready.result(timeout=pool.start_timeout) for ready in self.ready]
         except Exception as error:
             self.close()
             raise TurnGymError(f"a Ray env actor could not build {self.name}: {error}") from None
 
-    def _start(self, indices: list[int]) -> Any:
-        return self.actor_class.remote(self.source, self.env_kwargs, len(indices))
+    def _start(self, slot: int) -> Any:
+        """A new actor for ``slot``; ``self.ready[slot]`` resolves to its pid once it serves."""
+        actor = self.actor_class.remote(self.source, self.env_kwargs, len(self.split[slot]))
+        ready = self.ready[slot] = actor.pid.remote().future()
+        ready.add_done_callback(lambda done: self._started(done))
+        return actor
+
+    def _started(self, ready: Future) -> None:
+        if ready.exception() is None:
+            with self.lock:
+                self.start_failures = 0
+
+    def _start_timed_out(self, actor: Any, ready: Future) -> None:
+        if not ready.done():
+            actor._turngym_reason = (
+                f"the Ray env actor of {self.name} did not finish building its envs within "
+                f"start_timeout={self.start_timeout} s (a slow env or a loaded cluster; raise "
+                "start_timeout) and was killed"
+            )
+            self.ray.kill(actor, no_restart=True)
 
     def submit(self, index: int, method: str, argument: Any) -> Future:
         outer: Future = Future()
         with self.lock:
+            if self.broken is not None:
+                outer.set_exception(WorkersCannotStart(self.broken))
+                return outer
             if method == "reset":
                 self.lost.pop(index, None)
             elif index in self.lost:
                 outer.set_exception(WorkerDied(self.lost[index]))
                 return outer
             slot = index % len(self.split)
-            actor = self.actors[slot]
+            actor, ready = self.actors[slot], self.ready[slot]
         if actor is None:
             outer.set_exception(
                 WorkerDied(f"the Ray actor of {self.name} was not replaced (max_restarts)")
             )
             return outer
         inner = actor.call.remote(index // len(self.split), method, argument).future()
-        timer = None
-        if self.step_timeout is not None:
+        timers: list[threading.Timer] = []
+
+        def arm(_: Future) -> None:  # the step timeout runs once the actor serves
+            if inner.done():
+                return
             timer = threading.Timer(self.step_timeout, self._timed_out, (slot, actor, inner))
             timer.daemon = True
+            timers.append(timer)
             timer.start()
 
+        if self.step_timeout is not None:
+            ready.add_done_callback(arm)
+
         def settle(done: Future) -> None:
-            if timer is not None:
+            for timer in timers:
                 timer.cancel()
             try:
                 outer.set_result(done.result())
@@ -137,12 +180,26 @@ class RayBackend:
                 return
             for index in self.split[slot]:
                 self.lost[index] = reason
+            if not self.ready[slot].done() or self.ready[slot].exception() is not None:
+                self.start_failures += 1
+                if self.start_failures >= START_FAILURES_TO_BREAK:
+                    self.broken = (
+                        f"{self.start_failures} Ray env actors of {self.name} in a row failed "
+                        f"before serving; the pool stopped replacing them. The last: {reason}"
+                    )
+                    self.actors[slot] = None
+                    return
             self.restarts += 1
             if self.restarts > self.max_restarts:
                 self.actors[slot] = None
                 return
-            self.actors[slot] = self._start(self.split[slot])
+            actor = self.actors[slot] = self._start(slot)
             self._pids[slot] = None
+            timer = threading.Timer(
+                self.start_timeout, self._start_timed_out, (actor, self.ready[slot])
+            )
+            timer.daemon = True
+            timer.start()
 
     def pids(self) -> list[int | None]:
         with self.lock:
@@ -150,7 +207,7 @@ class RayBackend:
                 slot for slot, pid in enumerate(self._pids) if pid is None and self.actors[slot]
             ]
         for slot in missing:
-            self._pids[slot] = self.ray.get(self.actors[slot].pid.remote(), timeout=60)
+            self._pids[slot] = self.ready[slot].result(timeout=self.start_timeout)
         return list(self._pids)
 
     def close(self) -> None:

@@ -1,0 +1,110 @@
+"""Worker replacement on a loaded machine (issue 24): a replacement's start-up is timed against
+``start_timeout`` and its retried episode's ``step_timeout`` starts once it serves; a circuit
+breaker reports workers that cannot start; ``max_episodes_per_worker`` recycles workers between
+episodes without changing a trajectory."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import turngym
+from helpers.slow_envs import flagged_build_corridor
+from turngym.pool import EnvPool, WorkersCannotStart
+
+ENV = "turngym/Corridor-v0"
+
+
+def deterministic(batch):
+    return ["go west" if len(c.messages) % 6 == 0 else "go east" for c in batch]
+
+
+def _killer(pool: EnvPool, at_call: int = 2):
+    calls = 0
+
+    def policy(batch):
+        nonlocal calls
+        calls += 1
+        if calls == at_call:
+            os.kill(pool.pids[1], 9)
+            time.sleep(0.3)
+        return deterministic(batch)
+
+    return policy
+
+
+@pytest.mark.parametrize("mode", ["lockstep", "async"])
+def test_replacement_slower_than_step_timeout_serves_its_retried_episode(tmp_path, mode, capfd):
+    flag = tmp_path / "slow"
+    kwargs = {"flag": str(flag), "build_s": 3.0}
+    reference = turngym.rollout(ENV, deterministic, num_episodes=6, num_envs=1, progress=False)
+    with EnvPool(flagged_build_corridor, 2, kwargs, step_timeout=1.5) as pool:
+        flag.touch()  # from now on a worker needs 3 s to build, twice the step timeout
+        trajectories = turngym.rollout(
+            flagged_build_corridor, _killer(pool), num_episodes=6, pool=pool, mode=mode,
+            progress=False,
+        )  # fmt: skip
+        assert pool.restarts == 1
+    assert not [t.metadata["failed"] for t in trajectories if "failed" in t.metadata]
+    assert len([t for t in trajectories if "retried" in t.metadata]) == 1
+    assert [t.turns for t in trajectories] == [t.turns for t in reference]
+    assert "during start-up" not in capfd.readouterr().err
+
+
+def test_a_replacement_past_start_timeout_is_named_and_the_breaker_trips(tmp_path):
+    flag = tmp_path / "slow"
+    kwargs = {"flag": str(flag), "build_s": 60.0}
+    with EnvPool(flagged_build_corridor, 2, kwargs, start_timeout=5.0, max_restarts=50) as pool:
+        flag.touch()
+        started = time.monotonic()
+        with pytest.raises(WorkersCannotStart) as caught:
+            turngym.rollout(
+                flagged_build_corridor, _killer(pool), num_episodes=8, pool=pool, progress=False
+            )
+        message = str(caught.value)
+        assert "did not finish building its envs within start_timeout=5.0 s" in message
+        assert "3 env workers" in message and "in a row" in message
+        assert '__name__ == "__main__"' not in message  # not the re-import hint: a slow build
+        assert pool.restarts <= 3 and time.monotonic() - started < 90
+        assert len(caught.value.trajectories) >= 1  # the finished ones come with the error
+        with pytest.raises(WorkersCannotStart):
+            pool.submit(1, "reset", {"seed": 0}).result(timeout=5)
+
+
+def test_an_env_that_cannot_be_built_trips_the_breaker_with_its_error(tmp_path):
+    flag = tmp_path / "broken"
+    kwargs = {"flag": str(flag), "fail": True}
+    with EnvPool(flagged_build_corridor, 2, kwargs, max_restarts=100) as pool:
+        flag.touch()
+        with pytest.raises(WorkersCannotStart, match="this corridor cannot be built"):
+            turngym.rollout(
+                flagged_build_corridor, _killer(pool), num_episodes=8, pool=pool, progress=False
+            )
+        assert pool.restarts < 5  # not 100 restarts burnt
+
+
+@pytest.mark.parametrize(("mode", "workers"), [("lockstep", 2), ("async", 2), ("lockstep", 1)])
+def test_recycled_workers_give_the_same_trajectories(mode, workers):
+    reference = turngym.rollout(ENV, deterministic, num_episodes=12, group_size=2, num_envs=1)
+    with EnvPool(ENV, 3, workers=workers, max_episodes_per_worker=2) as pool:
+        first = pool.pids
+        runs = [
+            turngym.rollout(ENV, deterministic, num_episodes=12, group_size=2, pool=pool, mode=mode)
+            for _ in range(2)
+        ]
+        # One env per worker: recycled at resets. Three envs on one worker: only when all three
+        # are between episodes, i.e. between the rollout calls here (see pool_process's doc).
+        assert pool.recycled >= (4 if workers > 1 else 1) and pool.restarts == 0
+        assert not set(pool.pids) & set(first)
+    for run in runs:
+        assert [t.turns for t in run] == [t.turns for t in reference]
+        assert not [t for t in run if "retried" in t.metadata or "failed" in t.metadata]
+
+
+def test_max_episodes_per_worker_is_checked():
+    with pytest.raises(turngym.error.InvalidArgumentError, match="positive int"):
+        EnvPool(ENV, 2, max_episodes_per_worker=0)
+    with pytest.raises(turngym.error.InvalidArgumentError, match="executor='process'"):
+        EnvPool(ENV, 2, workers=0, max_episodes_per_worker=5)
