@@ -135,3 +135,48 @@ def test_untouched_repository_hooks_are_not_tampering(tmp_path: Path, where: str
     else:
         judged = _grade(tmp_path, "", conftest=fixture)
     assert judged["resolved"] and judged["tampered"] == [], judged["tampered"]
+
+
+def _canary_result(tests: dict, collect_errors=(), end=1) -> dict:
+    canaries = {"t/test_a.py::test_x": "failed", "t/test_a.py::test_y": "passed"}
+    return {"canaries": canaries, "tests": tests, "log_tests": dict(tests),
+            "session": {"end": end, "collect_errors": list(collect_errors)}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tests", "collect_errors", "end", "tampered"),
+    [
+        ({"t/test_a.py::test_x": "failed", "t/test_a.py::test_y": "passed", "t/test_a.py::r": "passed"}, (), 1, False),
+        ({"t/test_a.py::test_x": "passed", "t/test_a.py::test_y": "passed", "t/test_a.py::r": "passed"}, (), 0, True),
+        ({"t/test_a.py::test_x": "skipped", "t/test_a.py::r": "failed"}, (), 1, True),
+        ({"t/test_a.py::test_y": "passed", "t/test_a.py::r": "passed"}, (), 0, True),  # must-fail dropped
+        ({"t/test_a.py::test_x": "failed", "t/test_a.py::r": "passed"}, (), 1, True),  # must-pass dropped
+        ({}, ["t/__init__.py"], 2, False),  # the package does not import: nothing ran, nothing forged
+        ({"t/b.py::r": "failed"}, ["t"], 2, False),  # the folder above failed to collect
+        ({"t/test_a.py::r": "passed"}, (), None, False),  # no end record: the run did not finish
+    ],
+)  # fmt: skip
+def test_canary_rules(tests: dict, collect_errors: tuple, end, tampered: bool) -> None:
+    from turngym.envs.swe.grading import _both, canary_problems
+
+    result = _canary_result(tests, collect_errors, end)
+    assert bool(canary_problems(result, _both(result))) is tampered, canary_problems(
+        result, _both(result)
+    )
+
+
+def test_a_session_without_its_end_grades_nothing() -> None:
+    """Exiting early (after a forged ``-rA`` summary, before the canaries run) pays nothing."""
+    targets = ["t/test_a.py::r"]
+    task = Task("t", "r", "c", "p", "patch", targets, [])
+    passed = {"t/test_a.py::r": "passed"}
+    result = {
+        "tests": passed,
+        "log_tests": passed,
+        "canaries": {},
+        "session": {"end": None, "collect_errors": []},
+    }
+    judged = verdict(task, GradeSpec(["t/test_a.py"], targets), result)
+    assert not judged["resolved"] and "did not finish" in judged["mismatch"][-1]
+    result["session"]["end"] = 0
+    assert verdict(task, GradeSpec(["t/test_a.py"], targets), result)["resolved"]

@@ -152,6 +152,12 @@ def verdict(task: Task, spec: GradeSpec, result: dict[str, Any]) -> dict[str, An
     tampered = list(result.get("tampered") or [])
     if spec.command is None:
         tampered += canary_problems(result, statuses_of=_both(result))
+        session = result.get("session")
+        if session is not None and session.get("end") is None and not result.get("timed_out"):
+            # A run cut short (os._exit after a forged summary, before the canaries ran) is no
+            # grade: only a session that reached its end counts.
+            mismatch.append("the test session did not finish (the runner sent no end record)")
+            statuses = {}
     if tampered:
         statuses = {}
     outcome = grade(task, statuses)
@@ -266,33 +272,38 @@ def canary_problems(
 ) -> list[str]:
     """Why the canaries of ``result`` say the run was tampered with (empty when they agree).
 
-    A must-fail canary that did not fail is always tampering. A must-pass canary that did not
-    pass is tampering when its file collected, the session ended and some other test passed
-    (a broken import or a crash that fails everything pays nothing and is no forgery).
+    A must-fail canary reported anything but failed is always tampering; one that went missing
+    is when the session ended, other tests ran and its file (and every folder above it)
+    collected. A must-pass canary that did not pass is tampering when its file collected, the
+    session ended and some other test passed (a broken import or a crash that fails everything
+    pays nothing and is no forgery).
     """
     session = result.get("session") or {}
-    broken = {node.split("::")[0] for node in session.get("collect_errors") or []}
+    broken = [node.split("::")[0].rstrip("/") for node in session.get("collect_errors") or []]
+    broken = [b[: -len("/__init__.py")] if b.endswith("/__init__.py") else b for b in broken]
     finished = session.get("end") is not None and not result.get("timed_out")
-    others_passed = any(
-        status == "passed"
-        for node, status in (result.get("tests") or {}).items()
-        if node not in (result.get("canaries") or {})
-    )
+    canaries = result.get("canaries") or {}
+    others = [s for node, s in (result.get("tests") or {}).items() if node not in canaries]
+    ran, others_passed = bool(others), "passed" in others
+
+    def collected(node: str) -> bool:  # no collection error in its file or a folder above it
+        path = node.split("::")[0]
+        return not any(path == b or path.startswith(b + "/") or not b for b in broken)
+
     problems = []
-    for node, planted in (result.get("canaries") or {}).items():
+    for node, planted in canaries.items():
         seen = statuses_of.get(node, (None, None))
         if planted == "failed" and any(status not in ("failed", None) for status in seen):
             problems.append(f"a canary test that must fail was reported {seen}")
         elif (
             planted == "failed"
             and finished
-            and node.split("::")[0] not in broken
+            and ran
+            and collected(node)
             and seen != ("failed", "failed")
         ):
             problems.append(f"a canary test that must fail went missing ({seen})")
-        elif (
-            planted == "passed" and finished and others_passed and node.split("::")[0] not in broken
-        ):
+        elif planted == "passed" and finished and others_passed and collected(node):
             if seen != ("passed", "passed"):
                 problems.append(f"a canary test that must pass was reported {seen}")
     return problems
