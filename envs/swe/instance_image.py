@@ -10,7 +10,9 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import tarfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ __all__ = [
 
 #: Debian suites by the ``python3`` they ship (minbase + python3 is all an image needs).
 SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
+#: Debian packages a suite needs beside python3 (bullseye's pip imports distutils, packaged apart).
+SUITE_EXTRAS = {"bullseye": ["python3-distutils"]}
 VENV = "/opt/venv"
 
 
@@ -41,19 +45,36 @@ def docker_cli(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess
     )
 
 
+_ROOTFS = threading.Lock()  # one debootstrap at a time: parallel builds share a suite's root
+
+
 def ensure_rootfs(suite: str) -> str:
-    """``turngym/swe-rootfs:<suite>`` (debootstrap minbase + python3, cached as a tarball)."""
-    image = f"turngym/swe-rootfs:{suite}"
+    with _ROOTFS:
+        return _ensure_rootfs(suite)
+
+
+def _ensure_rootfs(suite: str) -> str:
+    """``turngym/swe-rootfs:<suite>[-extras]`` (debootstrap minbase + python3 and what pip needs
+    on that suite, :data:`SUITE_EXTRAS`), cached as a tarball."""
+    extras = SUITE_EXTRAS.get(suite, [])
+    image = f"turngym/swe-rootfs:{'-'.join([suite, *extras])}"
     if docker_cli("image", "inspect", image).returncode == 0:
         return image
     cache = cache_root() / "swe-docker"
     cache.mkdir(parents=True, exist_ok=True)
-    tarball = cache / f"rootfs-{suite}-python3.tar"
+    tarball = cache / f"rootfs-{'-'.join([suite, 'python3', *extras])}.tar"
     if not tarball.is_file():
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         work = cache / f".rootfs-{suite}-{os.getpid()}"
         steps = [
-            [*sudo, "debootstrap", "--variant=minbase", "--include=python3", suite, str(work)],
+            [
+                *sudo,
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(['python3', *extras])}",
+                suite,
+                str(work),
+            ],
             # what a sandbox never reads (docs, man pages, locales, apt lists)
             [
                 *sudo,
@@ -119,7 +140,9 @@ def fetch_wheels(spec: Any, rootfs: str, src: Path, extra_env: dict[str, str]) -
     house.mkdir(parents=True, exist_ok=True)
     if not list(house.glob("pip-*.whl")):
         done = subprocess.run(
-            ["python3", "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-d", str(house), "pip"],
+            # only pip's own wheel comes from the host: the newest that runs on the target Python
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+             "--python-version", spec.real_python, "-d", str(house), "pip"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:
