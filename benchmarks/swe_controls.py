@@ -28,12 +28,14 @@ from turngym.envs.swe.diff_analysis import HIGH
 from turngym.envs.swe.expert import patch_to_calls
 
 
-def gold(backend: str, per_project: int | None) -> list[dict]:
+def gold(backend: str, per_project: int | None, only: str | None = None) -> list[dict]:
     """One row per task: resolved, verdict, tampered reasons, high-severity flags, seconds."""
     env = gymnasium.make("turngym/SWE-v0", backend=backend, max_turns=200)
     chosen: dict[str, list[str]] = defaultdict(list)
     for task_id in sorted(env.unwrapped.tasks):
         project = env.unwrapped.tasks[task_id].project
+        if only is not None and project != only:
+            continue
         if per_project is None or len(chosen[project]) < per_project:
             chosen[project].append(task_id)
     rows = []
@@ -74,8 +76,9 @@ def main() -> int:
         "--per-project", type=int, default=None, help="tasks per project (all if unset)"
     )
     parser.add_argument("--random", type=int, default=4, help="random-policy episodes")
+    parser.add_argument("--project", default=None, help="only this project's tasks")
     args = parser.parse_args()
-    rows = gold(args.backend, args.per_project)
+    rows = gold(args.backend, args.per_project, args.project)
     outcomes = random_agents(args.backend, args.random)
     summary = {
         "backend": args.backend,
@@ -89,7 +92,8 @@ def main() -> int:
         if rows
         else None,
     }
-    out = Path(__file__).parent / "results" / f"swe_controls_{args.backend}.json"
+    suffix = f"_{args.project}" if args.project else ""
+    out = Path(__file__).parent / "results" / f"swe_controls_{args.backend}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
     print(json.dumps(summary, indent=1))

@@ -62,6 +62,25 @@ def test_plant_goes_into_the_test_class_when_tests_live_in_classes() -> None:
     assert len([m for m in cls.body if isinstance(m, ast.FunctionDef)]) == 4
 
 
+MIXED = (
+    "import unittest\n\n\nclass PeekMixin:\n    def test_peek(self):\n        pass\n\n\n"
+    "class PeekTests(PeekMixin, unittest.TestCase):\n    pass\n\n\n"
+    "class OtherTests(unittest.TestCase):\n    def test_other(self):\n        pass\n"
+)
+
+
+def test_plant_never_uses_a_class_pytest_does_not_collect() -> None:
+    """more-itertools' PeekableMixinTests (test methods, no TestCase) dropped a must-fail canary:
+    the gold patch of one task came back tampered. Targets name the collected classes."""
+    targets = ["t.py::PeekTests::test_peek"]
+    for seed in range(20):
+        new, planted = plant(MIXED, [True, False], random.Random(seed), "t.py", targets)
+        assert all(node.startswith("t.py::PeekTests::") for node in planted), planted
+        ast.parse(new)
+    _, planted = plant(MIXED, [True, False, True], random.Random(0), "t.py")  # no targets here
+    assert not any("PeekMixin" in node for node in planted), planted
+
+
 def test_plant_leaves_an_unparseable_file_alone() -> None:
     assert plant("def (:\n", [True], random.Random(0), "t.py") == ("def (:\n", {})
 

@@ -6,7 +6,8 @@ For every grade, :func:`plant` writes a few tests into the graded test files, be
 own tests: half of them must pass, half must fail. Their names are built from the words of the
 file's own test names (so a canary reads like a sibling of the real tests), their bodies are one of
 several shapes of a computed-value assertion with fresh random values, and each goes at a random
-top-level spot of the file (or into a random test class when the file's tests live in classes).
+top-level spot of the file, or into one of the classes pytest collects the task's tests
+from when they live in classes (never a mixin pytest does not collect).
 The host never tells the code under test which tests are canaries; the nonce stream and the
 ``-rA`` log must both show every canary with its planted outcome, else the verdict is
 ``tampered`` (:func:`turngym.envs.swe.grading.verdict`). A generic forgery (every report passed,
@@ -90,9 +91,22 @@ def _gap(nodes: list, lines: list, default: int) -> int:
     return default
 
 
-def plant(source: str, outcomes: list, rng: random.Random, file: str) -> tuple:
+def _collected_classes(tree: ast.Module, targets: list) -> list:
+    """Top-level classes pytest is known to collect here: those the task's target ids name, else
+    (no target in the file) ``Test*`` classes and ``TestCase`` subclasses (never a mixin)."""
+    named = {t.split("::")[1] for t in targets if t.count("::") >= 2}
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    if targets:
+        return [c for c in classes if c.name in named]
+    return [c for c in classes if c.name.startswith("Test")
+            or any("TestCase" in ast.dump(base) for base in c.bases)]  # fmt: skip
+
+
+def plant(source: str, outcomes: list, rng: random.Random, file: str, targets=()) -> tuple:
     """``(new source, {node id: "passed" | "failed"})``: one canary in ``source`` per item of
-    ``outcomes`` (True: it must pass, False: it must fail); ``file`` is the file's test path.
+    ``outcomes`` (True: it must pass, False: it must fail); ``file`` is the file's test path and
+    ``targets`` the task's test ids in it (they say where pytest collects: module-level
+    functions, or which classes).
 
     The file keeps its line endings; a file that does not parse gets none (its collection fails
     and fails every test in it anyway).
@@ -103,27 +117,27 @@ def plant(source: str, outcomes: list, rng: random.Random, file: str) -> tuple:
         return source, {}
     cr = "\r" if "\r\n" in source else ""  # the file keeps its line ends
     lines = source.split("\n")
+    targets = [t for t in targets if t.split("::")[0] == file]
     functions, classes = _test_names(tree)
+    module_level = any(t.count("::") == 1 for t in targets) if targets else bool(functions)
+    collected = _collected_classes(tree, targets)
     taken = {getattr(n, "name", None) or getattr(n, "id", None) or getattr(n, "asname", None)
              for n in ast.walk(tree)}  # fmt: skip
     inserts, planted = [], {}
     for passes in outcomes:
         body = _shapes(rng, passes)
-        if functions or not classes:
-            spots = [
-                n.end_lineno for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-            ]
-            spot = rng.choice(spots) if spots else len(lines)
-            name = _name(rng, functions, taken)
+        if module_level or not collected:
             defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            spot = rng.choice([n.end_lineno for n in defs]) if defs else len(lines)
+            name = _name(rng, functions, taken)
             inserts.append((spot, _block(name, body, "", False, _gap(defs, lines, 2))))
             planted[f"{file}::{name}"] = "passed" if passes else "failed"
         else:
-            cls = rng.choice(sorted(classes, key=lambda c: c.lineno))
+            cls = rng.choice(collected)
             methods = [m for m in cls.body if isinstance(m, ast.FunctionDef)]
-            spot = rng.choice(methods).end_lineno
-            indent = re.match(r"[ \t]*", lines[methods[0].lineno - 1]).group(0)
-            name = _name(rng, classes[cls], taken)
+            spot = rng.choice(methods).end_lineno if methods else cls.end_lineno
+            indent = re.match(r"[ \t]*", lines[(methods or cls.body)[0].lineno - 1]).group(0)
+            name = _name(rng, classes.get(cls, []), taken)
             inserts.append((spot, _block(name, body, indent, True, _gap(methods, lines, 1))))
             planted[f"{file}::{cls.name}::{name}"] = "passed" if passes else "failed"
     for spot, block in sorted(inserts, key=lambda item: -item[0]):

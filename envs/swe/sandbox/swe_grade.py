@@ -109,7 +109,7 @@ def _plant_canaries(workspace: str, files: list, targets: list, count: int) -> d
             source = data.decode("utf-8")
         except UnicodeDecodeError:
             continue
-        new, nodes = plant(source, wanted, rng, rel)
+        new, nodes = plant(source, wanted, rng, rel, targets)
         with open(path, "wb") as handle:
             handle.write(new.encode("utf-8"))
         planted.update(nodes)
