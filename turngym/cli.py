@@ -258,7 +258,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for env_id in args.env_ids:
         try:
             if env_id in orchestra.ORCHESTRA_ENVS:  # multi-agent: PettingZoo's tests + contract
-                check_parallel_env(lambda env_id=env_id: orchestra.parallel_env(env_id))
+                with contextlib.redirect_stdout(io.StringIO()):  # PettingZoo prints "Passed ..."
+                    check_parallel_env(lambda env_id=env_id: orchestra.parallel_env(env_id))
             else:
                 env = turngym.make(env_id)
                 try:  # gymnasium's render check prints the observation of a "human" env
