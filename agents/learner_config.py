@@ -7,10 +7,8 @@ names the field.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from turngym.agents.learner_checks import BASE_DEFAULTS, check_credit_kwargs, check_model_source
@@ -353,25 +351,7 @@ class LearnerConfig:
     def from_file(cls, path: str | os.PathLike) -> LearnerConfig:
         """Reads a ``.json``, ``.yaml``/``.yml`` or ``.toml`` file (a top-level ``learner`` table
         is accepted too)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"config file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
+        from turngym.agents.train_config import read_config_file
 
-            data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            raise ValueError(f"config file {path}: use a .json, .yaml, .yml or .toml file")
-        if isinstance(data, dict) and set(data) == {"learner"}:
-            data = data["learner"]
-        if not isinstance(data, dict):
-            raise ValueError(f"config file {path} must hold a mapping of LearnerConfig fields")
+        data = read_config_file(path)  # InvalidArgumentError (a ValueError) of one line
         return cls.from_dict(data)
