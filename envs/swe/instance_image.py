@@ -165,12 +165,9 @@ def fetch_wheels(spec: Any, rootfs: str, src: Path, extra_env: dict[str, str]) -
         raise DependencyNotInstalled(
             f"fetching wheels failed: {(done.stderr or done.stdout)[-1500:]}"
         )
-    names = set()
-    for line in done.stdout.splitlines():
-        for prefix in ("Saved /wheels/", "File was already downloaded /wheels/"):
-            if line.strip().startswith(prefix):
-                names.add(line.strip()[len(prefix) :])
-    return sorted(names | {pip})
+    # the whole wheelhouse of this Python goes into the (install-stage) build context: pip's
+    # report of what it saved leaves out what it reused while preparing metadata
+    return sorted(path.name for path in house.iterdir() if path.suffix in (".whl", ".gz", ".zip"))
 
 
 DOCKERFILE = """\
