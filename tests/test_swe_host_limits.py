@@ -18,6 +18,13 @@ from turngym.envs.swe import local_tree
 from turngym.envs.swe.sandbox.swe_diff import make_diff_files, read_tree
 
 
+@pytest.fixture(autouse=True)
+def _remove_deep_trees(tmp_path):
+    """pytest's own clean-up of tmp_path recurses (shutil.rmtree): the deep trees go first."""
+    yield
+    local_tree.remove_tree(tmp_path)
+
+
 def _deep(root: str, levels: int = 1200, name: str = "dddddddddd") -> None:
     """``levels`` nested folders below ``root`` (deeper than PATH_MAX with 10-letter names)."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -153,9 +160,13 @@ def test_reap_removes_a_dead_owners_hostile_workspace() -> None:
     dead.wait()
     LOCAL_ROOT.mkdir(mode=0o711, exist_ok=True)
     left = LOCAL_ROOT / f"{dead.pid}-0123456789ab"
+    mounted = local_tree.mount_tmpfs(left / "workspace", 64 << 20, 10_000)  # as root sandboxes do
+    assert mounted == (os.geteuid() == 0)
     _hostile_tree(left / "workspace")
     reap()
     assert not left.exists()
+    with open("/proc/self/mounts") as handle:
+        assert str(left) not in handle.read()
 
 
 @pytest.mark.skipif(_local_reason() is not None, reason=f"local: {_local_reason()}")

@@ -82,6 +82,12 @@ def _goes_on(env: gymnasium.Env) -> None:
     _start(env)
 
 
+def _full_is_enospc(env: gymnasium.Env) -> bool:
+    """True where the workspace is a sized tmpfs (docker; local as root): a full one is ENOSPC
+    for the command. Else (local, not root) the quota check after the command ends the episode."""
+    return env.unwrapped.backend == "docker" or env.unwrapped._sandbox.bounded
+
+
 def _ended_or_goes_on(env: gymnasium.Env, terminated: bool, info: dict) -> None:
     if terminated:  # a defined end: outcome 0, no success
         assert info["outcome"] == 0.0 and info["success"] is False, info
@@ -148,14 +154,15 @@ def test_fifos_symlink_loops_and_hard_links_are_skipped(env: gymnasium.Env) -> N
 
 
 def test_an_inode_flood_ends_the_episode_or_fails_to_fill(env: gymnasium.Env) -> None:
-    """Defect 6 (local) and 9 (docker): 60,000 empty files (over the 50,000 inode quota). Local:
-    the episode ends (outcome 0) without walking them again; docker: the tmpfs's nr_inodes stops
-    the flood (ENOSPC) and later steps stay fast."""
+    """Defect 6 (local) and 9 (docker): 60,000 empty files (over the 50,000 inode quota). A sized
+    tmpfs (docker; local as root) stops the flood (ENOSPC) and later steps stay fast; else the
+    local quota check ends the episode (outcome 0) without walking them again."""
     _start(env)
+    enospc = _full_is_enospc(env)
     obs, terminated, info = _step(
         env, "mkdir flood && cd flood && seq 1 60000 | xargs touch 2>&1 | tail -1; echo done"
     )
-    if env.unwrapped.backend == "local":
+    if not enospc:
         assert terminated and info["outcome"] == 0.0 and "inode quota" in obs, obs
         _start(env)
         return
@@ -170,6 +177,7 @@ def test_many_files_within_the_byte_quota_do_not_amplify_host_memory(env: gymnas
     """Defect 3: a write past the quota was diffed in the trainer's process first (400 MB raised
     its peak RSS from 68 MB to 1,732 MB). Now the quota is counted before anything is read."""
     _start(env)
+    enospc = _full_is_enospc(env)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     obs, terminated, info = _step(
         env,
@@ -180,10 +188,10 @@ def test_many_files_within_the_byte_quota_do_not_amplify_host_memory(env: gymnas
     )
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 150, grown_mb
-    if env.unwrapped.backend == "local":
+    if not enospc:
         assert terminated and info["outcome"] == 0.0 and "disk quota" in obs, obs
         _start(env)
-    else:  # the tmpfs fills (ENOSPC); the in-container diff streams it (no OOM-killed tool)
+    else:  # the tmpfs fills (ENOSPC); the diff streams it (docker's tool is not OOM-killed)
         assert not terminated and "No space left on device" in obs, obs
         _goes_on(env)
 

@@ -22,6 +22,14 @@ each process of a command gets RLIMIT_CPU = ``ceil(timeout * cpus) + 1`` seconds
 process cannot spin longer than its share, but a command's processes together can use more
 than ``cpus`` cores until the timeout (:attr:`LocalSandbox.cpu_limit` says which applies).
 
+When this process is root, the workspace and every grading tree are tmpfs mounts sized as
+docker's ``/testbed`` (``min(disk_mb, memory_mb / 2)`` MB, ``Limits.inodes`` inodes): a hard
+bound while a command runs (RLIMIT_FSIZE alone lets a command write many 64 MB files before it
+ends), where a full workspace is ENOSPC for the agent's command, as on docker; the jail's
+``/tmp`` is a tmpfs of at most 64 MB (``--size``, bubblewrap >= 0.8); their pages count against
+the memory cgroup. Not root, the workspace is a host folder bounded by the check after each
+command only (below).
+
 After every call the host counts the workspace (:func:`~turngym.envs.swe.local_tree.scan`:
 ``find``, no recursion, names as bytes) against ``Limits.disk_mb`` bytes *and* ``Limits.inodes``
 entries, stopping at the first breach, before any file is read; a breach ends the episode
@@ -64,7 +72,14 @@ from turngym.envs.swe.local_state import (  # noqa: F401 - reap, _cgroup_roots: 
     _runtime,
     reap,
 )
-from turngym.envs.swe.local_tree import Scan, diff_digest, remove_tree, scan, tree_diff
+from turngym.envs.swe.local_tree import (
+    Scan,
+    diff_digest,
+    mount_tmpfs,
+    remove_tree,
+    scan,
+    tree_diff,
+)
 from turngym.envs.swe.rootfs import JAIL_PYTHON, local_rootfs, rootfs_reason
 from turngym.envs.swe.sandbox_base import (
     WORKSPACE,
@@ -81,6 +96,7 @@ from turngym.error import DependencyNotInstalled
 __all__ = ["LocalSandbox", "bwrap_available", "local_available", "reap", "LOCAL_ROOT", "JAIL_UID"]
 
 _BWRAP_OK = False  # bwrap worked once in this process (checked at every sandbox start until then)
+_BWRAP_SIZE: bool | None = None  # this bwrap takes --size for a tmpfs (None: not asked yet)
 
 
 def bwrap_available() -> str | None:
@@ -151,12 +167,20 @@ class LocalSandbox(Sandbox):
         #: "cgroup" (a CPU quota of ``limits.cpus`` cores) or "rlimit" (RLIMIT_CPU per process).
         self.cpu_limit = "cgroup" if any(_has_cpu_quota(g) for g in self.cgroups) else "rlimit"
         try:
+            #: The workspace is a tmpfs sized as docker's (root only): a full one is ENOSPC.
+            self.bounded = self._bound(self.workspace)
             _populate(self.workspace, start)
         except BaseException:
             self._cleanup(self.root, self.cgroups)
             raise
         self.initial = {"diff_hash": hashlib.sha1(b"").hexdigest()}
         super().__init__()
+
+    def _bound(self, folder: Path) -> bool:
+        # As docker's /testbed: tmpfs pages count against the memory cgroup, so the disk stays
+        # below half of it (a disk fill ends in ENOSPC, not in the OOM killer).
+        size = min(self.limits.disk_mb, self.limits.memory_mb // 2) << 20
+        return mount_tmpfs(folder, size, self.limits.inodes)
 
     def _cleanup_args(self) -> tuple[Any, ...]:
         return (self.root, self.cgroups)
@@ -174,7 +198,8 @@ class LocalSandbox(Sandbox):
                 "--ro-bind", str(self.site / "etc" / "passwd"), "/etc/passwd",
                 "--ro-bind", str(self.site / "etc" / "group"), "/etc/group",
                 "--ro-bind", str(self.site), TOOL_MOUNT, "--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--tmpfs", "/tmp", "--bind", str(workspace), WORKSPACE]  # fmt: skip
+                "--perms", "1777", *_tmp_size(self.limits), "--tmpfs", "/tmp",
+                "--bind", str(workspace), WORKSPACE]  # fmt: skip
         if inputs is not None:
             args += ["--ro-bind", str(inputs), INPUT_MOUNT]
         args += [
@@ -270,6 +295,7 @@ class LocalSandbox(Sandbox):
             (inputs / "agent.diff").write_text(diff)
             (inputs / "test.patch").write_text(request.pop("test_patch", ""))
             os.chmod(inputs, 0o755)
+            self._bound(grader / "testbed")  # the agent's code runs in grading too
             _populate(grader / "testbed", self.start)
             request = dict(request, op="grade", diff_path=f"{INPUT_MOUNT}/agent.diff",
                            test_patch_path=f"{INPUT_MOUNT}/test.patch")  # fmt: skip
@@ -295,6 +321,16 @@ def _user_processes(uid: int) -> int:
             except OSError:
                 pass
     return count
+
+
+def _tmp_size(limits: Limits) -> list[str]:
+    """``--size`` of the jail's /tmp (as docker's: 1/8 of the memory, at most 64 MB), where this
+    bubblewrap has it (>= 0.8); its pages count against the memory cgroup either way."""
+    global _BWRAP_SIZE
+    if _BWRAP_SIZE is None:
+        help_text = subprocess.run(["bwrap", "--help"], capture_output=True, text=True).stdout
+        _BWRAP_SIZE = "--size" in help_text
+    return ["--size", str(min(64, limits.memory_mb // 8) << 20)] if _BWRAP_SIZE else []
 
 
 def _has_cpu_quota(group: Path) -> bool:

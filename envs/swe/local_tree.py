@@ -11,8 +11,11 @@ recurse, hold the whole tree in memory, assume a file name is text, or follow a 
 * :func:`tree_diff` and :func:`diff_digest` diff the scanned files against the start tree one
   file at a time: the digest (every step) holds one file in memory, the diff (grading) the diff
   text, both bounded by the quota;
-* :func:`remove_tree` removes a folder of any depth with ``rm -rf`` (after making every folder
-  writable for a non-root owner).
+* :func:`remove_tree` removes a folder of any depth with ``rm -rf`` (after unmounting what is
+  mounted below it, and making every folder writable for a non-root owner);
+* :func:`mount_tmpfs` (root only) puts a size- and inode-limited tmpfs on a folder: a hard
+  bound *during* a command, which the quota check after it cannot be (an agent can write many
+  files of RLIMIT_FSIZE each before its command ends).
 
 A path that is not UTF-8 or holds a control character cannot be part of a unified diff (nor of
 an honest fix): it is left out of the diff, and :attr:`Scan.odd` names it for the agent's
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -31,7 +35,16 @@ from dataclasses import dataclass, field
 from turngym.envs.swe.sandbox.swe_diff import MAX_FILE_BYTES, tree_entry
 from turngym.envs.swe.sandbox.swe_tool import diff_chunks
 
-__all__ = ["Scan", "scan", "read_file", "tree_diff", "diff_digest", "remove_tree"]
+__all__ = [
+    "Scan",
+    "scan",
+    "read_file",
+    "tree_diff",
+    "diff_digest",
+    "remove_tree",
+    "mount_tmpfs",
+    "unmount_below",
+]
 
 _CHUNK = 1 << 16
 _PATH_MAX = os.pathconf("/", "PC_PATH_MAX")
@@ -172,7 +185,9 @@ def remove_tree(path: str | os.PathLike) -> bool:
     path = os.fspath(path)
     if not os.path.lexists(path):
         return True
-    if os.geteuid() != 0:
+    if os.geteuid() == 0:
+        unmount_below(path)
+    else:
         subprocess.run(
             ["chmod", "-R", "u+rwx", "--", path],
             stdout=subprocess.DEVNULL,
@@ -184,3 +199,36 @@ def remove_tree(path: str | os.PathLike) -> bool:
         stderr=subprocess.DEVNULL,
     )
     return not os.path.lexists(path)
+
+
+def mount_tmpfs(folder: str | os.PathLike, size_bytes: int, inodes: int) -> bool:
+    """Mounts a tmpfs of ``size_bytes`` and ``inodes`` on ``folder`` (made if missing); True when
+    mounted, False where this process may not mount (not root)."""
+    if os.geteuid() != 0:
+        return False
+    os.makedirs(folder, exist_ok=True)
+    options = f"size={size_bytes},nr_inodes={inodes},mode=0755"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "turngym-swe", os.fspath(folder)],
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+def _unescape(raw: bytes) -> str:
+    """A mount point as /proc/self/mountinfo writes it (space, tab, newline, backslash octal)."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), raw))
+
+
+def unmount_below(path: str | os.PathLike) -> None:
+    """Lazily unmounts every mount at or below ``path``, deepest first (a dead owner's tmpfs)."""
+    prefix = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo", "rb") as handle:
+            points = [_unescape(line.split()[4]) for line in handle]
+    except OSError:
+        return
+    for point in sorted(
+        (p for p in points if p == prefix or p.startswith(prefix + "/")), key=len, reverse=True
+    ):
+        subprocess.run(["umount", "-l", point], capture_output=True)
