@@ -26,6 +26,10 @@ CASES = [
         "multiagent",
     ),
     ("import turngym.credit", "credit"),
+    (
+        "import gymnasium, turngym; gymnasium.make('turngym/SWE-v0', backend='docker').reset()",
+        "docker",
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from turngym.cache import pid_alive
-from turngym.error import DependencyNotInstalled
+from turngym.error import DependencyNotInstalled, missing_dependency
 
 __all__ = [
     "ci_socket",
@@ -100,9 +100,7 @@ def connect(timeout: float = 700.0) -> Any:
     try:
         import docker
     except ImportError as error:
-        raise DependencyNotInstalled(
-            "the docker SDK is missing: pip install 'docker>=7'"
-        ) from error
+        raise missing_dependency("docker", "docker") from error
     tried = []
     for url in ([os.environ["DOCKER_HOST"]] if os.environ.get("DOCKER_HOST") else []) + [
         "unix:///var/run/docker.sock",
