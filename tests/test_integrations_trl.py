@@ -181,3 +181,47 @@ def test_unknown_credit_method_is_a_clear_error():
     for bad in ("nope", "TurnBatch"):
         with pytest.raises(ValueError, match="unknown credit_method"):
             TurngymGRPOTrainer(credit_method=bad)
+
+
+@pytest.mark.slow
+def test_logs_say_what_turngym_optimises(model_dir, tmp_path):
+    trainer, _, batches = _trainer(model_dir, tmp_path, steps=1)
+    trainer.train()
+    logged = next(h for h in trainer.state.log_history if "turngym/success_rate" in h)
+    inputs, _ = batches[0]
+    batch, per_turn = trainer.turn_advantages(inputs)
+    values = per_turn[batch.mask]
+    assert logged["turngym/turn_advantage_abs_mean"] == pytest.approx(float(values.abs().mean()))
+    assert logged["turngym/turn_advantage_max"] == pytest.approx(float(values.max()))
+    successes = [bool(x["turngym_success"]) for x in inputs]
+    assert logged["turngym/success_rate"] == pytest.approx(sum(successes) / len(successes))
+    assert 0.0 <= logged["turngym/zero_advantage_group_frac"] <= 1.0
+    assert logged["turngym/episodes_over_context"] == 0.0
+
+
+def test_zero_advantage_groups_are_counted():
+    from turngym.integrations.trl_metrics import turn_metrics
+
+    class Batch:  # two groups of two episodes; group 0 learns nothing
+        mask = torch.tensor([[1, 1], [1, 0], [1, 1], [1, 0]], dtype=torch.bool)
+        group_ids = torch.tensor([0, 0, 1, 1])
+
+    per_turn = torch.tensor([[0.0, 0.0], [0.0, 9.0], [0.5, -0.5], [1.0, 0.0]])  # 9.0: padding
+    inputs = [
+        {"turngym_success": s, "turngym_outcome": float(s), "turngym_episode": {}}
+        for s in (False, False, True, False)
+    ]
+    metrics = turn_metrics(inputs, Batch, per_turn)
+    assert metrics["turngym/zero_advantage_group_frac"] == 0.5
+    assert metrics["turngym/turn_advantage_max"] == 1.0  # padding is not a turn
+    assert metrics["turngym/success_rate"] == 0.25 and metrics["turngym/outcome_mean"] == 0.25
+
+
+@pytest.mark.slow
+def test_an_episode_past_the_models_context_warns(model_dir, tmp_path):
+    trainer, _, batches = _trainer(model_dir, tmp_path, steps=1)
+    trainer.model.config.max_position_embeddings = 40  # every Corridor episode is longer
+    with pytest.warns(RuntimeWarning, match="exceed the model's context of 40 positions"):
+        trainer.train()
+    logged = next(h for h in trainer.state.log_history if "turngym/episodes_over_context" in h)
+    assert logged["turngym/episodes_over_context"] > 0

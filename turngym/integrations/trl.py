@@ -19,6 +19,15 @@ TRL and its contract may change, hence the narrow range).
   the ``k``-th run of ``env_mask`` 1s. TRL's ``_compute_loss`` accepts ``(B, T)`` advantages;
   env tokens are out of the loss through ``env_mask``.
 
+**Logs.** TRL's own ``reward``, ``reward_std`` and ``frac_reward_zero_std`` describe the outcome
+reward; TRL's loss, clip ratio and grad norm then act on turngym's per-token advantages.
+:class:`TurngymGRPOTrainer` adds what turngym optimises, under names that say so:
+``turngym/turn_advantage_{mean,std,min,max,abs_mean}`` (over real turns, from the configured
+credit method), ``turngym/zero_advantage_group_frac`` (share of task groups whose every turn
+advantage is 0: nothing is learned from them), ``turngym/success_rate``,
+``turngym/outcome_mean`` and ``turngym/episodes_over_context`` (episodes whose prompt plus
+completion exceed the model's ``max_position_embeddings``; the rollout also warns).
+
 Limits: credit is computed over the completions of one process, so a group must not be split
 across processes (keep ``per_device_train_batch_size * steps_per_generation`` a multiple of
 ``num_generations``; checked). ``max_completion_length`` bounds each action, not the episode;
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,9 +56,13 @@ TRL_VERSION = check_version("trl", TRL_MIN, TRL_BELOW, extra="trl")
 
 from trl import GRPOTrainer  # noqa: E402
 
+from turngym.integrations.trl_env import TurngymEnvironment, environment_factory  # noqa: E402
+
 __all__ = [
     "TRL_VERSION",
+    "TurngymEnvironment",
     "TurngymGRPOTrainer",
+    "environment_factory",
     "episodes_to_trajectories",
     "make_dataset",
     "make_rollout_func",
@@ -64,15 +78,26 @@ def seed_prompt(env_id: str, seed: int) -> str:
     return f"Play {env_id}. [turngym seed={seed}]"
 
 
-def make_dataset(env_id: str, *, num_tasks: int, seed: int = 0) -> Any:
-    """A ``datasets.Dataset`` of ``num_tasks`` prompts, seeds ``seed .. seed + num_tasks - 1``."""
+def make_dataset(env_id: str, *, num_tasks: int, seed: int = 0, style: str = "rollout_func") -> Any:
+    """A ``datasets.Dataset`` of ``num_tasks`` tasks, seeds ``seed .. seed + num_tasks - 1``.
+
+    Every row has a ``seed`` column. ``style="rollout_func"`` (for :class:`TurngymGRPOTrainer`)
+    also writes the seed into the prompt text (``[turngym seed=N]``, what a ``rollout_func``
+    receives); ``style="environment_factory"`` gives a conversational prompt with one empty user
+    message, which TRL fills with what the environment's ``reset(**row)`` returns.
+    """
     from datasets import Dataset
 
     if num_tasks < 1:
         raise InvalidArgumentError(f"num_tasks must be >= 1, got {num_tasks}")
-    return Dataset.from_dict(
-        {"prompt": [seed_prompt(env_id, s) for s in range(seed, seed + num_tasks)]}
-    )
+    seeds = list(range(seed, seed + num_tasks))
+    if style == "rollout_func":
+        prompts: list[Any] = [seed_prompt(env_id, s) for s in seeds]
+    elif style == "environment_factory":
+        prompts = [[{"role": "user", "content": ""}] for _ in seeds]
+    else:
+        raise InvalidArgumentError(f"style={style!r}: use 'rollout_func' or 'environment_factory'")
+    return Dataset.from_dict({"prompt": prompts, "seed": seeds})
 
 
 def _prompt_text(prompt: Any) -> str:
@@ -195,6 +220,17 @@ def make_rollout_func(
                 still.append(episode)
             live = still
         returns = [sum(t["reward"] for t in e.turns) for e in episodes]
+        context = getattr(getattr(trainer.model, "config", None), "max_position_embeddings", None)
+        lengths = [len(e.prompt_ids) + len(e.completion) for e in episodes]
+        over = [n for n in lengths if context and n > context]
+        if over:
+            warnings.warn(
+                f"{len(over)} of {len(episodes)} episodes ({max(over)} tokens at most) exceed the "
+                f"model's context of {context} positions; set max_episode_tokens, shorten the "
+                "env's turn limit or use a model with a longer context",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return {
             "prompt_ids": [e.prompt_ids for e in episodes],
             "completion_ids": [e.completion for e in episodes],
@@ -209,7 +245,13 @@ def make_rollout_func(
             ],
             "turngym_success": [e.success for e in episodes],
             "turngym_episode": [
-                {"group": e.group, "seed": e.seed, "turns": e.turns} for e in episodes
+                {
+                    "group": e.group,
+                    "seed": e.seed,
+                    "turns": e.turns,
+                    "over_context": bool(context and n > context),
+                }
+                for e, n in zip(episodes, lengths, strict=True)
             ],
         }
 
@@ -322,9 +364,22 @@ class TurngymGRPOTrainer(GRPOTrainer):
         batch = credit.TurnBatch.from_trajectories(trajectories)
         return batch, self.credit_function(batch, **self.credit_kwargs)
 
+    def log_turn_metrics(
+        self, inputs: Sequence[dict[str, Any]], batch: credit.TurnBatch, per_turn: torch.Tensor
+    ) -> dict[str, float]:
+        """Adds turngym's own metrics of this batch to TRL's logs (see the module docstring)."""
+        from turngym.integrations.trl_metrics import turn_metrics
+
+        metrics = turn_metrics(inputs, batch, per_turn)
+        mode = "train" if self.model.training else "eval"
+        for name, value in metrics.items():
+            self._metrics[mode][name].append(value)
+        return metrics
+
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)
-        _, per_turn = self.turn_advantages(inputs)
+        batch, per_turn = self.turn_advantages(inputs)
+        self.log_turn_metrics(inputs, batch, per_turn)
         mask = output.get("tool_mask")
         if mask is None:
             raise InvalidArgumentError("the rollout returned no env_mask; turn credit needs it")
