@@ -147,6 +147,16 @@ def _train(args: argparse.Namespace) -> int:
         while learner.iteration < config.steps:
             report.update(learner.step())
         learner.save()
+    except KeyboardInterrupt:
+        report.close()
+        saved = resume_plan(config)
+        where = (
+            f"a rerun resumes {saved.checkpoint} at iteration {saved.iteration}"
+            if saved.checkpoint is not None
+            else "no checkpoint was saved yet (save_every: N saves every N iterations)"
+        )
+        print(f"turngym train: interrupted during iteration {learner.iteration + 1}; {where}")
+        raise
     finally:
         report.close()
         learner.logger.close()
@@ -185,5 +195,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"turngym train: error: {error}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("turngym train: interrupted; rerun the command to resume from the last checkpoint")
         return 130

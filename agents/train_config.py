@@ -172,7 +172,8 @@ def resume_plan(config: Any) -> ResumePlan:
     changed = {
         name: (old.get(name), value)
         for name, value in new.items()
-        if name not in RESUME_NEUTRAL and old.get(name) != value
+        # A field the checkpoint does not record (an older turngym) cannot be compared.
+        if name not in RESUME_NEUTRAL and name in old and old[name] != value
     }
     return ResumePlan(checkpoint, int(state.get("iteration", 0)), changed)
 

@@ -207,3 +207,32 @@ def test_docs_train_tiny_config_trains(tmp_path, capsys) -> None:
     assert code == 0, capsys.readouterr()
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
     assert (tmp_path / "checkpoint" / "model" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_says_where_a_rerun_resumes(tmp_path, capsys, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from helpers.tiny_models import CORRIDOR_KWARGS, corridor_model
+    from turngym.agents.learner import Learner
+
+    real_step, calls = Learner.step, []
+
+    def step_then_interrupt(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Learner, "step", step_then_interrupt)
+    config = {
+        "model": str(corridor_model()), "env_kwargs": CORRIDOR_KWARGS, "steps": 3,
+        "save_every": 1, "groups_per_step": 1, "group_size": 2, "env_workers": 0,
+        "max_new_tokens": 4, "device": "cpu", "output_dir": str(tmp_path / "run"),
+    }  # fmt: skip
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(config))
+    assert train.main(["--config", str(path)]) == 130
+    out = capsys.readouterr().out
+    assert "interrupted during iteration 2; a rerun resumes" in out and "at iteration 1" in out
+    assert (tmp_path / "run" / "metrics.png").is_file()  # the finished iteration is plotted
