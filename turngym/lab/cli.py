@@ -30,6 +30,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "env_id": "turngym/Corridor-v0",
         "env_kwargs": {"lengths": [6, 8], "max_turns": 24},
     },
+    "corridor-6-8-sparse": {
+        "env_id": "turngym/Corridor-v0",
+        "env_kwargs": {"lengths": [6, 8], "max_turns": 24, "reward_mode": "sparse"},
+    },
     "corridor-8-10": {
         "env_id": "turngym/Corridor-v0",
         "env_kwargs": {"lengths": [8, 10], "max_turns": 30},

@@ -10,6 +10,8 @@ case "${1:-all}" in
       --methods grpo,gigpo,gigpo_gamma1,spa,spa_bonus,discounted,salt,grpo@episode,gigpo_nostd
     nice -n 10 $LAB --env corridor-8-10 --seeds 10 --episodes 640 --out corridor-long \
       --methods grpo,gigpo,gigpo_gamma1,spa,discounted
+    nice -n 10 $LAB --env corridor-6-8-sparse --seeds 10 --episodes 640 --out corridor-sparse \
+      --methods grpo,gigpo,gigpo_gamma1,gigpo_nostd,discounted
     ;;&
   families|all)
     nice -n 10 $LAB --env textworld-medium-bc --env alfworld-bc --seeds 5 --out long-horizon \
