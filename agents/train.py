@@ -23,6 +23,7 @@ of ``metrics.jsonl`` (and TensorBoard with ``--tensorboard``, from the ``[train]
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -34,13 +35,30 @@ __all__ = ["main"]
 
 
 def _epilog() -> str:
+    from dataclasses import MISSING, fields
+
+    from turngym.agents.learner_config import LearnerConfig
     from turngym.agents.train_config import field_docs
 
-    lines = ["config fields (LearnerConfig; `--init-config FILE` writes them all, commented):"]
-    for name, doc in field_docs().items():
-        first = doc.split(". ")[0].rstrip(".")
+    docs = field_docs()
+    lines = [
+        "config fields, name (default): first sentence of its doc",
+        "(LearnerConfig; `--init-config FILE` writes them all with their whole comments):",
+    ]
+    for field in fields(LearnerConfig):
+        if field.default is not MISSING:
+            default = repr(field.default)
+        elif field.default_factory is not MISSING:
+            default = repr(field.default_factory())
+        else:
+            default = "required"
+        # The first sentence, not cut at "e.g." / "i.e."; RST's double backquotes as single.
+        first = re.split(r"(?<!e\.g)(?<!i\.e)\.\s", docs.get(field.name, ""))[0].rstrip(".")
         lines += textwrap.wrap(
-            f"{name}: {first}", 96, initial_indent="  ", subsequent_indent="      "
+            f"{field.name} ({default}): {first.replace('``', '`')}",
+            96,
+            initial_indent="  ",
+            subsequent_indent="      ",
         )
     return "\n".join(lines)
 

@@ -48,9 +48,11 @@ def test_help_lists_every_learner_config_field(capsys) -> None:
         cli.main(["train", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    missing = [f.name for f in fields(LearnerConfig) if f"  {f.name}: " not in out]
+    missing = [f.name for f in fields(LearnerConfig) if f"  {f.name} (" not in out]
     assert not missing, f"--help does not list {missing}"
-    assert "  learning_rate: AdamW learning rate" in out
+    assert "  learning_rate (1e-06): AdamW learning rate" in out
+    assert "  model (required): Folder or hub name" in out
+    assert '(e.g. `{"lengths": [1, 2],' in out  # the first sentence is not cut at "e.g."
 
 
 def test_init_config_writes_a_commented_config_that_loads(tmp_path, capsys) -> None:
