@@ -7,6 +7,7 @@ with only ``pip install 'turngym[bench]'`` visible (the core, pandas and matplot
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -56,3 +57,19 @@ def test_the_core_runs_behind_the_same_fence() -> None:
         [sys.executable, "-c", code], env=fenced_env({"bench"}), capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_bench_env_kwargs_check_leaves_a_family_without_its_extra_to_the_run(tmp_path) -> None:
+    argv = ["--env", "turngym/Corridor-v0,turngym/WebShop-Small-v0", "--env-kwargs"]
+    argv += ['{"max_turns": 2}', "--episodes", "1", "--no-progress", "--out", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "turngym.cli", "bench", *argv],
+        env=fenced_env({"bench"}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert [r["env"] for r in report["results"]] == ["turngym/Corridor-v0"]
+    assert "turngym[webshop]" in report["skipped"][0]["reason"]
