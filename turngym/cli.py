@@ -47,7 +47,7 @@ _DELEGATED = {
 }
 _SERVERS = {
     "webshop": "turngym.envs.webshop.server:main",
-    "env": "turngym.integrations.openenv:main",  # any id as an OpenEnv server ([openenv] extra)
+    "env": "turngym.integrations.openenv_serve:main",  # any id as an OpenEnv server ([openenv])
 }
 
 
@@ -75,6 +75,7 @@ def json_argument(text: str, flag: str) -> dict[str, Any]:
 #: The extra each delegated module needs, named when importing it fails.
 _EXTRAS = {
     "turngym.integrations.openenv": "openenv",
+    "turngym.integrations.openenv_serve": "openenv",
     "turngym.envs.webshop.server": "webshop",
     "turngym.agents.train": "train",
     "turngym.agents.train_report": "bench",

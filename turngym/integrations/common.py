@@ -9,10 +9,12 @@ advantage back over the tokens of its run.
 from __future__ import annotations
 
 import importlib.metadata
-
-import torch
+from typing import TYPE_CHECKING
 
 from turngym.error import DependencyNotInstalled, InvalidArgumentError, TurnGymError
+
+if TYPE_CHECKING:  # torch is imported where used: `turngym serve env` needs none of it
+    import torch
 
 __all__ = [
     "IntegrationVersionError",
@@ -93,9 +95,12 @@ def mask_runs(mask: torch.Tensor, *, what: str = "completion") -> list[list[tupl
     Raises:
         TurnSplitError: a row has no run (no generated token at all); names the row.
 
+    >>> import torch
     >>> mask_runs(torch.tensor([[1, 1, 0, 0, 1, 0], [0, 1, 1, 1, 0, 0]]))
     [[(0, 2), (4, 5)], [(1, 4)]]
     """
+    import torch
+
     mask = torch.as_tensor(mask).detach().to("cpu").bool()
     if mask.dim() != 2:
         raise InvalidArgumentError(
@@ -137,6 +142,7 @@ def spread_over_runs(
     Raises:
         TurnSplitError: a row without runs, or with a run count other than ``expected_turns``.
 
+    >>> import torch
     >>> spread_over_runs(torch.tensor([[1.0, -2.0]]), torch.tensor([[0, 1, 1, 0, 1]]))
     tensor([[ 0.,  1.,  1.,  0., -2.]])
     """
@@ -155,6 +161,8 @@ def spread_over_runs(
 def gather_runs(advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """:func:`spread_over_runs` without its checks, for a caller that has already split
     ``mask`` with :func:`mask_runs` and matched the runs to its turns (one scan, not two)."""
+    import torch
+
     mask_b = mask.bool()
     starts = mask_b & ~torch.nn.functional.pad(mask_b, (1, 0))[:, :-1]
     run_index = (torch.cumsum(starts.long(), dim=1) - 1).clamp(min=0)

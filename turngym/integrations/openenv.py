@@ -23,10 +23,8 @@ turngym's info keys the client fills them (documented divergence): ``reward_comp
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +35,7 @@ from pydantic import Field
 from turngym.core import TextSpace, stable_hash
 from turngym.error import ResetNeeded, TurnGymError
 from turngym.integrations.common import check_version
+from turngym.integrations.openenv_serve import DEFAULT_MAX_BODY_BYTES, session_routes
 from turngym.testing import STANDARD_INFO_KEYS
 
 OPENENV_MIN, OPENENV_BELOW = "0.2.1", "0.3"
@@ -183,49 +182,32 @@ def generic_client(base_url: str, **kwargs: Any) -> Any:
 
 
 def make_app(
-    env_id: str, *, env_kwargs: dict[str, Any] | None = None, max_concurrent_envs: int = 64
+    env_id: str,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    max_concurrent_envs: int = 64,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Any:
-    """OpenEnv's FastAPI app serving ``env_id`` (one env instance per WebSocket session)."""
+    """OpenEnv's FastAPI app serving ``env_id`` (one env instance per WebSocket session on
+    ``/ws``), with ``POST /step`` answering 409 naming ``/ws`` and bodies over ``max_body_bytes``
+    refused with 413 (see :mod:`turngym.integrations.openenv_serve`)."""
     from turngym.registration import check_env_id
 
     check_env_id(env_id)
-    return create_fastapi_app(
+    app = create_fastapi_app(
         lambda: TurngymEnvironment(env_id, env_kwargs),
         TurngymAction,
         TurngymObservation,
         max_concurrent_envs=max_concurrent_envs,
     )
+    return session_routes(app, max_body_bytes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``turngym serve env ID [--host H] [--port P] [--env-kwargs JSON]``."""
-    parser = argparse.ArgumentParser(
-        prog="turngym serve env", description="Serve a turngym env as an OpenEnv environment."
-    )
-    parser.add_argument("env_id")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--env-kwargs", default="{}", help="JSON keyword arguments of make")
-    parser.add_argument("--max-sessions", type=int, default=64)
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    try:
-        env_kwargs = json.loads(args.env_kwargs)
-    except json.JSONDecodeError as error:
-        print(
-            f"turngym: error: --env-kwargs is not JSON ({error}); pass e.g. '{{\"max_turns\": 5}}'",
-            file=sys.stderr,
-        )
-        return 2
-    import uvicorn
+    """``turngym serve env ...``: see :func:`turngym.integrations.openenv_serve.main`."""
+    from turngym.integrations.openenv_serve import main as serve
 
-    try:
-        app = make_app(args.env_id, env_kwargs=env_kwargs, max_concurrent_envs=args.max_sessions)
-        TurngymEnvironment(args.env_id, env_kwargs).close()  # fail now, not at the first session
-    except TurnGymError as error:
-        print(f"turngym: error: {error}", file=sys.stderr)
-        return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    return serve(argv)
 
 
 class OpenEnvGymEnv(gymnasium.Env[str, str]):
@@ -236,7 +218,10 @@ class OpenEnvGymEnv(gymnasium.Env[str, str]):
         action_field: the action's text field (``"text"`` for turngym servers).
         observation_field: the observation's text field (``"text"`` for turngym servers).
         max_turns: truncate after this many steps (foreign envs may not end on their own).
-        message_timeout_s: per-message timeout of the WebSocket client.
+        message_timeout_s: seconds to wait for each answer of the server; a session's first
+            reset builds the env there (TextWorld generates games, ALFWorld translates PDDL:
+            tens of seconds on a loaded machine), hence the generous default. Past it,
+            :class:`~turngym.error.TurnGymError` says which message timed out.
         wait_s: keep retrying the connection this long (a server that is still starting).
     """
 
@@ -249,7 +234,7 @@ class OpenEnvGymEnv(gymnasium.Env[str, str]):
         action_field: str = "text",
         observation_field: str = "text",
         max_turns: int | None = None,
-        message_timeout_s: float = 60.0,
+        message_timeout_s: float = 300.0,
         wait_s: float = 0.0,
     ) -> None:
         self.base_url = base_url
@@ -257,6 +242,7 @@ class OpenEnvGymEnv(gymnasium.Env[str, str]):
         self.max_turns = max_turns
         self.observation_space = TextSpace()
         self.action_space = TextSpace()
+        self.message_timeout_s = message_timeout_s
         self.client = generic_client(base_url, message_timeout_s=message_timeout_s)
         deadline = time.monotonic() + wait_s
         while True:  # a server started a moment ago may not listen yet
@@ -268,6 +254,17 @@ class OpenEnvGymEnv(gymnasium.Env[str, str]):
                     raise
                 time.sleep(0.2)
         self._done, self._started, self._turn = False, False, 0
+
+    def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except TimeoutError as error:
+            raise TurnGymError(
+                f"the OpenEnv server at {self.base_url} did not answer {what} within "
+                f"message_timeout_s={self.message_timeout_s} s; a first reset builds the env on "
+                "the server (slow for TextWorld/ALFWorld on a loaded machine): pass a larger "
+                "message_timeout_s, or check the server's log"
+            ) from error
 
     def _text(self, observation: dict[str, Any]) -> str:
         value = observation.get(self.observation_field)
@@ -302,7 +299,7 @@ class OpenEnvGymEnv(gymnasium.Env[str, str]):
         payload: dict[str, Any] = {"seed": seed}
         if options:
             payload["options"] = options
-        result = self.client.reset(**payload)
+        result = self._call("reset", self.client.reset, **payload)
         self._done, self._started, self._turn = False, True, 0
         observation = dict(result.observation or {})
         info = self._info(observation, 0.0, False)
@@ -312,7 +309,7 @@ class OpenEnvGymEnv(gymnasium.Env[str, str]):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if not self._started or self._done:
             raise ResetNeeded("the episode has ended (or never started); call reset() first")
-        result = self.client.step({self.action_field: str(action)})
+        result = self._call("step", self.client.step, {self.action_field: str(action)})
         self._turn += 1
         observation = dict(result.observation or {})
         reward = float(result.reward or 0.0)
