@@ -13,7 +13,12 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="the web shop server needs: pip install 'turngym[webshop]'")
 
-from turngym.envs.webshop.server import MAX_BODY_BYTES, Sessions, make_server  # noqa: E402
+from turngym.envs.webshop.server import (  # noqa: E402
+    MAX_BODY_BYTES,
+    Sessions,
+    SessionsFull,
+    make_server,
+)
 
 TIMEOUT_S = 0.4  # head and body timeouts of the test server
 
@@ -25,6 +30,7 @@ def server() -> Iterator[object]:
         0,
         num_products=1_000,
         max_sessions=3,
+        untouched_ttl_s=1.0,  # the sessions tests start and leave make room a second later
         head_timeout_s=TIMEOUT_S,
         body_timeout_s=TIMEOUT_S,
     ) as running:
@@ -154,27 +160,56 @@ def test_200_concurrent_requests_are_all_served(server) -> None:
     assert len(statuses) == 200 and not failures, failures[:5]
 
 
-def test_sessions_evict_the_least_recently_used_and_expire() -> None:
+def test_sessions_refuse_when_full_and_expire_idle_and_untouched_ones() -> None:
     now = [0.0]
-    sessions = Sessions({"num_products": 1_000}, max_sessions=3, ttl_s=100, clock=lambda: now[0])
+    sessions = Sessions(
+        {"num_products": 1_000}, max_sessions=3, ttl_s=100, untouched_ttl_s=5,
+        clock=lambda: now[0],
+    )  # fmt: skip
     first, second, third = (sessions.start(None, seed) for seed in (1, 2, 3))
-    now[0] = 10.0
-    assert sessions.get(first) is not None  # the oldest session, but just used
+    assert sessions.get(first) is not None and sessions.get(second) is not None  # touched
+    with pytest.raises(SessionsFull, match="all 3 sessions are in use"):
+        sessions.start(None, 4)  # third is untouched but only 0 s old
+    now[0] = 10.0  # third was never touched and is 10 s old: it makes room
     fourth = sessions.start(None, 4)
-    assert first in sessions and second not in sessions and third in sessions and fourth in sessions
-    now[0] = 105.0  # third (used at 0) expired; first (10) and fourth (10) not yet
-    assert sessions.get(third) is None and sessions.get(first) is not None
+    assert third not in sessions and {first, second, fourth} <= set(sessions._items)
+    now[0] = 12.0
+    assert sessions.get(fourth) is not None  # touched: stays
+    with pytest.raises(SessionsFull):
+        sessions.start(None, 5)
+    now[0] = 105.0  # first and second (used at 0) expired; fourth (12) not yet
+    assert sessions.get(first) is None and sessions.get(fourth) is not None
     now[0] = 500.0
     assert sessions.get(fourth) is None and len(sessions) == 0
 
 
-def test_a_live_user_survives_a_flood_of_new_sessions(server) -> None:
+def test_a_live_session_survives_300_anonymous_requests() -> None:
+    with make_server("127.0.0.1", 0, num_products=1_000, max_sessions=4) as server:
+        _flood(server)
+
+
+def _flood(server) -> None:
     live = _session(server)
     conn = http.client.HTTPConnection(*server.server_address, timeout=10)
-    for _ in range(10):  # far past max_sessions=3, while the user keeps browsing
-        _session(server)
-        conn.request("GET", live)
-        response = conn.getresponse()
+    conn.request("GET", live)  # the shopper follows the redirect: a live session
+    conn.getresponse().read()
+    statuses = []
+    for index in range(300):
+        anonymous = http.client.HTTPConnection(*server.server_address, timeout=10)
+        anonymous.request("GET", "/")
+        response = anonymous.getresponse()
         response.read()
-        assert response.status == 200
+        statuses.append(response.status)
+        if response.status == 503:
+            assert response.getheader("Retry-After")
+        anonymous.close()
+        if index % 50 == 0:
+            conn.request("GET", live)
+            page = conn.getresponse()
+            page.read()
+            assert page.status == 200
+    conn.request("GET", live)
+    page = conn.getresponse()
+    assert page.status == 200 and b"Instruction" in page.read()
     conn.close()
+    assert set(statuses) <= {303, 503} and statuses.count(503) >= 250, statuses[:10]

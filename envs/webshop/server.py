@@ -15,9 +15,10 @@ uvicorn's HTTP parser), a seed that is not an int in ``0..2**32-1`` or an unknow
 unknown session (404), a body over :data:`MAX_BODY_BYTES` (413) or one that does not arrive within
 :data:`BODY_TIMEOUT_S` (408), a form without ``action`` or ``q`` (400). A connection that has not
 sent a complete request head within :data:`HEAD_TIMEOUT_S` is closed (uvicorn alone waits forever
-for the first request of a connection). Sessions are kept least-recently-used first: past
-``max_sessions`` the session untouched longest goes, and a session idle for ``session_ttl_s`` is
-dropped.
+for the first request of a connection). Sessions (:mod:`~.sessions`): a session idle for
+``session_ttl_s`` is dropped, one nobody came back to after its start goes after
+``untouched_ttl_s``, and when ``max_sessions`` live ones remain a new one gets 503 with
+``Retry-After``: a live session is never evicted for an anonymous request.
 """
 
 from __future__ import annotations
@@ -25,23 +26,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
-import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from turngym.envs.webshop.env import WebShopEnv
-from turngym.envs.webshop.shop import Element
-from turngym.error import InvalidArgumentError, ResetNeeded, missing_dependency
+from turngym.envs.webshop.page import NO_SESSION, render_html
+from turngym.envs.webshop.sessions import (
+    MAX_SESSIONS,
+    SESSION_TTL_S,
+    UNTOUCHED_TTL_S,
+    Sessions,
+    SessionsFull,
+    _Session,
+)
+from turngym.error import ResetNeeded, missing_dependency
 
 __all__ = [
     "MAX_SESSIONS",
     "MAX_BODY_BYTES",
     "Sessions",
+    "SessionsFull",
     "ShopServer",
     "create_app",
     "make_server",
@@ -50,9 +57,6 @@ __all__ = [
     "render_html",
 ]
 
-MAX_SESSIONS = 256
-#: Sessions idle this long are dropped (seconds).
-SESSION_TTL_S = 2 * 3600.0
 #: Largest form body accepted (a search box never needs more).
 MAX_BODY_BYTES = 200_000
 #: Seconds a client has to send a request head, and then its body.
@@ -65,132 +69,6 @@ _LATE_HEAD = (
     b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Content-Length: 34\r\nConnection: close\r\n\r\nthe request head arrived too late\n"
 )
-_STYLE = """
-body{font-family:Arial,sans-serif;background:#f3f3f3;margin:0}
-header{background:#232f3e;color:#fff;padding:12px 24px;font-size:22px}
-#instruction{background:#febd69;padding:10px 24px;font-size:16px}
-main{background:#fff;margin:16px 24px;padding:16px;border-radius:6px}
-button{margin:4px;padding:6px 12px;border:1px solid #a88734;border-radius:4px;background:#f0c14b;cursor:pointer}
-button.option{background:#fff;border-color:#888}button.option.selected{background:#2a7ab0;color:#fff}
-.product-link{background:#e7f4ff;border-color:#2a7ab0}.text{margin:6px 4px}.feedback{color:#b12704}
-#score{font-size:28px;color:#067d62}
-"""
-_NO_SESSION = '<p>No such session (it may have expired). <a href="/">Start shopping</a></p>'
-
-
-def _button(element: Element) -> str:
-    classes = {"button": "btn", "product": "btn product-link", "option": "btn option"}[element.kind]
-    if element.selected:
-        classes += " selected"
-    value = html.escape(f"click[{element.target}]", quote=True)
-    label = html.escape(element.text)
-    disabled = " disabled" if element.target is None else ""
-    return f'<form method="post" style="display:inline"><button class="{classes}" name="action" value="{value}"{disabled}>{label}</button></form>'
-
-
-def render_html(env: WebShopEnv, feedback: str = "") -> str:
-    """One page of the env's current state as HTML."""
-    shop = env.shop
-    parts = [
-        f'<div id="instruction"><b>Instruction:</b> {html.escape(shop.instruction)}</div><main id="page-{shop.page}">'
-    ]
-    if feedback:
-        parts.append(f'<p class="feedback">{html.escape(feedback)}</p>')
-    if shop.page == "search":
-        parts.append(
-            '<form method="post"><input id="search_input" name="q" size="60" autofocus>'
-            '<button class="btn" id="search_button">Search</button></form>'
-        )
-    for element in shop.elements():
-        if shop.page == "search":
-            break
-        if element.kind == "text":
-            parts.append(f'<div class="text">{html.escape(element.text)}</div>')
-        else:
-            parts.append(_button(element))
-    if shop.page == "done":
-        score = env.purchase_reward or 0.0
-        parts.append(
-            f'<div>Your score (min 0.0, max 1.0)</div><div id="score">{score:.4f}</div>'
-            '<p><a href="/">Start a new task</a></p>'
-        )
-    parts.append("</main>")
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>WebShop - turngym</title>"
-        f"<style>{_STYLE}</style></head><body><header>WebShop</header>{''.join(parts)}</body></html>"
-    )
-
-
-@dataclass
-class _Session:
-    env: WebShopEnv
-    feedback: str = ""
-    used: float = field(default_factory=time.monotonic)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one step at a time
-
-
-class Sessions:
-    """Session id -> env, least recently used first; bounded in number and idle time.
-
-    Args:
-        env_kwargs: arguments of every session's :class:`WebShopEnv`.
-        max_sessions: sessions kept; a new one past this evicts the least recently used.
-        ttl_s: seconds of inactivity after which a session is dropped.
-        clock: the time source (tests pass a fake one).
-    """
-
-    def __init__(
-        self,
-        env_kwargs: dict[str, Any],
-        max_sessions: int = MAX_SESSIONS,
-        ttl_s: float = SESSION_TTL_S,
-        clock: Any = time.monotonic,
-    ) -> None:
-        if max_sessions < 1 or ttl_s <= 0:
-            raise InvalidArgumentError(
-                f"max_sessions={max_sessions!r} and ttl_s={ttl_s!r} must be positive."
-            )
-        # People browse longer than agents: no turn limit unless asked for.
-        self.env_kwargs = {"max_turns": 100_000, **env_kwargs}
-        self.max_sessions, self.ttl_s, self.clock = max_sessions, ttl_s, clock
-        self._items: OrderedDict[str, _Session] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, session: str) -> bool:
-        return session in self._items
-
-    def start(self, task: str | None, seed: int | None) -> str:
-        """A new session on ``task`` (or one drawn with ``seed``); raises KeyError for an unknown task."""
-        env = WebShopEnv(**self.env_kwargs)
-        env.reset(seed=seed, options={"task": task} if task else None)
-        session = secrets.token_hex(8)
-        with self._lock:
-            self._expire()
-            while len(self._items) >= self.max_sessions:
-                self._items.popitem(last=False)
-            self._items[session] = _Session(env, used=self.clock())
-        return session
-
-    def get(self, session: str) -> _Session | None:
-        """The live session (marked as just used), or None when unknown or expired."""
-        with self._lock:
-            self._expire()
-            entry = self._items.get(session)
-            if entry is not None:
-                entry.used = self.clock()
-                self._items.move_to_end(session)
-            return entry
-
-    def _expire(self) -> None:
-        deadline = self.clock() - self.ttl_s
-        while self._items:
-            oldest = next(iter(self._items.values()))
-            if oldest.used > deadline:
-                break
-            self._items.popitem(last=False)
 
 
 def _parse_seed(raw: str | None) -> int | None:
@@ -237,6 +115,10 @@ def create_app(sessions: Sessions, body_timeout_s: float = BODY_TIMEOUT_S) -> An
             return error(400, "task ids are short strings such as 000003")
         try:
             session = await run_in_threadpool(sessions.start, task, seed)
+        except SessionsFull as full:
+            response = error(503, str(full))
+            response.headers["Retry-After"] = str(max(1, round(sessions.untouched_ttl_s)))
+            return response
         except (KeyError, ValueError) as bad:
             return error(400, f"cannot start this task: {str(bad)[:200]}")
         return RedirectResponse(f"/s/{session}", status_code=303)
@@ -244,14 +126,14 @@ def create_app(sessions: Sessions, body_timeout_s: float = BODY_TIMEOUT_S) -> An
     async def page(request: Request) -> Response:
         entry = sessions.get(request.path_params["session"])
         if entry is None:
-            return HTMLResponse(_NO_SESSION, status_code=404)
+            return HTMLResponse(NO_SESSION, status_code=404)
         return HTMLResponse(await run_in_threadpool(_render, entry))
 
     async def act(request: Request) -> Response:
         session = request.path_params["session"]
         entry = sessions.get(session)
         if entry is None:
-            return HTMLResponse(_NO_SESSION, status_code=404)
+            return HTMLResponse(NO_SESSION, status_code=404)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return error(413, f"the form is over {MAX_BODY_BYTES:,} bytes")
@@ -418,6 +300,7 @@ def make_server(
     *,
     max_sessions: int = MAX_SESSIONS,
     session_ttl_s: float = SESSION_TTL_S,
+    untouched_ttl_s: float = UNTOUCHED_TTL_S,
     head_timeout_s: float = HEAD_TIMEOUT_S,
     body_timeout_s: float = BODY_TIMEOUT_S,
     **env_kwargs: Any,
@@ -427,7 +310,12 @@ def make_server(
         import uvicorn  # noqa: F401
     except ImportError as error:  # pragma: no cover - depends on the install
         raise missing_dependency("uvicorn", "webshop") from error
-    sessions = Sessions(env_kwargs, max_sessions=max_sessions, ttl_s=session_ttl_s)
+    sessions = Sessions(
+        env_kwargs,
+        max_sessions=max_sessions,
+        ttl_s=session_ttl_s,
+        untouched_ttl_s=untouched_ttl_s,
+    )
     WebShopEnv(**sessions.env_kwargs)  # builds the catalog and index now, and checks the arguments
     app = create_app(sessions, body_timeout_s)
     return ShopServer(app, host, port, head_timeout_s)
