@@ -18,8 +18,7 @@ reachable). The folder is published atomically (unpacked beside it, then renamed
 so concurrent processes build it once. The tarball and the folder are built once per cache; the
 CI makes both in ``docker/ci_setup.sh``.
 
-    python -m turngym.envs.swe.rootfs          # build it (prints its path)
-    turngym swe rootfs                         # the same
+    python -m turngym.envs.swe.rootfs          # build it (prints its path; exit 2 saying why not)
 
 Known host dependence left: pytest and its dependencies come from the interpreter that runs
 turngym (pure-Python files copied into the jail's ``/opt/turngym``), see ``local_state.py``.
