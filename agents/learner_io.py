@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from turngym.atomic import atomic_write_text, disk_full_error, is_disk_full
+
 __all__ = [
     "MetricsLogger",
     "find_checkpoint",
@@ -68,8 +70,10 @@ def save_checkpoint(folder: Path, learner: Any) -> Path:
     shutil.rmtree(temporary, ignore_errors=True)
     try:
         _write_checkpoint(temporary, learner)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(temporary, ignore_errors=True)
+        if is_disk_full(error, folder.parent):  # say so, not torch's bare write error
+            raise disk_full_error(folder.parent, error) from error
         raise
     if (folder / "state.json").is_file():
         shutil.rmtree(previous, ignore_errors=True)
@@ -151,7 +155,7 @@ class MetricsLogger:
             keep = resume_iteration or 0
             lines = self.path.read_text(encoding="utf-8").splitlines()
             kept = [line for line in lines if line.strip() and _iteration(line) <= keep]
-            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         self.tensorboard = self.wandb = None
         if config.tensorboard:
             try:
