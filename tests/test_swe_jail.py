@@ -23,18 +23,22 @@ def _reason(backend: str) -> str | None:
     from turngym.envs.swe.projects import PROJECTS, image_name, project_source
     from turngym.error import DependencyNotInstalled
 
+    names = ["parse", "more-itertools"]
     try:
-        project_source(PROJECTS["parse"])
+        for name in names:
+            project_source(PROJECTS[name])
     except DependencyNotInstalled as error:
         return str(error)
     if backend == "local":
         from turngym.envs.swe.local_backend import local_available
 
-        return local_available(["parse"])
+        return local_available(names)
     from turngym.envs.swe.docker_backend import connect, engine_available
 
     reason = engine_available()
-    if reason is None and not connect().images.list(name=image_name(PROJECTS["parse"])):
+    if reason is None and not all(
+        connect().images.list(name=image_name(PROJECTS[name])) for name in names
+    ):
         reason = "the SWE images are not built; run `source docker/ci_setup.sh`"
     return reason
 
@@ -239,3 +243,20 @@ def test_fd_and_process_exhaustion_end_with_the_command(env: gymnasium.Env) -> N
     if env.unwrapped.backend == "local":  # a fresh pid namespace per command
         assert obs.split()[0] == "0", obs
     _goes_on(env)
+
+
+def test_no_clean_copy_of_the_project_is_readable_outside_the_workspace(env: gymnasium.Env) -> None:
+    """Defect 4: Debian's setuptools (and pkg_resources) vendor more_itertools; on bd15375 the
+    local jail bound the host's /usr, where the fixed line of 14 bundled more-itertools tasks
+    (this one among them) was one `grep -r` away. The jail's root is its own now."""
+    task_id = "more-itertools__10.5.0-more-_get_slice-swap_args-418fcf5"
+    needle = "self._cache.extend(islice(self._it, n - cache_len))"
+    env.reset(options={"task": task_id})
+    assert needle in env.unwrapped.tasks[task_id].patch
+    obs, terminated, _ = _step(
+        env,
+        f"grep -rlF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev --exclude-dir=testbed "
+        f"--exclude-dir=tmp '{needle}' / 2>/dev/null; echo END",
+    )
+    assert not terminated and obs.split("END")[0].strip() == "", obs
+    _start(env)
