@@ -185,6 +185,13 @@ def test_a_cpu_limit_applies_to_every_command() -> None:
             {"op": "run", "command": f"(python3 -c '{spin}' &); python3 -c '{spin}'; wait"}
         )
         if sandbox.cpu_limit == "cgroup":
+            quotas = [
+                (g / name).read_text().split()[0]
+                for g in sandbox.cgroups
+                for name in ("cpu.max", "cpu.cfs_quota_us")
+                if (g / name).exists()
+            ]
+            assert quotas == ["25000"], quotas  # of every 100,000 us period
             used = float(result["output"].split()[-1])
             assert used < 0.25 * 3 * 1.6, result  # ~0.4 s each of 3 s; ~3 s unlimited
         else:  # RLIMIT_CPU = ceil(8 * 0.25) + 1 = 3 s: the 3-s spin survives at most that
