@@ -190,6 +190,7 @@ def test_utf7_module_is_dropped_by_name(env: gymnasium.Env) -> None:
         d.startswith("toolz/_compat7.py: source encoding utf-7") for d in info["grading"]["dropped"]
     )
     assert not info["success"] and info["outcome"] == 0.0, info["grading"]
+    assert "source encoding" in info["grading"]["flags"], info["grading"]
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import shlex
 import time
 from typing import Any
 
-from turngym.envs.swe.diff_analysis import HIGH, analyse, flag_names
+from turngym.envs.swe.diff_analysis import HIGH, Flag, analyse, flag_names
 from turngym.envs.swe.grading import grading_spec, verdict
 from turngym.envs.swe.sandbox_base import Sandbox, SandboxError
 from turngym.envs.swe.tasks import Task
@@ -136,6 +136,11 @@ class EpisodeJudge:
             raise SandboxError(f"grading failed: {result['error']}")
         judged = verdict(self.task, spec, result)
         flags = analyse(diff, result.get("sources") or {})
+        flags += [  # a file the grader refused for its encoding: no honest fix writes UTF-7
+            Flag("source encoding", "high", path, 1, reason)
+            for path, reason in result.get("dropped", [])
+            if reason.startswith("source encoding")
+        ]
         high = [flag for flag in flags if flag.name in HIGH]
         judged.update(
             dropped=[f"{path}: {reason}" for path, reason in result.get("dropped", [])],
