@@ -149,6 +149,45 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path, capsys) -> None:
     assert "--specs FILE" in capsys.readouterr().out
 
 
+def test_select_tasks_serves_a_list_in_order_and_sets_the_users_timeout() -> None:
+    from turngym.envs.swe.tasks import load_tasks, select_tasks
+
+    tasks = load_tasks()
+    ids = [tasks[3].instance_id, tasks[0].instance_id]
+    chosen = select_tasks(tasks, ids, {tasks[0].instance_id: 5})
+    assert [t.instance_id for t in chosen] == ids
+    assert [t.extra["timeout"] for t in chosen] == [180.0, 5.0]
+    with pytest.raises(InvalidArgumentError, match="ids the task file lacks"):
+        select_tasks(tasks, ["nope"])
+    with pytest.raises(InvalidArgumentError, match="list of instance ids"):
+        select_tasks(tasks, "abc")  # type: ignore[arg-type]
+
+
+def test_split_all_and_task_ids_reach_every_task() -> None:
+    """The 80/20 hash split leaves a fifth of a file's tasks out of "train"; "all" serves each."""
+    import gymnasium
+
+    from turngym.envs.swe.local_backend import local_available
+    from turngym.envs.swe.tasks import load_tasks
+
+    reason = local_available(["toolz"])
+    if reason:
+        pytest.skip(f"no local SWE backend: {reason}")
+    tasks = load_tasks()
+    env = gymnasium.make("turngym/SWE-v0", backend="local", split="all")
+    try:
+        assert sorted(env.unwrapped.task_ids) == sorted(t.instance_id for t in tasks)
+        assert len(env.unwrapped._task_ids("train")) < len(tasks)
+    finally:
+        env.close()
+    picked = [tasks[1].instance_id, tasks[2].instance_id]
+    env = gymnasium.make("turngym/SWE-v0", backend="local", split="all", task_ids=picked)
+    try:
+        assert env.unwrapped.task_ids == picked
+    finally:
+        env.close()
+
+
 def _engine_reason() -> str | None:
     from turngym.envs.swe.docker_backend import connect, engine_available
 
@@ -158,6 +197,31 @@ def _engine_reason() -> str | None:
     if not connect().images.list(name="turngym/swe-rootfs:bookworm"):
         return "turngym/swe-rootfs:bookworm is not imported; run `source docker/ci_setup.sh`"
     return None
+
+
+def test_a_missing_image_is_found_at_reset_and_named_with_its_command(tmp_path: Path) -> None:
+    reason = _engine_reason()
+    if reason:
+        pytest.skip(f"no Docker engine: {reason}")
+    import gymnasium
+
+    from turngym.error import DependencyNotInstalled
+
+    record = dict(
+        RECORD, problem_statement="p", patch="", FAIL_TO_PASS=["t.py::a"], PASS_TO_PASS=[]
+    )
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps([record]))
+    # the env is made although the image is absent: images are checked per task, at reset
+    env = gymnasium.make("turngym/SWE-v0", backend="docker", tasks_path=str(path),
+                         image_map="turngym", split="all")  # fmt: skip
+    try:
+        with pytest.raises(
+            DependencyNotInstalled, match="turngym swe build .*--only Owner__Repo-7"
+        ):
+            env.reset(options={"task": "Owner__Repo-7"})
+    finally:
+        env.close()
 
 
 @pytest.mark.slow
