@@ -70,7 +70,9 @@ def _run(args: argparse.Namespace) -> int:
     records = _records(args)
     if args.command == "build":
         if args.jobs < 1:
-            raise InvalidArgumentError(f"--jobs {args.jobs}: give a positive number of parallel builds")
+            raise InvalidArgumentError(
+                f"--jobs {args.jobs}: give a positive number of parallel builds"
+            )
         if args.repos is not None and not args.repos.is_dir():
             raise InvalidArgumentError(f"--repos {args.repos} is not a folder of clones")
         specs = instances.read_specs(args.specs)
