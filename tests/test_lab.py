@@ -145,6 +145,10 @@ def test_scores_and_intervals_by_hand() -> None:
     # running means over 3 batches: 0, 0.3, 0.5, 0.833 -> 50 % at 30, 80 % at 40
     assert scores["to_50"] == 30 and scores["to_80"] == 40
     assert scores["turns"] == 4.0
+    # a forced metric: WebShop's partial scores instead of its rare full successes
+    run["curve"]["outcome"] = [0.2, 0.2, 0.4, 0.4]
+    assert run_scores({**run, "metric": "outcome"}, budgets=[20])["auc"] == pytest.approx(0.3)
+    assert run_scores(run, budgets=[20])["auc"] == pytest.approx(2.5 / 4)
     mean, half = interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.303 * 1.0 / math.sqrt(3))
     # seeds 0 and 1 pair (seed 2 has no partner): differences 0.5 and 1.0, sd 0.35355

@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warm-start", type=float, help="logit added to the expert's cells")
     parser.add_argument("--out", type=Path, help="folder for results.md/.json, curves.png, runs/")
     parser.add_argument("--fresh", action="store_true", help="ignore cached runs")
+    parser.add_argument(
+        "--metric", choices=["success", "outcome"], help="score by (default: success if reported)"
+    )
     parser.add_argument("--report-only", action="store_true", help="summarise cached runs only")
     return parser
 
@@ -211,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .report import table, verdict, write_report
     from .stats import summarize
 
+    for run in runs:
+        run["metric"] = args.metric
     budgets = sorted({b for c in configs for b in c.budgets})
     rows = summarize(runs, budgets)
     if args.out:

@@ -90,8 +90,9 @@ def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
         for method in methods:
             curves = [r["curve"] for r in runs if r["env"] == env and r["method"] == method]
             width = min(len(c["episodes"]) for c in curves)
-            metric, _ = _metric(curves[0])
-            values = [_metric(c)[1][:width] for c in curves]
+            forced = next(r.get("metric") for r in runs if r["env"] == env)
+            metric, _ = _metric(curves[0], forced)
+            values = [_metric(c, forced)[1][:width] for c in curves]
             stats = [interval([v[i] for v in values]) for i in range(width)]
             x = curves[0]["episodes"][:width]
             mean = [m for m, _ in stats]

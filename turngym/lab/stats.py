@@ -10,7 +10,9 @@ Per run (a curve of batch success vs episodes trained):
 - ``turns``: mean turns per episode over the last quarter of training.
 
 Success is the share of episodes with ``success=True``; an env that reports no success is scored
-by its mean outcome instead (``metric`` says which).
+by its mean outcome instead (``metric`` says which; a run's ``"metric"`` key, set by
+``turngym lab --metric outcome``, forces one, e.g. for WebShop, whose partial scores are the
+signal).
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]  # fmt: skip
 
 
-def _metric(curve: dict[str, list[float]]) -> tuple[str, list[float]]:
+def _metric(curve: dict[str, list[float]], metric: str | None = None) -> tuple[str, list[float]]:
+    """``metric`` (``success`` or ``outcome``), or success where every batch reported it."""
+    if metric in ("success", "outcome"):
+        return metric, curve[metric]
     success = curve["success"]
-    if success and not any(math.isnan(s) for s in success):
+    if success and not any(s is None or math.isnan(s) for s in success):
         return "success", success
     return "outcome", curve["outcome"]
 
@@ -38,7 +43,7 @@ def _metric(curve: dict[str, list[float]]) -> tuple[str, list[float]]:
 def run_scores(run: dict[str, Any], budgets: Sequence[int]) -> dict[str, Any]:
     """The scalar scores of one run (see the module docstring)."""
     curve = run["curve"]
-    metric, values = _metric(curve)
+    metric, values = _metric(curve, run.get("metric"))
     episodes = curve["episodes"]
     scores: dict[str, Any] = {"metric": metric, "auc": sum(values) / len(values)}
     for budget in budgets:
