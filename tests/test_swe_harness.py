@@ -5,10 +5,10 @@ real output format. The parsers are compared with SWE-bench's own in tests/test_
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from helpers.realdata import real_folder
 from turngym.envs.swe.harness import (
     TestSpec,
     grade_timeout,
@@ -20,13 +20,7 @@ from turngym.envs.swe.harness import (
 from turngym.envs.swe.tasks import grade, load_tasks, test_files
 from turngym.error import InvalidArgumentError
 
-RECORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "swe"
-if not RECORDS.is_dir():
-    pytest.skip(
-        f"the real SWE records are not at {RECORDS} (the project's shared data folder, "
-        "../shared/data/realdata/ next to the repository); see its SOURCES.md",
-        allow_module_level=True,
-    )
+RECORDS = real_folder("swe")
 TASKS = {t.instance_id: t for t in load_tasks(RECORDS / "swe-bench-lite-test.json")}
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "swe"
+from helpers.realdata import REALDATA as ALL_REALDATA
+
+REALDATA = ALL_REALDATA / "swe"
 SIX = (
     "pylint-dev__astroid-1268 sympy__sympy-13031 pydicom__pydicom-1194 pydicom__pydicom-1458 "
     "pytest-dev__pytest-11143 sqlfluff__sqlfluff-2386"

@@ -13,16 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers.realdata import real_folder
 from turngym.envs.swe.harness import parse_log, parser_for_repo
 from turngym.envs.swe.tasks import Task, grade, read_records
 
 LOGS = Path(__file__).parent / "fixtures" / "swe_logs"
-RECORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "swe"
-if not RECORDS.is_dir():
-    pytest.skip(
-        f"the real SWE records are not at {RECORDS} (../shared/data/realdata/ next to the repo)",
-        allow_module_level=True,
-    )
+RECORDS = real_folder("swe")
 EXPECTED = json.loads((LOGS / "expected.json").read_text())
 BY_ID = {
     str(r["instance_id"]): r

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers.realdata import real_folder
 from turngym.envs.swe.harness import image_for, swebench_image, swegym_image
 from turngym.envs.swe.tasks import load_tasks, missing_image_message, read_records
 from turngym.error import InvalidArgumentError
 
-RECORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "swe"
-if not RECORDS.is_dir():
-    pytest.skip(
-        f"the real SWE records are not at {RECORDS} (the project's shared data folder, "
-        "../shared/data/realdata/ next to the repository); see its SOURCES.md",
-        allow_module_level=True,
-    )
+RECORDS = real_folder("swe")
 LITE = RECORDS / "swe-bench-lite-test.json"  # a JSON array of 5 SWE-bench Lite instances
 DEV = RECORDS / "swe-bench-dev-easy.json"  # 5 SWE-bench dev instances, one id twice
 SMITH = RECORDS / "swesmith-pandas-dev__pandas.95280573.pr_53652.json"  # one JSON object

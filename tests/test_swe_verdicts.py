@@ -5,15 +5,14 @@ node ids) and the log (parsed as SWE-bench parses it) must agree key by key. Rea
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from helpers.realdata import REALDATA
 from turngym.envs.swe.grading import VERDICTS, GradeSpec, grading_spec, verdict
 from turngym.envs.swe.harness import test_key
 from turngym.envs.swe.tasks import Task, load_tasks
 
-RECORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "swe"
+RECORDS = REALDATA / "swe"
 needs_records = pytest.mark.skipif(
     not RECORDS.is_dir(),
     reason=f"the real SWE records are not at {RECORDS} (../shared/data/realdata/ next to the repo)",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from helpers.realdata import real_folder
 from turngym.envs.webshop.realdata import DOWNLOADS, load_webshop_data
 from turngym.envs.webshop.reward import (
     best_options,
@@ -27,14 +28,8 @@ from turngym.envs.webshop.reward import (
 )
 from turngym.error import InvalidArgumentError
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata" / "webshop_tests"
+REAL = real_folder("webshop_tests")
 FIXTURE = Path(__file__).parent / "fixtures" / "webshop"
-if not REAL.is_dir():
-    pytest.skip(
-        f"the real WebShop pieces are not at {REAL} (the project's shared data folder, "
-        "../shared/data/realdata/ next to the repository); see its SOURCES.md",
-        allow_module_level=True,
-    )
 GOALS = {e["goal"]["asin"]: e for e in json.loads((REAL / "human_goals_agentgym.json").read_text())}
 ATTRIBUTES = json.loads((REAL / "items_ins_v2_subset.json").read_text())
 SHOE = json.loads((REAL / "product_B09P87V3LZ.json").read_text())
