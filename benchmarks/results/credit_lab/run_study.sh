@@ -7,7 +7,7 @@ LAB="${LAB:-turngym lab}"
 case "${1:-all}" in
   corridor|all)
     nice -n 10 $LAB --env corridor-6-8 --seeds 10 --episodes 640 --out corridor \
-      --methods grpo,gigpo,gigpo_gamma1,spa,spa_bonus,discounted,salt,grpo@episode,gigpo_nostd
+      --methods "grpo,gigpo,gigpo_gamma1,spa,spa_bonus,discounted,salt,grpo@episode,gigpo_nostd,spa[baseline=group]"
     nice -n 10 $LAB --env corridor-8-10 --seeds 10 --episodes 640 --out corridor-long \
       --methods grpo,gigpo,gigpo_gamma1,spa,discounted
     nice -n 10 $LAB --env corridor-6-8-sparse --seeds 10 --episodes 640 --out corridor-sparse \
@@ -16,7 +16,9 @@ case "${1:-all}" in
   families|all)
     nice -n 10 $LAB --env textworld-medium-bc --env alfworld-bc --seeds 5 --out long-horizon \
       --methods grpo,gigpo
+    # scored by mean outcome: WebShop's partial scores (its full successes are ~0 for every
+    # method); TextWorld's outcome is its success
     nice -n 10 $LAB --env webshop-small --env textworld-easy --seeds 5 --out families \
-      --methods grpo,gigpo,salt
+      --methods grpo,gigpo,salt --metric outcome
     ;;
 esac
