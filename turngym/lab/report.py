@@ -69,6 +69,8 @@ def verdict(rows: list[dict[str, Any]], reference: str = "grpo") -> str:
         )
         if tied:
             text += ("; " if better or worse else "") + f"no paired difference: {len(tied)}"
+        if not (better or worse or tied):
+            text += f"nothing to compare with {reference}"
         parts.append(text)
     return " | ".join(parts) or "no paired comparison (run grpo beside the other methods)"
 
