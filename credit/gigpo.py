@@ -19,6 +19,22 @@ with no repeated states equals GRPO. std is the unbiased sample std. 0 on paddin
 The anchor state of a turn is the state its action was *taken in* (``TurnBatch.state_ids``, the
 pre-action key); a batch whose pre-action keys are unknown raises (see ``turngym.trajectory``).
 
+What the credit lab found (``benchmarks/results/credit_lab/``, tabular policies, Corridor lengths
+6/8, 24 turns, 10 paired seeds, AUC of success over 640 episodes):
+
+- *gamma*: with the env's dense progress rewards gigpo beats grpo by +0.090 +- 0.035, and
+  ``gamma=1.0`` keeps +0.052 +- 0.032 of it (step returns still differ by the progress still to
+  come); on the longer corridor (8/10, 30 turns) +0.183 and +0.132. With outcome-only rewards
+  (``reward_mode="sparse"``) none of it is significant: gigpo +0.015 +- 0.030, ``gamma=1.0``
+  +0.004 +- 0.022 (GRPO's numbers within noise). A baseline-free discounted reward-to-go
+  (``reinforce(gamma=0.95, baseline="none")``) gains as much as gigpo in both (+0.085 dense,
+  +0.025 sparse): the gain is the per-turn, length-aware signal of discounted (dense) returns,
+  which GRPO's one advantage per episode lacks, more than the anchor grouping itself.
+- *std normalisation*: ``normalize_std=False`` is within noise of the default (+0.075 vs +0.090
+  dense, +0.012 vs +0.015 sparse). Its risk is an anchor whose members all succeed: a 0.05 gap
+  of one discount step becomes a unit-size advantage and the slower winner's turn goes negative
+  (-1.155; -0.033 without std; ``tests/test_lab_credit_signs.py``).
+
 Compared with
 -------------
 verl-agent, ``gigpo/core_gigpo.py`` (``episode_norm_reward``, ``build_step_group``,

@@ -7,7 +7,7 @@ LAB="${LAB:-turngym lab}"
 case "${1:-all}" in
   corridor|all)
     nice -n 10 $LAB --env corridor-6-8 --seeds 10 --episodes 640 --out corridor \
-      --methods "grpo,gigpo,gigpo_gamma1,spa,spa_bonus,discounted,salt,grpo@episode,gigpo_nostd,spa[baseline=group]"
+      --methods "grpo,gigpo,gigpo_gamma1,spa,spa_bonus,discounted,salt,grpo@episode,gigpo_nostd,spa[baseline=group],grpo[score=return]"
     nice -n 10 $LAB --env corridor-8-10 --seeds 10 --episodes 640 --out corridor-long \
       --methods grpo,gigpo,gigpo_gamma1,spa,discounted
     nice -n 10 $LAB --env corridor-6-8-sparse --seeds 10 --episodes 640 --out corridor-sparse \
@@ -22,3 +22,11 @@ case "${1:-all}" in
       --methods grpo,gigpo,salt --metric outcome
     ;;
 esac
+# Anchor statistics from a uniform table (no warm start), one batch each: what outcome-relative
+# credit sees on the long-horizon envs from scratch.
+if [ "${1:-all}" = "scratch" ] || [ "${1:-all}" = "all" ]; then
+  for env in TextWorld-Medium-v1 TextWorld-Hard-v1 ALFWorld-v1; do
+    nice -n 10 $LAB --env "turngym/$env" --env-kwargs '{"max_turns": 20}' --tasks 4 \
+      --group-size 4 --episodes 16 --seeds 3 --methods grpo --out "from-scratch/$env"
+  done
+fi
