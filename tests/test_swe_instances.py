@@ -60,6 +60,44 @@ def test_clones_are_found_in_the_usual_layouts(tmp_path: Path) -> None:
         instances.find_repository(tmp_path, "a/b")
 
 
+def test_a_repository_missing_from_the_clones_is_cloned_from_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--repo-url: a mirror in the cache, cloned once and fetched again for a newer commit (a
+    file:// URL here stands for https://github.com/{repo}.git)."""
+    monkeypatch.setenv("TURNGYM_CACHE", str(tmp_path / "cache"))
+    origin = tmp_path / "upstream" / "owner" / "repo"
+    git = ["git", "-C", str(origin), "-c", "user.name=t", "-c", "user.email=t@t"]
+    origin.mkdir(parents=True)
+    subprocess.run([*git, "init", "-q"], check=True)
+    (origin / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    first = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    url = f"file://{tmp_path}/upstream/{{repo}}"
+    mirror = instances.clone_repository("owner/repo", url, first)
+    assert mirror == tmp_path / "cache" / "swe-repos" / "owner__repo"
+    (origin / "a.py").write_text("x = 2\n")
+    subprocess.run([*git, "commit", "-qam", "two"], check=True)
+    second = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert instances.clone_repository("owner/repo", url, second) == mirror  # fetched again
+    assert (
+        b"x = 2"
+        in subprocess.run(
+            ["git", f"--git-dir={mirror}", "show", f"{second}:a.py"], capture_output=True
+        ).stdout
+    )
+    with pytest.raises(InvalidArgumentError, match="pass it with --repos"):
+        instances.clone_repository("owner/gone", url, first)
+    records = tmp_path / "r.json"
+    records.write_text(json.dumps([RECORD]))
+    assert swe_main(["build", str(records), "--repo-url", "https://example.org/x.git"]) == 2
+
+
 def test_install_commands_run_offline_without_build_isolation(tmp_path: Path) -> None:
     spec = instances.InstanceSpec(python="3.9", install="python -m pip install -e .[test]")
     assert instances.install_command(spec) == (

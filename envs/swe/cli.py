@@ -1,7 +1,8 @@
 """``turngym swe``: sandbox maintenance and instance images.
 
     turngym swe reap [--all]                      remove sandboxes of dead owners
-    turngym swe build RECORDS [--repos DIR] [--specs FILE] [--only ID ...] [--jobs N] [--rebuild]
+    turngym swe build RECORDS [--repos DIR] [--repo-url URL] [--specs FILE] [--only ID ...]
+                      [--jobs N] [--rebuild]
     turngym swe pull RECORDS [--image-map NAME|TEMPLATE] [--only ID ...]
 
 ``build`` and ``pull`` print a summary table and exit 1 when an instance failed, 2 on a wrong
@@ -36,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--only", nargs="+", metavar="ID", help="these instance ids only")
     build.add_argument(
         "--repos", type=Path, help="folder of clones/mirrors (owner__name, owner+name)"
+    )
+    build.add_argument(
+        "--repo-url",
+        help="clone a repository missing from --repos: 'https://github.com/{repo}.git'",
     )
     build.add_argument("--specs", type=Path, help="JSON/YAML {repo: {version: spec}} install specs")
     build.add_argument("--jobs", type=int, default=2, help="builds at a time (default 2)")
@@ -76,7 +81,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.repos is not None and not args.repos.is_dir():
             raise InvalidArgumentError(f"--repos {args.repos} is not a folder of clones")
         specs = instances.read_specs(args.specs)
-        results = instances.build_instances(records, args.repos, specs, args.jobs, args.rebuild)
+        if args.repo_url is not None and "{repo}" not in args.repo_url:
+            raise InvalidArgumentError(f"--repo-url {args.repo_url!r} must contain {{repo}}")
+        results = instances.build_instances(
+            records, args.repos, specs, args.jobs, args.rebuild, repo_url=args.repo_url
+        )
     else:
         from turngym.envs.swe.tasks import load_tasks
 

@@ -15,7 +15,8 @@ For each SWE-bench / SWE-Gym / SWE-smith record:
    is the spec's version (:data:`SUITES`; a version Debian never shipped takes the next one it
    did, and the summary says so), cached as a tarball and imported as ``turngym/swe-rootfs:<suite>``.
 3. **Repository** at ``base_commit``: ``git archive`` from the user's clone or mirror under
-   ``--repos`` (``owner__name``, ``owner+name``, ``owner/name`` or ``name``, bare or not).
+   ``--repos`` (``owner__name``, ``owner+name``, ``owner/name`` or ``name``, bare or not), else,
+   with ``--repo-url`` (e.g. ``https://github.com/{repo}.git``), a mirror cloned into the cache.
 4. **Wheels**, fetched once into a wheelhouse per Python version **by the target interpreter**
    (a container of that root filesystem running pip with host networking and the host's pip CA
    bundle), so environment markers resolve for that Python: the repository's dependencies, its
@@ -38,6 +39,7 @@ import json
 import shlex
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -69,6 +71,7 @@ __all__ = [
     "spec_for",
     "read_specs",
     "find_repository",
+    "clone_repository",
     "build_instances",
     "pull_instances",
     "summary_table",
@@ -215,13 +218,41 @@ def _git_archive(repository: Path, commit: str) -> bytes:
     return process.stdout
 
 
+_CLONING = threading.Lock()  # one clone or fetch at a time (parallel builds share repositories)
+
+
+def clone_repository(repo: str, url: str, commit: str) -> Path:
+    """A mirror of ``repo`` in the cache, cloned from ``url`` (``{repo}`` is filled in) or fetched
+    again when it lacks ``commit``; for machines where the network allows."""
+    owner, _, name = repo.partition("/")
+    mirror = cache_root() / "swe-repos" / f"{owner}__{name}"
+    source = url.format(repo=repo)
+    with _CLONING:
+        if not mirror.is_dir():
+            mirror.parent.mkdir(parents=True, exist_ok=True)
+            step = ["git", "clone", "--mirror", "--quiet", source, str(mirror)]
+        elif subprocess.run(["git", f"--git-dir={mirror}", "cat-file", "-e", f"{commit}^{{commit}}"],
+                            capture_output=True, check=False).returncode != 0:  # fmt: skip
+            step = ["git", f"--git-dir={mirror}", "fetch", "--quiet", "origin"]
+        else:
+            return mirror
+        done = subprocess.run(step, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise InvalidArgumentError(
+                f"{shlex.join(step)} failed ({done.stderr.strip()[-300:]}); clone {repo} into a "
+                "folder and pass it with --repos"
+            )
+    return mirror
+
+
 def _git_dir(repository: Path) -> Path:
     return repository / ".git" if (repository / ".git").exists() else repository
 
 
 def build_one(
-    record: Mapping[str, Any], repos: Path | None, specs: Mapping[str, Any], rebuild: bool = False
-) -> BuildResult:
+    record: Mapping[str, Any], repos: Path | None, specs: Mapping[str, Any], rebuild: bool = False,
+    repo_url: str | None = None,
+) -> BuildResult:  # fmt: skip
     """Builds (or reuses) one instance's image; never raises (failures are in the result)."""
     instance_id = str(record.get("instance_id"))
     image = turngym_image(instance_id)
@@ -241,12 +272,21 @@ def build_one(
         if not rebuild and inspect.returncode == 0 and inspect.stdout.strip() == stamp:
             result.status = "reused"
         else:
-            if repos is None:
-                raise InvalidArgumentError(
-                    f"{instance_id}: pass --repos DIR holding a clone of {record.get('repo')}"
-                )
-            repository = find_repository(repos, str(record.get("repo")))
-            commit = str(record["base_commit"])
+            commit, repo = str(record["base_commit"]), str(record.get("repo"))
+            repository = None
+            if repos is not None:
+                try:
+                    repository = find_repository(repos, repo)
+                except InvalidArgumentError:
+                    if not repo_url:
+                        raise
+            if repository is None:
+                if not repo_url:
+                    raise InvalidArgumentError(
+                        f"{instance_id}: pass --repos DIR holding a clone of {repo}, or "
+                        "--repo-url 'https://github.com/{repo}.git' where the network allows"
+                    )
+                repository = clone_repository(repo, repo_url, commit)
             src = cache_root() / "swe-instances" / f"{instance_id.lower()}-{commit[:12]}" / "src"
             if not (src.parent / "src.done").is_file():
                 src.mkdir(parents=True, exist_ok=True)
@@ -281,14 +321,16 @@ def build_one(
 
 def build_instances(
     records: list[Mapping[str, Any]], repos: Path | None = None, specs: Mapping[str, Any] | None = None,
-    jobs: int = 2, rebuild: bool = False, progress: bool = True,
+    jobs: int = 2, rebuild: bool = False, progress: bool = True, repo_url: str | None = None,
 ) -> list[BuildResult]:  # fmt: skip
     """Builds every record's image, ``jobs`` at a time (see the module docstring)."""
     from tqdm import tqdm
 
     results = []
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        futures = [pool.submit(build_one, r, repos, specs or {}, rebuild) for r in records]
+        futures = [
+            pool.submit(build_one, r, repos, specs or {}, rebuild, repo_url) for r in records
+        ]
         bar = tqdm(
             as_completed(futures), total=len(futures), desc="swe build", disable=not progress
         )
