@@ -262,6 +262,38 @@ def test_a_missing_image_is_found_at_reset_and_named_with_its_command(tmp_path: 
         env.close()
 
 
+def test_the_contracts_workdir_is_where_commands_and_grading_run(tmp_path: Path) -> None:
+    """An external task on a bundled project's image whose repository sits at /opt/src: with
+    ``image_contract={"workdir": "/opt/src"}`` the agent's shell starts there and the clean code's
+    tests grade resolved."""
+    reason = _engine_reason()
+    if reason:
+        pytest.skip(f"no Docker engine: {reason}")
+    import gymnasium
+
+    from turngym.envs.swe.projects import image_name, project
+    from turngym.envs.swe.tasks import load_tasks
+
+    bundled = next(t for t in load_tasks() if t.project == "toolz")
+    record = {
+        "instance_id": "pytoolz__toolz-2", "repo": "pytoolz/toolz", "base_commit": "0" * 40,
+        "problem_statement": "p", "patch": "", "FAIL_TO_PASS": bundled.PASS_TO_PASS[:1],
+        "PASS_TO_PASS": bundled.PASS_TO_PASS[1:3], "image": image_name(project("toolz")),
+        "image_contract": {"workdir": "/opt/src"},
+    }  # fmt: skip
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps([record]))
+    env = gymnasium.make("turngym/SWE-v0", backend="docker", tasks_path=str(path), split="all")
+    try:
+        env.reset(options={"task": "pytoolz__toolz-2"})
+        observation = env.step('{"tool": "bash", "command": "pwd; ls"}')[0]
+        assert observation.startswith("/opt/src") and "toolz" in observation
+        _, _, terminated, _, info = env.step('{"tool": "submit"}')
+        assert terminated and info["grading"]["verdict"] == "resolved"
+    finally:
+        env.close()
+
+
 @pytest.mark.slow
 def test_builder_end_to_end_on_a_bundled_projects_sdist(tmp_path: Path) -> None:
     """toolz's sdist (PyPI, through the bundled projects' cache) as a clone with one of our

@@ -141,7 +141,12 @@ def _tar(entries: dict[str, bytes]) -> bytes:
 
 
 def _exec(
-    container: Any, request: dict[str, Any], timeout: float, env: dict, tool_python: str = "python3"
+    container: Any,
+    request: dict[str, Any],
+    timeout: float,
+    env: dict,
+    tool_python: str = "python3",
+    workdir: str = WORKSPACE,
 ) -> dict:
     """Runs the tool as root with a fresh frame; the answer is the framed JSON line, nothing else."""
     frame = new_frame()
@@ -162,7 +167,7 @@ def _exec(
         code, (stdout, stderr) = container.exec_run(
             command,
             user="0:0",
-            workdir=WORKSPACE,
+            workdir=workdir,
             environment={**env, "TURNGYM_FRAME": frame},
             demux=True,
         )
@@ -207,6 +212,8 @@ class DockerSandbox(Sandbox):
         self.client = connect()
         self.limits, self.image, self.start = limits, image, start
         self.contract = contract or IMAGE_FAMILIES["turngym"]
+        # ours are at WORKSPACE (a tmpfs); an external image's repository is where its contract says
+        self.workdir = WORKSPACE if start is not None else self.contract.workdir
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound as error:
@@ -274,7 +281,7 @@ class DockerSandbox(Sandbox):
     def _env(self) -> dict[str, str]:
         """Every command's variables: ours, then the image contract's (its ``PATH`` above all)."""
         return {
-            "HOME": WORKSPACE,
+            "HOME": self.workdir,
             "LANG": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
             **self.contract.environment(),
@@ -288,7 +295,7 @@ class DockerSandbox(Sandbox):
         timeout = float(timeout if timeout is not None else self.limits.command_timeout)
         request = dict(
             request,
-            workspace=WORKSPACE,
+            workspace=self.workdir,
             base=BASE_DIR,
             timeout=timeout,
             max_output=self.limits.max_output,
@@ -298,7 +305,9 @@ class DockerSandbox(Sandbox):
         )
         if request.get("op") == "run" and self.contract.activate:
             request["command"] = self.contract.shell(request["command"])
-        return _exec(self.container, request, timeout, self._env(), self.contract.tool_python)
+        return _exec(
+            self.container, request, timeout, self._env(), self.contract.tool_python, self.workdir
+        )
 
     def stop_processes(self) -> None:
         if self.agent_uid is None:
@@ -350,7 +359,7 @@ class DockerSandbox(Sandbox):
             request = dict(
                 request,
                 op="grade",
-                workspace=WORKSPACE,
+                workspace=self.workdir,
                 stage=STAGE if bundled else None,
                 diff_path=f"{INPUTS}/agent.diff",
                 test_patch_path=f"{INPUTS}/test.patch",
@@ -359,6 +368,8 @@ class DockerSandbox(Sandbox):
                 python=self.contract.python,
                 agent_uid=AGENT_UID if bundled else None,
             )
-            return _exec(grader, request, timeout, self._env(), self.contract.tool_python)
+            return _exec(
+                grader, request, timeout, self._env(), self.contract.tool_python, self.workdir
+            )
         finally:
             _remove_later(grader)
