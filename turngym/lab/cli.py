@@ -102,8 +102,9 @@ def run_lab(
     resolved = [resolve_method(m) for m in methods]  # fail on a bad spec before any training
     runs = []
     for config in configs:
-        for method in resolved:
-            for seed in seeds:
+        # seed-major: a study cut short still has every method on its first seeds (paired)
+        for seed in seeds:
+            for method in resolved:
                 name = f"{config.label}__{method.spec}__{seed}".replace("/", "_").replace(":", "-")
                 cache = out / "runs" / f"{name}.json" if out else None
                 if cache and cache.is_file() and not fresh:

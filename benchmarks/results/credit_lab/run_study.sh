@@ -16,10 +16,13 @@ case "${1:-all}" in
   families|all)
     nice -n 10 $LAB --env textworld-medium-bc --env alfworld-bc --seeds 5 --out long-horizon \
       --methods grpo,gigpo
+    nice -n 10 $LAB --env textworld-hard-bc --seeds 5 --out long-horizon-hard --methods grpo,gigpo
+    nice -n 10 $LAB --env webshop-small --seeds 10 --out webshop --methods grpo,gigpo,salt \
+      --metric outcome
     # scored by mean outcome: WebShop's partial scores (its full successes are ~0 for every
     # method); TextWorld's outcome is its success
     nice -n 10 $LAB --env webshop-small --env textworld-easy --seeds 5 --out families \
-      --methods grpo,gigpo,salt --metric outcome
+      --methods grpo,gigpo,salt --metric outcome  # webshop/ extends its WebShop runs to 10 seeds
     ;;
 esac
 # Anchor statistics from a uniform table (no warm start), one batch each: what outcome-relative
