@@ -125,7 +125,8 @@ class TabularPolicy(CellPolicy):
         if len(self._cells) > self.capacity:
             raise InvalidArgumentError(
                 f"the tabular policy's {self.capacity} cells are all used (states x actions "
-                "seen so far); pass a larger --capacity, fewer tasks, or --policy linear."
+                "seen so far); train on fewer tasks, use --policy linear, or build "
+                "TabularPolicy(capacity=...) yourself."
             )
 
     def logits(self, cells: torch.Tensor) -> torch.Tensor:
