@@ -335,11 +335,26 @@ def test_a_problem_that_fails_verification_is_redrawn(tmp_path, monkeypatch) -> 
     monkeypatch.setattr(
         games, "verify_walkthrough", lambda engine, path, walkthrough: next(verdicts)
     )
+    monkeypatch.setattr(games, "build_in_helper", games._build)  # the patch lives in this process
     path = games.generated_game("pick_and_place_simple", 5, "seen")
     assert (
         json.loads(path.read_text())["pddl_problem"]
         == generate_problem("pick_and_place_simple", 5, "seen", attempt=1).pddl_problem
     )
+
+
+def test_games_are_generated_in_a_helper_process(tmp_path, monkeypatch) -> None:
+    from turngym.envs.alfworld import builder
+
+    monkeypatch.setenv("TURNGYM_CACHE", str(tmp_path))
+    before = builder._HELPER.builds
+    path = games.generated_game("pick_and_place_simple", 7, "seen")
+    assert json.loads(path.read_text())["walkthrough"]
+    assert builder._HELPER.builds == before + 1 and builder._HELPER.process.pid != os.getpid()
+    assert games.generated_game("pick_and_place_simple", 7, "seen") == path  # cached: no build
+    assert builder._HELPER.builds == before + 1
+    with pytest.raises(RuntimeError, match="unknown task type|KeyError|ValueError"):
+        builder.build_in_helper(tmp_path / "x", "no_such_type", 0, "seen", "bad")
 
 
 def test_bad_arguments_say_what_is_valid(tmp_path) -> None:

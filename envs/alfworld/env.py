@@ -38,6 +38,15 @@ progress           the goal fraction above (1.0 when won)
 privileged         ``walkthrough`` (the game's verified solution; for an official game shipped
                    without one, the plan of ALFWorld's planner expert) and ``pddl_params``
 =================  ===============================================================================
+
+Memory model (one env; a pool worker holds its envs'). Each task is generated once, in a helper
+process (:mod:`turngym.envs.alfworld.builder`; generating in the env's process kept ~7 MiB a
+game), and cached on disk; every later reset reuses it. A worker costs ~100-120 MiB; the first
+reset of each task *in a process* still adds ~1 MiB (textworld's logic memoises every proposition
+it builds, and the translation cache keeps 16 problems), so a worker grows until it has seen every
+task of its split and is flat after that: 12 tasks (``num_tasks=(2, 1)``), 3,000 episodes, 2
+workers: 115.5 -> 116.1 MiB, 0.23 MiB per 1,000 episodes (``benchmarks/soak.py``). For the default 3,000 train tasks that warm-up
+is up to ~3 GiB a worker: use ``EnvPool(max_episodes_per_worker=...)`` or a smaller ``num_tasks``.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from turngym.cache import cache_root, cached_dir
+from turngym.envs.alfworld.builder import build_in_helper
 from turngym.envs.alfworld.engine import AlfredEngine, domain_and_grammar
 from turngym.envs.alfworld.problems import TASK_TYPES, Problem, generate_problem, mangle
 from turngym.error import InvalidArgumentError
@@ -167,8 +168,9 @@ def generated_game(task_type: str, seed: int, rooms: str) -> Path:
     task_id = f"{task_type}-{rooms}-{seed}"
     key = f"{GENERATOR_VERSION}-{task_id}"
     with _build_lock(key):
+        # Built in a helper process: generation keeps memory where it runs (see builder.py).
         folder = cached_dir(
-            "alfworld", key, lambda tmp: _build(tmp, task_type, seed, rooms, task_id)
+            "alfworld", key, lambda tmp: build_in_helper(tmp, task_type, seed, rooms, task_id)
         )
     return folder / "game.tw-pddl"
 
