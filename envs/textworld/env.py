@@ -36,8 +36,9 @@ load 1.6 KiB, an engine per game 1.0 KiB), which made a kept worker grow ~200 Mi
 episodes. So the env never loads a second game into an engine: it keeps one engine per game, up to
 ``max_engines`` (default :data:`MAX_ENGINES`) most recently played, and closes the least recently
 played one beyond that, which returns its memory. A worker costs ~80 MiB (Python, textworld,
-numpy) plus ~1.6 MiB an engine, so ~100 MiB with the default 10 games per split, and grows ~1 MiB
-per 1,000 episodes after warm-up (``benchmarks/soak.py``). A split of more games than
+numpy) plus ~1.6 MiB an engine: 111 MiB for TextWorld-Easy's 10 train games, growing 0.15 MiB per
+1,000 episodes after warm-up (``benchmarks/soak.py``, 5,000 episodes, 4 envs on 2 workers; it was
+~200 MiB per 1,000 with one engine reloaded per game). A split of more games than
 ``max_engines`` pays an engine start (tens of ms) whenever a game outside the kept ones comes up.
 """
 
