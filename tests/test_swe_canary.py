@@ -199,3 +199,44 @@ def test_a_session_without_its_end_grades_nothing() -> None:
     assert not judged["resolved"] and "did not finish" in judged["mismatch"][-1]
     result["session"]["end"] = 0
     assert verdict(task, GradeSpec(["t/test_a.py"], targets), result)["resolved"]
+
+
+@pytest.mark.parametrize(
+    ("head", "refused"),
+    [
+        ("# -*- coding: utf-7 -*-\n", "utf-7"),
+        ("# vim: set fileencoding=utf_7 :\n", "utf-7"),
+        ("#!/usr/bin/env python\n# coding=u7\n", "utf-7"),
+        ("# coding: latin-1\n", "iso8859-1"),
+        ("# coding: utf-16\n", "utf-16"),
+        ("# coding: rot13\n", "rot-13"),
+        ("# coding: no-such-codec\n", "unknown"),
+        ("# -*- coding: utf-8 -*-\n", None),
+        ("\ufeff# coding: utf-8\n", None),
+        (
+            "\ufeff# coding: ascii\n",
+            "unknown",
+        ),  # a BOM with another cookie: the interpreter refuses it too
+        ("x = 1  # coding: latin-1 on a code line is no cookie\n", None),
+    ],
+)
+def test_source_encodings_other_than_utf8_are_refused_and_put_back(
+    tmp_path: Path, head: str, refused
+) -> None:
+    from turngym.envs.swe.sandbox.swe_grade import _refuse_encodings
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "old.py").write_bytes(b"VALUE = 1\n")
+    (tmp_path / "pkg" / "old.py").write_bytes(head.encode() + b"VALUE = 2\n")  # an edit
+    (tmp_path / "pkg" / "new.py").write_bytes(head.encode() + b"VALUE = 3\n")  # a new file
+    found = dict(
+        _refuse_encodings(
+            str(tmp_path), ["pkg/old.py", "pkg/new.py"], {"pkg/old.py": b"VALUE = 1\n"}
+        )
+    )
+    if refused is None:
+        assert found == {}
+        return
+    assert set(found) == {"pkg/old.py", "pkg/new.py"} and refused in found["pkg/new.py"], found
+    assert (tmp_path / "pkg" / "old.py").read_bytes() == b"VALUE = 1\n"  # put back as it was
+    assert not (tmp_path / "pkg" / "new.py").exists()  # a new file is removed

@@ -194,9 +194,8 @@ def test_utf7_module_is_dropped_by_name(env: gymnasium.Env) -> None:
 
 
 @pytest.mark.parametrize(
-    "cookie",
-    ["# vim: set fileencoding=utf_7 :", "#!/usr/bin/env python\n# coding=u7", "# coding: latin-1"],
-)
+    "cookie", ["#!/usr/bin/env python\n# coding=u7"]
+)  # more in test_swe_canary
 def test_other_encoding_cookies_are_dropped(env: gymnasium.Env, cookie: str) -> None:
     task = env.unwrapped.tasks[TASK]
     _start(env)
