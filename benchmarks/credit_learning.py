@@ -246,17 +246,12 @@ def outcome_summary(trajectories: list[Any], task_class: Any) -> dict[str, float
 
 def repeated_state_share(trajectories: list[Any]) -> float:
     """Share of turns whose (task group, state) anchor holds >= 2 turns: what GiGPO's step
-    advantage and SALT's merged edges can work with (0 would make GiGPO equal GRPO)."""
-    import torch
-
+    advantage and SALT's merged edges can work with (0 would make GiGPO equal GRPO); the credit
+    lab's anchor statistic of the same name."""
     from turngym.credit import TurnBatch
+    from turngym.lab import anchor_statistics
 
-    batch = TurnBatch.from_trajectories(trajectories)
-    keys = (batch.group_ids[:, None] * (int(batch.state_ids.max()) + 1) + batch.state_ids)[
-        batch.mask
-    ]
-    _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
-    return float((counts[inverse] >= 2).float().mean()) if keys.numel() else 0.0
+    return anchor_statistics(TurnBatch.from_trajectories(trajectories))["turns_in_anchors_2plus"]
 
 
 def budget(setting: Setting, args: argparse.Namespace) -> dict[str, int]:
