@@ -232,6 +232,35 @@ class _Reporter:
         self._send({"end": int(exitstatus)})
 
 
+def _runner_dirs(modules) -> tuple:
+    """The folders of the runner's own packages (pytest, _pytest, pluggy), as imported at start."""
+    folders = set()
+    for module in modules:
+        path = getattr(module, "__file__", None)
+        if path:
+            folders.add(os.path.dirname(os.path.realpath(path)).rstrip(os.sep) + os.sep)
+    return tuple(sorted(folders))
+
+
+def _trust_rule(repo: str, site: str, changed: set, runner_modules):
+    """Which code files the tripwires trust.
+
+    Code of the interpreter; code of the runner's own packages as imported before any repository
+    code (for pytest-dev/pytest the repository under test *is* the runner, installed from the
+    work tree: its own assertion-rewriting import hook is not tampering, and a patch to the
+    runner can only be caught by the canaries and the diff analysis); and files of the
+    repository the patch left alone.
+    """
+    dirs = _interpreter_dirs(repo, site) + _runner_dirs(runner_modules)
+    root = os.path.realpath(repo) + os.sep
+
+    def trusted(path: str) -> bool:
+        real = os.path.realpath(path)
+        return real.startswith(dirs) or (real.startswith(root) and real not in changed)
+
+    return trusted
+
+
 def main() -> int:
     nonce_fd, report_fd, repo, site = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     args, extra = sys.argv[sys.argv.index("--") + 1 :], sys.argv[5 : sys.argv.index("--")]
@@ -242,8 +271,8 @@ def main() -> int:
         nonce = handle.read(256).decode().strip()
     if site:
         sys.path.insert(0, site)
-    import _pytest.config  # noqa: F401
-    import pluggy  # noqa: F401
+    import _pytest.config
+    import pluggy
     import pytest  # noqa: E402 - the runner's own dependencies load before the repository's code
 
     # Marked here, with this pytest's own marker (attribute markers are deprecated).
@@ -251,12 +280,7 @@ def main() -> int:
     _Reporter.pytest_runtest_makereport = pytest.hookimpl(hookwrapper=True, tryfirst=True)(
         _Reporter.pytest_runtest_makereport
     )
-    dirs, root = _interpreter_dirs(repo, site), os.path.realpath(repo) + os.sep
-
-    def trusted(path: str) -> bool:
-        """Code of the interpreter, or of the repository in a file the patch left alone."""
-        real = os.path.realpath(path)
-        return real.startswith(dirs) or (real.startswith(root) and real not in changed)
+    trusted = _trust_rule(repo, site, changed, (_pytest, pluggy, pytest))
 
     reporter = _Reporter(nonce, report_fd, _conftests(repo), trusted)
     sys.path.append(repo)
