@@ -110,6 +110,9 @@ def _later():
 _t.Thread(target=_later, daemon=True).start()
 """
 
+# The same, replacing each item's runtest (an instance attribute shadows Function.runtest).
+RUNTEST_NOOP = THREAD_NOOP.replace("item.obj = lambda *a, **k: None", "item.runtest = lambda: None")
+
 
 def _start(env: gymnasium.Env) -> None:
     env.reset(options={"task": TASK})
@@ -209,10 +212,12 @@ def test_other_encoding_cookies_are_dropped(env: gymnasium.Env, cookie: str) -> 
 
 
 # ---------------------------------------------------------------- own in-process attacks
-@pytest.mark.parametrize("attack", ["inject_impl", "swap_impl", "meta_path", "thread_noop"])
+@pytest.mark.parametrize(
+    "attack", ["inject_impl", "swap_impl", "meta_path", "thread_noop", "runtest_noop"]
+)
 def test_in_process_tampering_is_tampered(env: gymnasium.Env, attack: str) -> None:
     payload = {"inject_impl": INJECT_IMPL, "swap_impl": SWAP_IMPL, "meta_path": META_PATH,
-               "thread_noop": THREAD_NOOP}[attack]  # fmt: skip
+               "thread_noop": THREAD_NOOP, "runtest_noop": RUNTEST_NOOP}[attack]  # fmt: skip
     _start(env)
     _append(env, "parse.py", payload)
     _assert_void(_submit(env))

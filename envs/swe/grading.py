@@ -51,8 +51,11 @@ SWE-bench, so nothing in that process is out of its reach; each layer only raise
 * **Hooks the tripwires do not watch.** Hook implementations, report functions, trace/profile
   functions and import hooks are checked at every record and around every report; a change made
   and undone between two checkpoints, an object whose ``__module__`` is forged to look like an
-  untouched file, or a patch of something else in pytest (a fixture, ``item.obj`` of one named
-  test, the terminal writer) is not. The nonce is in this process's memory: code that finds it
+  untouched file, or a patch of something else in pytest (a fixture, the terminal writer) is
+  not. A test item's function or ``runtest`` swapped after collection is checked before each
+  report (allowed only to code of the test's own file, the interpreter or an untouched
+  repository file, so that plugins such as pytest-asyncio may wrap tests): a swap to an existing
+  trusted function that happens to accept the test's arguments and return quietly is not caught. The nonce is in this process's memory: code that finds it
   could write records, but the ``-rA`` log must agree and the canaries must still hold.
 * **Rewrites that are undone in time.** Test files and conftests are fingerprinted before and
   after the run, not while it runs; tests are restored from the task, never taken from the agent.

@@ -171,6 +171,7 @@ class _Reporter:
         self._conftests, self._trusted = conftests, trusted
         self._wires = None  # set when the session starts
         self._made = {}  # (node id, phase) -> the outcome of the report as our wrapper saw it
+        self._functions = {}  # id(item) -> the test function collection left on the item
 
     def _check(self) -> list:
         try:
@@ -204,9 +205,37 @@ class _Reporter:
         """Freezes the hook implementations (after every other plugin's start-up)."""
         self._wires = _Tripwires(session.config.pluginmanager, self._conftests, self._trusted)
 
+    def pytest_collection_finish(self, session) -> None:
+        """Takes each collected test's function as collection left it (read without side effects)."""
+        for item in session.items:
+            obj = item.__dict__.get("_obj")
+            self._functions[id(item)] = getattr(obj, "__func__", obj)
+
+    def _replaced(self, item) -> list:
+        """A test whose function or ``runtest`` was swapped on the item after collection.
+
+        A swap to code of the test's own file, of the interpreter or of an untouched repository
+        file (a plugin such as pytest-asyncio wrapping coroutine tests) is allowed; code from a
+        patched file, or an object with no code of its own, is not.
+        """
+        problems = [f"{item.nodeid}'s runtest was replaced"] if "runtest" in vars(item) else []
+        obj = item.__dict__.get("_obj")
+        function = getattr(obj, "__func__", obj)
+        if obj is None or function is self._functions.get(id(item)):
+            return problems
+        path = getattr(getattr(function, "__code__", None), "co_filename", None)
+        own = bool(path) and os.path.realpath(path) == os.path.realpath(str(item.path))
+        if not (own or (path and os.path.isfile(path) and self._trusted(path))):
+            problems.append(
+                f"{item.nodeid}'s test function was replaced ({path or type(obj).__name__})"
+            )
+        return problems
+
     def pytest_runtest_makereport(self, item, call):
         """Keeps what the report said when it was made, and checks it against the call."""
         raised = call.excinfo is not None
+        if self._wires is not None and call.when == "call":
+            self._wires.found.extend(p for p in self._replaced(item) if p not in self._wires.found)
         self._check()
         outcome = yield
         report = outcome.get_result()
