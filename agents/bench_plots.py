@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from turngym.atomic import atomic_write, atomic_write_text
+
 __all__ = ["write_outputs"]
 
 
@@ -21,8 +23,8 @@ def write_outputs(
 ) -> None:
     """Writes results.json, results.csv, rewards.png and success_by_turn_budget.png."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(report, indent=1))
-    with open(out / "results.csv", "w", newline="", encoding="utf-8") as handle:
+    atomic_write_text(out / "results.json", json.dumps(report, indent=1))
+    with atomic_write(out / "results.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(
             [
@@ -94,7 +96,8 @@ def write_outputs(
         # Room at the top for the suptitle (0.45 in), at the bottom for the shared legend.
         top = 1 - 0.45 / figure.get_figheight()
         figure.tight_layout(rect=(0, 0.1 if len(by_env) <= 4 else 0.06, 1, top))
-        figure.savefig(path, dpi=100)
+        with atomic_write(path, "wb") as handle:
+            figure.savefig(handle, dpi=100, format="png")
         plt.close(figure)
 
     figure, axes = panels(

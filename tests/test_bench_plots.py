@@ -19,7 +19,9 @@ def test_plots_have_labels_one_legend_family_ranges_and_full_curves(tmp_path, mo
     save = matplotlib.figure.Figure.savefig
 
     def record(figure, path, *args, **kwargs):
-        figures[str(path).rsplit("/", 1)[-1]] = figure
+        # written through turngym.atomic: a handle on the hidden ".<name>.tmp.<...>" sibling
+        name = str(getattr(path, "name", path)).rsplit("/", 1)[-1]
+        figures[name.removeprefix(".").split(".tmp.")[0]] = figure
         return save(figure, path, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
@@ -51,3 +53,21 @@ def test_plots_have_labels_one_legend_family_ranges_and_full_curves(tmp_path, mo
         assert limit > 0 and len(record_["success_by_turn_budget"]) == limit
     budget = figures["success_by_turn_budget.png"].axes[0]
     assert budget.get_xlim()[1] >= bench._turn_limit("turngym/Corridor-v0", None)
+
+
+def test_a_failed_write_leaves_the_earlier_results_whole_and_no_temp_file(tmp_path, monkeypatch):
+    from turngym.agents import bench_plots
+
+    bench.run_bench(["turngym/Corridor-v0"], ["random"], 2, tmp_path, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {"results.json", "results.csv", "rewards.png"} <= set(before)
+
+    def broken_writer(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bench_plots.csv, "writer", broken_writer)
+    with pytest.raises(OSError):
+        bench.run_bench(["turngym/Corridor-v0"], ["random"], 3, tmp_path, progress=False)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after["results.csv"] == before["results.csv"]  # the earlier file is whole
+    assert not [name for name in after if ".tmp." in name], sorted(after)
