@@ -20,8 +20,8 @@ from turngym.envs.swe.expert import patch_to_calls
 from turngym.envs.swe.tasks import Task
 
 
-def backend_reason(backend: str) -> str | None:
-    """Why ``backend`` cannot run here (None when it can)."""
+def backend_reason(backend: str, projects: tuple[str, ...] = ("parse",)) -> str | None:
+    """Why ``backend`` cannot run the tasks of ``projects`` here (None when it can)."""
     from turngym.envs.swe.projects import PROJECTS, image_name, project_source
     from turngym.error import DependencyNotInstalled
 
@@ -29,25 +29,36 @@ def backend_reason(backend: str) -> str | None:
         from turngym.envs.swe.local_backend import local_available
 
         try:
-            project_source(PROJECTS["parse"])
+            for name in projects:
+                project_source(PROJECTS[name])
         except DependencyNotInstalled as error:
             return str(error)
-        return local_available(["parse"])
+        return local_available(list(projects))
     from turngym.envs.swe.docker_backend import connect, engine_available
 
     reason = engine_available()
-    if reason is None and not connect().images.list(name=image_name(PROJECTS["parse"])):
+    if reason is None and not all(
+        connect().images.list(name=image_name(PROJECTS[name])) for name in projects
+    ):
         reason = "the SWE images are not built; run `source docker/ci_setup.sh`"
     return reason
 
 
-BACKENDS = [
-    pytest.param(
-        b,
-        marks=pytest.mark.skipif(backend_reason(b) is not None, reason=f"{b}: {backend_reason(b)}"),
-    )
-    for b in ("docker", "local")
-]
+def backend_params(projects: tuple[str, ...] = ("parse",)) -> list:
+    """Both backends as pytest params, each skipped with its reason where it cannot run here."""
+    return [
+        pytest.param(
+            b,
+            marks=pytest.mark.skipif(
+                backend_reason(b, projects) is not None,
+                reason=f"{b}: {backend_reason(b, projects)}",
+            ),
+        )
+        for b in ("docker", "local")
+    ]
+
+
+BACKENDS = backend_params()
 
 TASK = "parse__1.20.2-parse-_to_group_name-swap_args-6225adb"
 ALLPASS = (

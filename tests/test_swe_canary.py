@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_swe_tamper import PLUGIN_CHEAT  # the generic cheat of defect 1
 
 from turngym.envs.swe.grading import GradeSpec, verdict
 from turngym.envs.swe.sandbox.swe_canary import plant
@@ -23,25 +24,6 @@ from turngym.envs.swe.tasks import Task
 TESTS = "from lib import add\n\n\ndef test_add_small():\n    assert add(1, 2) == 3\n\n\ndef test_add_zero():\n    assert add(0, 0) == 0\n"
 CLASSY = "import unittest\n\n\nclass TestAdd(unittest.TestCase):\n    def test_small(self):\n        self.assertEqual(1, 1)\n\n    def test_zero(self):\n        pass\n"
 TARGETS = ["tests/test_lib.py::test_add_small", "tests/test_lib.py::test_add_zero"]
-PLUGIN_CHEAT = """
-import sys as _s
-def _install():
-    f = _s._getframe()
-    while f is not None:
-        for v in list(f.f_locals.values()):
-            pm = getattr(getattr(v, "config", None), "pluginmanager", None)
-            if pm is not None:
-                import pytest
-                class _P:
-                    @pytest.hookimpl(hookwrapper=True)
-                    def pytest_runtest_makereport(self, item, call):
-                        o = yield
-                        o.get_result().outcome = "passed"
-                pm.register(_P(), "p%d" % id(f))
-                return
-        f = f.f_back
-_install()
-"""
 
 
 def test_plant_keeps_the_file_valid_and_its_line_ends() -> None:

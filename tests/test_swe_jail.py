@@ -9,48 +9,15 @@ the local root filesystem or the cached project sources (each skip says why).
 
 from __future__ import annotations
 
-import json
 import resource
 import time
 
 import gymnasium
 import pytest
+from test_swe_attacks import TASK, _bash, backend_params  # noqa: E402 - tests/ is on sys.path
 
-TASK = "parse__1.20.2-parse-_to_group_name-swap_args-6225adb"
-
-
-def _reason(backend: str) -> str | None:
-    from turngym.envs.swe.projects import PROJECTS, image_name, project_source
-    from turngym.error import DependencyNotInstalled
-
-    names = ["parse", "more-itertools"]
-    try:
-        for name in names:
-            project_source(PROJECTS[name])
-    except DependencyNotInstalled as error:
-        return str(error)
-    if backend == "local":
-        from turngym.envs.swe.local_backend import local_available
-
-        return local_available(names)
-    from turngym.envs.swe.docker_backend import connect, engine_available
-
-    reason = engine_available()
-    if reason is None and not all(
-        connect().images.list(name=image_name(PROJECTS[name])) for name in names
-    ):
-        reason = "the SWE images are not built; run `source docker/ci_setup.sh`"
-    return reason
-
-
-BACKENDS = [
-    pytest.param(b, marks=pytest.mark.skipif(_reason(b) is not None, reason=f"{b}: {_reason(b)}"))
-    for b in ("docker", "local")
-]
-
-
-def _bash(command: str) -> str:
-    return json.dumps({"tool": "bash", "command": command})
+# more-itertools too: one attack reads a clean copy of one of its tasks' fixed function
+BACKENDS = backend_params(("parse", "more-itertools"))
 
 
 def _python(source: str) -> str:
