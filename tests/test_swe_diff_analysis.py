@@ -115,3 +115,34 @@ def test_deep_nesting_is_a_flag_not_an_exception(depth: int) -> None:
         ]
     )
     assert [(f.name, f.severity) for f in found] in expected, found
+
+
+def test_parsing_beside_other_threads_never_raises_the_ast_depth_race() -> None:
+    """CPython 3.11's AST constructor shares its recursion counter between threads: a collection
+    that runs Python code mid-parse lets another thread's parse run, and the first then raised
+    ``SystemError: AST constructor recursion depth mismatch`` (the four-shard SWE expert test in
+    CI). A gc callback that yields the GIL forces that interleaving on every collection."""
+    import gc
+    import inspect
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import argparse
+
+    source = inspect.getsource(argparse)
+    expected = analyse("", {"argparse.py": source})
+
+    def yield_gil(phase: str, info: dict) -> None:
+        if phase == "start":
+            time.sleep(0.0002)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(yield_gil)
+    gc.set_threshold(100, 10, 10)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(lambda _: analyse("", {"argparse.py": source}), range(12)))
+    finally:
+        gc.callbacks.remove(yield_gil)
+        gc.set_threshold(*threshold)
+    assert all(result == expected for result in results)

@@ -55,9 +55,33 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from dataclasses import dataclass
 
-__all__ = ["Flag", "analyse", "added_lines", "HIGH", "flag_names"]
+__all__ = ["Flag", "analyse", "added_lines", "HIGH", "flag_names", "parse_python"]
+
+_PARSE_LOCK = threading.Lock()
+_DEPTH_RACE = "AST constructor recursion depth mismatch"
+
+
+def parse_python(source: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse`` that is safe beside other threads.
+
+    CPython 3.11 keeps the AST constructor's recursion counter in interpreter-wide state: when a
+    garbage collection inside one thread's ``ast.parse`` runs Python code (a finalizer, a
+    ``gc.callbacks`` entry) and another thread parses meanwhile, the first parse raises
+    ``SystemError: AST constructor recursion depth mismatch`` (seen grading four SWE shards side
+    by side). Our own parses take turns under a lock; a collision with a parse elsewhere in the
+    process (not under our lock) is retried, since the source itself was fine.
+    """
+    for attempt in range(4):
+        with _PARSE_LOCK:
+            try:
+                return ast.parse(source, filename=filename)
+            except SystemError as error:
+                if _DEPTH_RACE not in str(error) or attempt == 3:
+                    raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 #: The flags that mark a cheat rather than a fix (the ``suspicious="zero"`` policy zeroes them).
 HIGH = {
@@ -303,7 +327,7 @@ def analyse(diff: str, sources: dict[str, str | None]) -> list[Flag]:
         if not added:
             continue
         try:
-            tree = ast.parse(text, filename=path)
+            tree = parse_python(text, filename=path)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
             flags.append(
                 Flag(

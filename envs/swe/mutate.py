@@ -24,6 +24,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from .diff_analysis import parse_python
+
 __all__ = ["Mutation", "find_mutations", "apply_mutation"]
 
 _COMPARE = {
@@ -118,7 +120,7 @@ def _is_str(node: ast.BinOp) -> bool:
 
 def find_mutations(source: str) -> list[Mutation]:
     """Every candidate mutation inside the functions of ``source`` (deterministic order)."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     lines = source.splitlines()
     found: list[Mutation] = []
     for function in ast.walk(tree):
