@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium
 import numpy as np
 
 import turngym
@@ -38,6 +37,7 @@ from turngym.cli import json_argument
 from turngym.envs.orchestra.presets import ORCHESTRA_ENVS, list_orchestra_envs
 from turngym.error import InvalidArgumentError
 from turngym.pool import rollout_workers
+from turngym.registration import spec as registry_spec
 from turngym.trajectory import Trajectory
 
 __all__ = [
@@ -273,9 +273,10 @@ def _turn_limit(env_id: str, env_kwargs: dict[str, Any] | None) -> int:
 
         default = inspect.signature(OrchestraEnv).parameters["max_turns"].default
         return int(ORCHESTRA_ENVS[env_id].get("max_turns", default))
-    if env_id not in gymnasium.registry:
+    try:
+        spec = registry_spec(env_id)
+    except InvalidArgumentError:
         return 0
-    spec = gymnasium.spec(env_id)
     limit = spec.kwargs.get("max_turns") or spec.max_episode_steps
     if not limit and isinstance(spec.entry_point, str):
         module, _, name = spec.entry_point.partition(":")

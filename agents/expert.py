@@ -11,10 +11,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import gymnasium
-
 from turngym.error import InvalidArgumentError
 from turngym.registration import check_env_id
+from turngym.registration import spec as registry_spec
 
 __all__ = ["expert"]
 
@@ -26,7 +25,7 @@ def _load(path: str) -> Any:
 
 def expert(env_id: str, **kwargs: Any) -> Any:
     """Returns the expert policy of ``env_id``'s family (keyword arguments go to its constructor)."""
-    spec = gymnasium.spec(check_env_id(env_id))
+    spec = registry_spec(check_env_id(env_id))
     entry = spec.entry_point
     env_class = _load(entry) if isinstance(entry, str) else entry
     path = getattr(env_class, "expert_policy", None)

@@ -178,6 +178,12 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=6)
     parser.add_argument("--chunk", type=int, default=100, help="episodes between samples")
     parser.add_argument("--max-episodes-per-worker", type=int, default=None)
+    parser.add_argument(
+        "--env-kwargs",
+        type=json.loads,
+        default=None,
+        help="JSON keyword arguments for every --env (default: FAMILIES' own), e.g. '{\"num_tasks\": [40, 1]}'",
+    )
     parser.add_argument("--quick", action="store_true", help="300 episodes per family")
     parser.add_argument("--json", help="write every result (samples included) here")
     args = parser.parse_args()
@@ -195,7 +201,7 @@ def main() -> None:
             soak(
                 env_id,
                 args.episodes,
-                env_kwargs=FAMILIES.get(env_id, {}),
+                env_kwargs=FAMILIES.get(env_id, {}) if args.env_kwargs is None else args.env_kwargs,
                 num_envs=args.num_envs,
                 workers=args.workers,
                 max_turns=args.max_turns,

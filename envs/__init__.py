@@ -3,7 +3,7 @@
 from turngym.registration import register
 
 # ---------------------------------------------------------------- TextWorld
-# -v1: observations without the interpreter's chrome; -v0 (raw text) stays loadable, unlisted.
+# -v1: observations without the interpreter's chrome; -v0 (raw text): turngym.make only, unlisted.
 for _version, _clean in ((1, True), (0, False)):
     register(
         id=f"turngym/TextWorld-v{_version}",
@@ -67,8 +67,8 @@ register(
 )
 
 # ---------------------------------------------------------------- ALFWorld (household tasks, ALFWorld's own PDDL engine)
-# -v1: the objective only in the instructions; -v0 (objective also in the first observation)
-# stays loadable, unlisted.
+# -v1: the objective only in the instructions; -v0 (objective also in the first observation):
+# turngym.make only, unlisted.
 for _version, _clean in ((1, True), (0, False)):
     register(
         id=f"turngym/ALFWorld-v{_version}",

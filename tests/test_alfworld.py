@@ -20,6 +20,8 @@ import gymnasium
 import numpy as np
 import pytest
 
+import turngym
+
 pytest.importorskip("alfworld")
 pytest.importorskip("fast_downward")
 
@@ -279,7 +281,7 @@ def test_state_key_comes_from_the_pddl_state_not_the_text(seeded_tasks) -> None:
 def test_splits_ids_and_unseen_rooms() -> None:
     train = ALFWorldEnv(num_tasks=(3, 2))
     test = ALFWorldEnv(num_tasks=(3, 2), split="test")
-    unseen = gymnasium.make("turngym/ALFWorld-Unseen-v0").unwrapped
+    unseen = turngym.make("turngym/ALFWorld-Unseen-v0").unwrapped
     assert len(train.task_ids) == 18 and len(test.task_ids) == 12
     assert not set(train.task_ids) & set(test.task_ids)
     assert {int(t.rsplit("-", 1)[1]) for t in test.task_ids} == {
@@ -303,7 +305,7 @@ def test_splits_ids_and_unseen_rooms() -> None:
     [("PickAndPlace", "pick_and_place_simple"), ("PickTwo", "pick_two_obj_and_place")],
 )
 def test_per_type_ids_draw_only_their_type(name: str, task_type: str) -> None:
-    env = gymnasium.make(f"turngym/ALFWorld-{name}-v0")
+    env = turngym.make(f"turngym/ALFWorld-{name}-v0")
     assert {t.rsplit("-", 2)[0] for t in env.unwrapped.task_ids} == {task_type}
     env.close()
 
@@ -383,7 +385,7 @@ def test_official_data_loader_follows_alfworlds_splits_and_filters(
     assert unseen.task_ids == [t for t in OFFICIAL_WALKTHROUGHS if t.startswith("valid_unseen/")]
     assert ALFWorldEnv(data_dir=official_root, task_types=["pick_and_place_simple"]).task_ids == []
     monkeypatch.setenv("ALFWORLD_DATA", str(official_root))
-    assert gymnasium.make("turngym/ALFWorld-v0").unwrapped.task_ids == train.task_ids
+    assert turngym.make("turngym/ALFWorld-v0").unwrapped.task_ids == train.task_ids
     monkeypatch.setenv("ALFWORLD_DATA", str(official_root / "train"))  # not the data folder
     with pytest.warns(UserWarning, match="alfworld-download"):
         generated = ALFWorldEnv()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import gymnasium
 import pytest
 
 import turngym
@@ -77,7 +78,13 @@ def test_v0_ids_stay_loadable_with_their_old_observations(env_id: str) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         env = turngym.make(env_id)
-    assert any("out of date" in str(w.message) for w in caught)
+    assert any(
+        issubclass(w.category, DeprecationWarning) and env_id.replace("-v0", "-v1") in str(w.message)
+        for w in caught
+    )  # says which id new work should use
+    assert env_id not in gymnasium.pprint_registry(disable_print=True)  # gymnasium lists what we list
+    with pytest.raises(gymnasium.error.DeprecatedEnv, match=env_id.replace("-v0", "-v1")):
+        gymnasium.make(env_id)  # gymnasium's own answer for a version it no longer lists
     observation, info = env.reset(seed=0)
     env.close()
     if "TextWorld" in env_id:
@@ -85,3 +92,11 @@ def test_v0_ids_stay_loadable_with_their_old_observations(env_id: str) -> None:
         assert STATUS_LINE.search(observation)  # the raw text, as turngym 0.1 showed it
     else:
         assert "Your task is to:" in observation
+
+
+def test_gymnasiums_registry_lists_exactly_the_current_ids() -> None:
+    """``gymnasium.pprint_registry()`` listed 12 -v0 ids ``turngym list`` hides; now both agree."""
+    in_gymnasium = {i for i in gymnasium.registry if i.startswith("turngym/")}
+    assert in_gymnasium == set(turngym.list_envs())
+    printed = gymnasium.pprint_registry(disable_print=True)
+    assert set(re.findall(r"turngym/\S+", printed)) == set(turngym.list_envs())

@@ -122,12 +122,11 @@ def test_parsing_beside_other_threads_never_raises_the_ast_depth_race() -> None:
     that runs Python code mid-parse lets another thread's parse run, and the first then raised
     ``SystemError: AST constructor recursion depth mismatch`` (the four-shard SWE expert test in
     CI). A gc callback that yields the GIL forces that interleaving on every collection."""
+    import argparse
     import gc
     import inspect
     import time
     from concurrent.futures import ThreadPoolExecutor
-
-    import argparse
 
     source = inspect.getsource(argparse)
     expected = analyse("", {"argparse.py": source})

@@ -41,12 +41,12 @@ TEXTWORLD_IDS = [
 
 class TestEasyConformance(EnvConformanceMixin):
     def make_env(self) -> gymnasium.Env:
-        return gymnasium.make("turngym/TextWorld-Easy-v0")
+        return turngym.make("turngym/TextWorld-Easy-v0")
 
 
 @pytest.mark.parametrize("env_id", TEXTWORLD_IDS[:1] + TEXTWORLD_IDS[2:])
 def test_conformance_of_every_textworld_id(env_id: str) -> None:
-    env = gymnasium.make(env_id)
+    env = turngym.make(env_id)
     try:
         check_env(env, skip_gymnasium=True)
     finally:
@@ -54,7 +54,7 @@ def test_conformance_of_every_textworld_id(env_id: str) -> None:
 
 
 def test_default_id_is_medium_and_prints_textworld_text() -> None:
-    env = gymnasium.make("turngym/TextWorld-v0")
+    env = turngym.make("turngym/TextWorld-v0")
     observation, info = env.reset(seed=0)
     assert env.unwrapped.params == PRESETS["medium"]
     assert "TextWorld" in info["instructions"] and "-= " in observation  # a room title
@@ -212,7 +212,7 @@ def test_user_supplied_games_load_from_their_paths(tmp_path) -> None:
     shutil.copy(source, mine)
     shutil.copy(source.with_suffix(".json"), mine.with_suffix(".json"))
     for given in (mine, mine.with_suffix(".json")):
-        env = gymnasium.make("turngym/TextWorld-v0", games=[str(given)])
+        env = turngym.make("turngym/TextWorld-v0", games=[str(given)])
         assert env.unwrapped.task_ids == ["my_quest"]
         won, _ = play(env, expert("turngym/TextWorld-v0"), "my_quest")
         assert won
@@ -241,7 +241,7 @@ def test_user_supplied_games_load_from_their_paths(tmp_path) -> None:
 )
 def test_bad_kwargs_say_what_is_valid(kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=message):
-        gymnasium.make("turngym/TextWorld-v0", **kwargs)
+        turngym.make("turngym/TextWorld-v0", **kwargs)
 
 
 def test_unknown_task_lists_the_valid_ones() -> None:

@@ -3,7 +3,7 @@
 Ids: ``turngym/ALFWorld-v1`` (all six task types), one id per type
 (``turngym/ALFWorld-{PickAndPlace,LookAtInLight,Clean,Heat,Cool,PickTwo}-v1``) and
 ``turngym/ALFWorld-Unseen-v1`` (test split over held-out floor plans); the ``-v0`` ids (the task
-also in the first observation) stay loadable, see CHANGELOG.md. Problems are generated over
+also in the first observation) stay loadable by ``turngym.make``, see CHANGELOG.md. Problems are generated over
 ALFRED's real floor plans, proven solvable on the engine and cached on disk; the official data set
 is played instead when ``data_dir=`` or ``$ALFWORLD_DATA`` holds ``json_2.1.1``. See
 :mod:`turngym.envs.alfworld.env` for actions, observations, rewards and tasks,

@@ -71,6 +71,7 @@ from turngym.envs.alfworld.games import (
 from turngym.envs.alfworld.goals import GOAL_STATIC_PREDICATES, GoalSpec, goal_progress
 from turngym.envs.alfworld.problems import TASK_TYPES
 from turngym.envs.alfworld.scenes import ROOMS
+from turngym.envs.textworld.memo import bound_textworld_memo
 from turngym.error import InvalidArgumentError
 from turngym.policy import normalize_action
 
@@ -236,6 +237,7 @@ class ALFWorldEnv(TurnEnv):
     def _start(self, task_id: str, rng: np.random.Generator) -> Start:
         path = self.game_path(task_id)
         traj, self._walkthrough = self._game_meta(path)
+        bound_textworld_memo()  # textworld interns every proposition forever (see memo.py)
         if self._engine is None:
             self._engine = AlfredEngine()
         self._engine.load(path)

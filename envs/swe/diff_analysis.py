@@ -83,6 +83,7 @@ def parse_python(source: str, filename: str = "<unknown>") -> ast.Module:
                     raise
     raise AssertionError("unreachable")  # pragma: no cover
 
+
 #: The flags that mark a cheat rather than a fix (the ``suspicious="zero"`` policy zeroes them).
 HIGH = {
     "dynamic code", "decoding feeding code", "dynamic attribute", "frame or gc inspection",

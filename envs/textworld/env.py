@@ -63,6 +63,7 @@ from turngym.envs.textworld.games import (
     resolve_params,
     split_seeds,
 )
+from turngym.envs.textworld.memo import bound_textworld_memo
 from turngym.error import InvalidArgumentError, missing_dependency
 from turngym.policy import normalize_action
 
@@ -298,6 +299,7 @@ class TextWorldEnv(TurnEnv):
 
     # ------------------------------------------------------------------ hooks
     def _start(self, task_id: str, rng: np.random.Generator) -> Start:
+        bound_textworld_memo()  # textworld interns every proposition forever (see memo.py)
         self._load(self.game_path(task_id))
         self._engine.seed(int(rng.integers(2**31 - 1)))
         state = self._engine.reset()

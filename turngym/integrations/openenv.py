@@ -32,6 +32,7 @@ from typing import Any
 import gymnasium
 from pydantic import Field
 
+from turngym import registration
 from turngym.core import TextSpace, stable_hash
 from turngym.error import ResetNeeded, TurnGymError
 from turngym.integrations.common import check_version
@@ -109,7 +110,7 @@ class TurngymEnvironment(Environment):
     def __init__(self, env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.env_id = env_id
-        self.env = gymnasium.make(env_id, **dict(env_kwargs or {}))
+        self.env = registration.make(env_id, **dict(env_kwargs or {}))
         self._state = TurngymState(env_id=env_id)
 
     def _observation(

@@ -38,6 +38,7 @@ from typing import Any
 
 import gymnasium
 
+from turngym import registration
 from turngym.integrations.common import check_version
 from turngym.testing import STANDARD_INFO_KEYS
 
@@ -67,7 +68,7 @@ class TurngymTextEnv(BaseTextEnv):
         self.env_id = env_id
         config = dict(env_config or {})
         env_kwargs = {**dict(config.get("env_kwargs") or {}), **env_kwargs}
-        self.env = gymnasium.make(env_id, **env_kwargs)
+        self.env = registration.make(env_id, **env_kwargs)
         self.extras = dict(extras or {})
         self.max_turns = _max_turns(self.extras, config, self.env)
         self._state_key: str | None = None

@@ -46,6 +46,7 @@ import gymnasium
 import torch
 
 import turngym.credit as credit
+from turngym import registration
 from turngym.error import InvalidArgumentError
 from turngym.integrations.common import check_version, spread_over_runs
 from turngym.policy import Conversation
@@ -177,7 +178,7 @@ def make_rollout_func(
         tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
         head = _render(tokenizer, list(_BEFORE), False)
         while len(envs) < len(prompts):
-            envs.append(gymnasium.make(env_id, **dict(env_kwargs or {})))
+            envs.append(registration.make(env_id, **dict(env_kwargs or {})))
         seeds = [_seed_of(p, i) for i, p in enumerate(prompts)]
         episodes = [_Episode(envs[i], seed, f"{env_id}/seed{seed}") for i, seed in enumerate(seeds)]
         for episode in episodes:

@@ -38,9 +38,8 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-import gymnasium
-
 import turngym  # noqa: F401  (registers every turngym/ id)
+from turngym import registration
 from turngym.error import InvalidArgumentError
 
 __all__ = [
@@ -66,7 +65,7 @@ class TurngymEnvironment:
             raise InvalidArgumentError(
                 "use turngym.integrations.trl.environment_factory(env_id) to make the class"
             )
-        self._env = gymnasium.make(self.env_id, **self.env_kwargs)
+        self._env = registration.make(self.env_id, **self.env_kwargs)
         self._done = True
         self._outcome: float | None = None
         self._success: bool | None = None
@@ -224,8 +223,8 @@ class SWEEnvironment(TurngymEnvironment):
 
 def _family_class(env_id: str) -> type[TurngymEnvironment]:
     try:
-        entry_point = str(gymnasium.spec(env_id).entry_point)
-    except gymnasium.error.Error:
+        entry_point = str(registration.spec(env_id).entry_point)
+    except InvalidArgumentError:
         import turngym
 
         raise InvalidArgumentError(

@@ -28,6 +28,7 @@ from uuid import uuid4
 import gymnasium
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
+from turngym import registration
 from turngym.error import InvalidArgumentError
 from turngym.integrations.common import mask_runs
 from turngym.policy import Conversation
@@ -44,7 +45,7 @@ def _take_env(env_id: str, env_kwargs: dict[str, Any]) -> tuple[str, gymnasium.E
         free = _ENVS.setdefault(key, [])
         if free:
             return key, free.pop()
-    return key, gymnasium.make(env_id, **env_kwargs)
+    return key, registration.make(env_id, **env_kwargs)
 
 
 def _give_back(key: str, env: gymnasium.Env) -> None:
