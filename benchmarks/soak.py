@@ -10,6 +10,10 @@ each worker's samples and prints the slope per 1,000 episodes:
     python benchmarks/soak.py --env turngym/TextWorld-Easy-v1 --episodes 20000
     python benchmarks/soak.py --quick            # every family, a few hundred episodes each
     python benchmarks/soak.py --episodes 5000 --json soak.json
+    python benchmarks/soak.py --env turngym/Orchestra-v0 --episodes 100000   # in this process
+
+An orchestra preset (multi-agent, PettingZoo) runs in the soak's own process: one kept team env,
+random team policies, and the samples are of that process.
 
 A worker replaced by the pool (crash, ``max_episodes_per_worker``) starts a new series; the slope is
 the mean over the series that have enough samples after warm-up. Random play is what an untrained
@@ -34,7 +38,7 @@ from turngym.agents import RandomPolicy
 from turngym.atomic import temp_owner
 from turngym.cache import cache_root
 
-__all__ = ["FAMILIES", "SoakResult", "slope_per_1k", "soak", "temp_files"]
+__all__ = ["FAMILIES", "SoakResult", "slope_per_1k", "soak", "soak_orchestra", "temp_files"]
 
 #: One id per family, with the kwargs the soak uses (small splits: steady state comes quickly).
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -61,6 +65,11 @@ class SoakResult:
     threads_slope: float
     temp_files: int  # temp files the run's processes left in turngym's cache
     restarts: int
+    children_end: int = 0  # processes under the workers at the last sample (between chunks)
+    #: SWE only: sandboxes on the host (local workspaces/site folders, cgroups, containers) at the
+    #: first sample after warm-up and at the last (steady state: equal).
+    host_start: dict[str, int] = field(default_factory=dict)
+    host_end: dict[str, int] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
@@ -82,9 +91,41 @@ def _worker_sample(pid: int) -> dict[str, float] | None:
             "rss_mib": process.memory_info().rss / _MIB,
             "fds": process.num_fds(),
             "threads": process.num_threads(),
+            "children": len(process.children(recursive=True)),
         }
     except psutil.Error:
         return None
+
+
+def swe_host_state(pids: set[int]) -> dict[str, int]:
+    """What the SWE sandboxes of processes ``pids`` hold on this host now: the local backend's
+    entries under its root (workspaces, site folders, locks; named by their owner's pid), its
+    cgroups, and the docker backend's containers (labelled with it; when an engine answers)."""
+    from turngym.envs.swe import docker_engine, local_state
+
+    def owned(name: str) -> bool:
+        head = name.split("-", 1)[0].split(".", 1)[0]
+        return head.isdigit() and int(head) in pids
+
+    root = local_state.LOCAL_ROOT
+    entries = [e for e in root.iterdir() if owned(e.name)] if root.is_dir() else []
+    prefix = local_state.CGROUP_PREFIX
+    cgroups = [
+        group
+        for base in local_state._cgroup_roots()
+        if base.is_dir()
+        for group in base.glob(f"{prefix}*")
+        if owned(group.name[len(prefix) :])
+    ]
+    state = {"local_entries": len(entries), "cgroups": len(cgroups)}
+    if docker_engine.engine_available() is None:
+        found = docker_engine.connect().containers.list(
+            all=True, sparse=True, filters={"label": docker_engine.LABEL}
+        )
+        state["containers"] = sum(
+            owned((c.attrs.get("Labels") or {}).get("turngym.pid", "")) for c in found
+        )
+    return state
 
 
 def slope_per_1k(samples: list[dict[str, Any]], key: str, warmup: int) -> float:
@@ -123,6 +164,8 @@ def soak(
     if max_episodes_per_worker is not None:
         pool_kwargs["max_episodes_per_worker"] = max_episodes_per_worker
     samples: list[dict[str, Any]] = []
+    hosts: list[dict[str, int]] = []
+    swe = isinstance(env_id, str) and env_id.startswith("turngym/SWE")
     started = time.monotonic()
     with turngym.EnvPool(env_id, num_envs=num_envs, env_kwargs=kwargs, **pool_kwargs) as pool:
         played = 0
@@ -137,6 +180,8 @@ def soak(
                 sample = _worker_sample(pid)
                 if sample is not None:
                     samples.append({"episodes": played, "pid": pid, **sample})
+            if swe:
+                hosts.append({"episodes": played, **swe_host_state(set(pool.pids))})
             if log is not None:
                 rss = [s["rss_mib"] for s in samples if s["episodes"] == played]
                 print(
@@ -147,10 +192,28 @@ def soak(
                     flush=True,
                 )
         restarts = pool.restarts
+    name = env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "custom")
+    return _result(name, episodes, started, samples, warmup, restarts, hosts)
+
+
+def _result(
+    name: str,
+    episodes: int,
+    started: float,
+    samples: list[dict[str, Any]],
+    warmup: int,
+    restarts: int,
+    hosts: list[dict[str, int]] | None = None,
+) -> SoakResult:
     after = [s for s in samples if s["episodes"] >= warmup]
+    hosts_after = [
+        {k: v for k, v in h.items() if k != "episodes"}
+        for h in hosts or []
+        if h["episodes"] >= warmup
+    ]
     first, last = (after[0]["episodes"], after[-1]["episodes"]) if after else (0, 0)
     return SoakResult(
-        env_id=env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "custom"),
+        env_id=name,
         episodes=episodes,
         seconds=time.monotonic() - started,
         rss_mib_start=float(np.mean([s["rss_mib"] for s in after if s["episodes"] == first]))
@@ -164,8 +227,43 @@ def soak(
         threads_slope=slope_per_1k(samples, "threads", warmup),
         temp_files=len(temp_files({os.getpid(), *(s["pid"] for s in samples)})),
         restarts=restarts,
+        children_end=sum(s.get("children", 0) for s in after if s["episodes"] == last),
+        host_start=hosts_after[0] if hosts_after else {},
+        host_end=hosts_after[-1] if hosts_after else {},
         samples=samples,
     )
+
+
+def soak_orchestra(
+    env_id: str, episodes: int, *, chunk: int = 100, warmup: int | None = None, log: Any = None
+) -> SoakResult:
+    """The same measurement for a multi-agent orchestra preset: one kept team env in this process
+    (the orchestra runs its member envs in-process), random team policies, sampling this
+    process after each chunk of team episodes (recorded traces are dropped with each chunk)."""
+    from turngym.envs import orchestra
+
+    warmup = episodes // 5 if warmup is None else warmup
+    env = orchestra.parallel_env(env_id)
+    samples: list[dict[str, Any]] = []
+    started, played, pid = time.monotonic(), 0, os.getpid()
+    try:
+        while played < episodes:
+            count = min(chunk, episodes - played)
+            orchestra.rollout(
+                env, orchestra.random_policies(env, played), num_episodes=count, seed=played
+            )
+            played += count
+            samples.append({"episodes": played, "pid": pid, **_worker_sample(pid)})
+            if log is not None:
+                print(
+                    f"  {env_id} {played:>7} episodes  process RSS {samples[-1]['rss_mib']:.1f} "
+                    f"MiB  {time.monotonic() - started:.0f} s",
+                    file=log,
+                    flush=True,
+                )
+    finally:
+        env.close()
+    return _result(env_id, episodes, started, samples, warmup, restarts=0)
 
 
 def main() -> None:
@@ -191,12 +289,22 @@ def main() -> None:
         parser.error("--episodes and --chunk must be >= 1")
     if args.quick:
         args.episodes, args.chunk = 300, 50
-    env_ids = args.env or list(FAMILIES)
-    unknown = [e for e in env_ids if e not in turngym.list_envs() and e not in FAMILIES]
+    from turngym.envs.orchestra import ORCHESTRA_ENVS
+
+    env_ids = args.env or [*FAMILIES, "turngym/Orchestra-v0"]
+    known = {*turngym.list_envs(), *FAMILIES, *ORCHESTRA_ENVS}
+    unknown = [e for e in env_ids if e not in known]
     if unknown:
         parser.error(f"unknown env id {unknown[0]!r}; see `turngym list`")
     results = []
     for env_id in env_ids:
+        if env_id in ORCHESTRA_ENVS:
+            results.append(
+                soak_orchestra(
+                    env_id, args.episodes, chunk=args.chunk, warmup=args.warmup, log=sys.stderr
+                )
+            )
+            continue
         results.append(
             soak(
                 env_id,
@@ -213,13 +321,14 @@ def main() -> None:
         )
     print(
         f"\n{'env id':<28} {'episodes':>8} {'RSS MiB':>15} {'MiB/1k/worker':>13} "
-        f"{'fds/1k':>7} {'thr/1k':>7} {'tmp':>4} {'restarts':>8} {'s':>6}"
+        f"{'fds/1k':>7} {'thr/1k':>7} {'tmp':>4} {'kids':>4} {'restarts':>8} {'s':>6}"
     )
     for r in results:
         print(
             f"{r.env_id:<28} {r.episodes:>8} {r.rss_mib_start:>7.1f}->{r.rss_mib_end:<7.1f} "
             f"{r.rss_slope_mib:>13.2f} {r.fds_slope:>7.2f} {r.threads_slope:>7.2f} "
-            f"{r.temp_files:>4} {r.restarts:>8} {r.seconds:>6.0f}"
+            f"{r.temp_files:>4} {r.children_end:>4} {r.restarts:>8} {r.seconds:>6.0f}"
+            + (f"  sandboxes {r.host_start} -> {r.host_end}" if r.host_end else "")
         )
     if args.json:
         from turngym.atomic import atomic_write_text

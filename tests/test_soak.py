@@ -36,3 +36,29 @@ def test_textworld_workers_stay_flat():
 def test_the_soak_flags_the_bd15375_textworld_leak():
     result = soak_module.soak(leaky_textworld, **SIZE)
     assert result.rss_slope_mib > LIMIT, result  # the measurement can fail
+
+
+def test_an_orchestra_process_stays_flat():
+    """The multi-agent orchestra runs its member envs (WebShop, SearchQA) in the soak's process."""
+    result = soak_module.soak_orchestra("turngym/Orchestra-v0", 1500, chunk=100, warmup=700)
+    assert result.rss_slope_mib < LIMIT, result
+    assert abs(result.fds_slope) < 5 and abs(result.threads_slope) < 5, result
+    assert result.temp_files == 0 and result.children_end == 0
+
+
+def test_swe_sandboxes_do_not_pile_up_on_the_host():
+    """SWE episodes (local jails, graded at the turn limit) on a kept pool leave no process under
+    the workers and no workspace, site folder or cgroup beyond what the first episodes made."""
+    from test_swe_attacks import backend_reason
+
+    from turngym.envs.swe.projects import PROJECTS
+
+    reason = backend_reason("local", tuple(PROJECTS))
+    if reason is not None:
+        pytest.skip(reason)
+    result = soak_module.soak(
+        "turngym/SWE-v0", 16, env_kwargs={"backend": "local"}, num_envs=2, workers=2,
+        max_turns=3, chunk=4, warmup=4,
+    )  # fmt: skip
+    assert result.host_end == result.host_start and result.host_start, result
+    assert result.children_end == 0 and result.temp_files == 0 and result.restarts == 0, result
