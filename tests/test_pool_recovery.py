@@ -1,7 +1,7 @@
 """Worker replacement on a loaded machine (issue 24): a replacement's start-up is timed against
 ``start_timeout`` and its retried episode's ``step_timeout`` starts once it serves; a circuit
-breaker reports workers that cannot start; ``max_episodes_per_worker`` recycles workers between
-episodes without changing a trajectory."""
+breaker reports workers that cannot start; ``max_episodes_per_worker`` and the memory ceiling
+``max_worker_growth_mib`` recycle workers between episodes without changing a trajectory."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import pytest
 
 import turngym
-from helpers.slow_envs import flagged_build_corridor
+from helpers.slow_envs import flagged_build_corridor, leaky_corridor
 from turngym.pool import EnvPool, WorkersCannotStart
 
 ENV = "turngym/Corridor-v0"
@@ -108,3 +108,41 @@ def test_max_episodes_per_worker_is_checked():
         EnvPool(ENV, 2, max_episodes_per_worker=0)
     with pytest.raises(turngym.error.InvalidArgumentError, match="executor='process'"):
         EnvPool(ENV, 2, workers=0, max_episodes_per_worker=5)
+
+
+def test_a_leaking_worker_is_recycled_at_the_memory_ceiling():
+    """1 MiB kept per reset, a 25 MiB ceiling: the worker is replaced every ~26 episodes, so it
+    never holds much more than the ceiling, and the trajectories are those of a kept env."""
+    from turngym.pool_recycle import resident_bytes
+
+    reference = turngym.rollout(
+        leaky_corridor, deterministic, num_episodes=90, env_kwargs={"leak_mib": 0}, progress=False
+    )  # in this process, leaking nothing
+    with EnvPool(leaky_corridor, 1, workers=1, max_worker_growth_mib=25) as pool:
+        start = resident_bytes(pool.pids[0])
+        run = turngym.rollout(
+            leaky_corridor, deterministic, num_episodes=90, pool=pool, progress=False
+        )
+        assert pool.recycled >= 2 and pool.restarts == 0
+        assert resident_bytes(pool.pids[0]) < start + 40 * 2**20
+    assert [t.turns for t in run] == [t.turns for t in reference]
+    with EnvPool(leaky_corridor, 1, workers=1, max_worker_growth_mib=None) as pool:
+        turngym.rollout(leaky_corridor, deterministic, num_episodes=90, pool=pool)
+        assert pool.recycled == 0  # the ceiling, not chance, recycled them above
+
+
+def test_an_env_that_needs_the_memory_is_warned_about_not_restarted():
+    """A worker past the ceiling within its first episodes is an env that needs it: one warning,
+    then no more recycling by memory (never a restart at every reset)."""
+    with EnvPool(leaky_corridor, 1, {"leak_mib": 8}, workers=1, max_worker_growth_mib=20) as pool:
+        with pytest.warns(RuntimeWarning, match="not a leak.*raise max_worker_growth_mib"):
+            turngym.rollout(leaky_corridor, deterministic, num_episodes=30, pool=pool)
+        assert pool.recycled == 0
+
+
+def test_the_memory_ceiling_is_on_by_default_and_checked():
+    with EnvPool(ENV, 1) as pool:
+        assert pool.max_worker_growth_mib == turngym.pool.MAX_WORKER_GROWTH_MIB == 2048
+    for bad in (0, -1, "1G", True):
+        with pytest.raises(turngym.error.InvalidArgumentError, match="max_worker_growth_mib"):
+            EnvPool(ENV, 1, max_worker_growth_mib=bad)

@@ -24,7 +24,8 @@ Failure handling (what the rollout runner relies on):
   :data:`~turngym.pool_base.START_FAILURES_TO_BREAK` replacements in a row that fail before
   serving, every command fails with :class:`WorkersCannotStart` naming the cause.
 - ``max_episodes_per_worker`` recycles workers between episodes (bounded memory for envs whose
-  engines leak; see :mod:`turngym.pool_process`).
+  engines leak; see :mod:`turngym.pool_process`), and so does ``max_worker_growth_mib`` (on by
+  default: a worker that grew 2 GiB past its size after its first episode), whatever the family.
 - An env that raises inside a worker fails only that command's future with
   :class:`EnvCommandError` carrying the worker's traceback; the worker and its other envs go on.
 - ``close()`` (also on ``with`` exit, garbage collection and interpreter exit) asks every worker to
@@ -62,6 +63,7 @@ __all__ = [
     "EnvCommandError",
     "EnvPool",
     "EnvSource",
+    "MAX_WORKER_GROWTH_MIB",
     "WorkerDied",
     "WorkersCannotStart",
     "build_env",
@@ -72,6 +74,8 @@ __all__ = [
 
 #: Executor names accepted by :class:`EnvPool`.
 EXECUTORS = ("process", "inprocess", "ray")
+#: Default ``max_worker_growth_mib``: the most a worker may grow past its first episode's size.
+MAX_WORKER_GROWTH_MIB = 2048.0
 
 
 def rollout_workers(num_envs: int, workers: int | None) -> int:
@@ -132,6 +136,11 @@ class EnvPool:
             episodes, at a reset when its other envs are between episodes (None: never). Bounds
             a worker's memory whatever its env leaks; trajectories stay the same (see
             :mod:`turngym.pool_process`). Process executor only.
+        max_worker_growth_mib: recycle a worker the same way once its RSS has grown this many
+            MiB past what it held after its first episode (None: never): a ceiling on what any
+            leak can cost, on by default. An env that needs that much more within its first
+            episodes gets a warning instead of a restart at every reset. Process executor on
+            Linux; ignored by the other executors.
         ray_options: options for the Ray actors (e.g. ``{"num_cpus": 1}``), executor ``"ray"`` only.
     """
 
@@ -148,6 +157,7 @@ class EnvPool:
         start_timeout: float = 300.0,
         max_restarts: int = 100,
         max_episodes_per_worker: int | None = None,
+        max_worker_growth_mib: float | None = MAX_WORKER_GROWTH_MIB,
         ray_options: dict[str, Any] | None = None,
     ) -> None:
         if executor not in EXECUTORS:
@@ -179,6 +189,15 @@ class EnvPool:
                 "max_episodes_per_worker recycles worker processes: use it with "
                 "executor='process' and workers >= 1"
             )
+        if max_worker_growth_mib is not None and (
+            isinstance(max_worker_growth_mib, bool)
+            or not isinstance(max_worker_growth_mib, (int, float))
+            or not max_worker_growth_mib > 0
+        ):
+            raise InvalidArgumentError(
+                f"max_worker_growth_mib={max_worker_growth_mib!r} must be a positive number of "
+                "MiB or None (never recycle by memory)"
+            )
         if executor == "ray" and workers == 0:
             raise InvalidArgumentError("executor='ray' needs workers >= 1 (Ray actors)")
         if isinstance(env_id, str):
@@ -199,6 +218,7 @@ class EnvPool:
             max_restarts,
         )
         self.max_episodes_per_worker = max_episodes_per_worker
+        self.max_worker_growth_mib = max_worker_growth_mib
         self.closed = False
         self._backend: Any
         if self.executor == "inprocess":
@@ -234,7 +254,7 @@ class EnvPool:
 
     @property
     def recycled(self) -> int:
-        """How many workers were recycled by ``max_episodes_per_worker`` so far."""
+        """How many workers were recycled (``max_episodes_per_worker``, ``max_worker_growth_mib``) so far."""
         return int(getattr(self._backend, "recycled", 0))
 
     def matches(self, env_id: EnvSource, env_kwargs: dict[str, Any] | None) -> bool:

@@ -13,15 +13,7 @@ for. :data:`~turngym.pool_base.START_FAILURES_TO_BREAK` replacements in a row th
 before serving trip a circuit breaker: the pool stops replacing them and every command fails with
 :class:`~turngym.pool_base.WorkersCannotStart` naming the cause.
 
-Recycling. With ``max_episodes_per_worker=N`` a worker that has started ``N`` episodes is replaced
-by a fresh process at the next ``reset`` of one of its envs *when all its other envs are between
-episodes* (never reset, ended, or lost) and it has no command in flight, so no episode is cut and
-the reset goes to the fresh worker; a worker with an env mid-episode is recycled at a later reset.
-With one env per worker (the default) that is every due reset; with several envs per worker the
-episodes rarely all end together inside one rollout call, so recycling then happens mostly between
-``turngym.rollout`` calls (a training iteration), when every env is between episodes.
-Whatever an env or the engine under it leaks then goes with the process. Resets carry their seeds,
-so recycled runs give the same trajectories as kept ones.
+Recycling (``max_episodes_per_worker``, ``max_worker_growth_mib``): :mod:`turngym.pool_recycle`.
 """
 
 from __future__ import annotations
@@ -49,10 +41,13 @@ from turngym.pool_base import (
     round_robin,
     run_command,
 )
+from turngym.pool_recycle import RecyclePolicy
 
 __all__ = ["ProcessBackend", "default_context"]
 
 _POLL_SECONDS = 0.2
+
+
 _MAIN_GUARD_HINT = (
     " If your script builds a pool or calls turngym.rollout with num_envs > 1 at top level, put "
     'that code under `if __name__ == "__main__":` (workers start with forkserver/spawn, which '
@@ -146,6 +141,7 @@ class _Worker:
         self.ready = Future()
         self.ready_at: float | None = None  # when it started serving
         self.episodes = 0  # resets sent to it (max_episodes_per_worker)
+        self.base_rss: int | None = None  # bytes held when its first episode ended
         self.retiring = False  # recycled: its exit is not a death
         self.dead: str | None = None
         self.reader = threading.Thread(
@@ -279,7 +275,11 @@ class ProcessBackend:
         self.source, self.env_kwargs, self.name = pool.source, pool.env_kwargs, pool.name
         self.step_timeout, self.max_restarts = pool.step_timeout, pool.max_restarts
         self.start_timeout = pool.start_timeout
-        self.max_episodes = getattr(pool, "max_episodes_per_worker", None)
+        self.recycle = RecyclePolicy(
+            self.name,
+            getattr(pool, "max_episodes_per_worker", None),
+            getattr(pool, "max_worker_growth_mib", None),
+        )
         self.context = mp.get_context(mp_context or default_context())
         self.ids = itertools.count()
         self.closing = False
@@ -321,7 +321,7 @@ class ProcessBackend:
 
     def _recycled(self, worker: _Worker, index: int) -> _Worker:
         """``worker``, or a fresh one in its place when it is due and can go (see module doc)."""
-        if self.max_episodes is None or worker.episodes < self.max_episodes:
+        if not self.recycle.due(worker):
             return worker
         others_free = all(i in self.idle or i in self.lost for i in worker.indices if i != index)
         if not (others_free and worker.ready_at is not None and worker.idle()):

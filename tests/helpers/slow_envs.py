@@ -1,6 +1,6 @@
-"""Corridors whose *build* misbehaves once a flag file exists, for the worker start-up tests
-(picklable factories: worker processes import this module). The pool's first workers build
-before the test creates the flag, so only replacements are slow or broken."""
+"""Corridors that misbehave, for the pool tests (picklable factories: worker processes import
+this module): one whose *build* is slow or fails once a flag file exists (the pool's first
+workers build before the test creates the flag, so only replacements are), one that leaks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import time
 
 from turngym.envs.toy.corridor import CorridorEnv
 
-__all__ = ["flagged_build_corridor"]
+__all__ = ["flagged_build_corridor", "leaky_corridor"]
+
+_KEPT: list[bytes] = []  # what leaky corridors never give back (per worker process)
 
 
 def flagged_build_corridor(
@@ -22,3 +24,18 @@ def flagged_build_corridor(
         if fail:
             raise RuntimeError("this corridor cannot be built (flag set by the test)")
     return CorridorEnv(**kwargs)
+
+
+class _LeakyCorridor(CorridorEnv):
+    def __init__(self, leak_mib: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._leak = int(leak_mib * 2**20)
+
+    def reset(self, *, seed=None, options=None):
+        _KEPT.append(b"x" * self._leak)  # written, so resident: the leak an engine might have
+        return super().reset(seed=seed, options=options)
+
+
+def leaky_corridor(*, leak_mib: float = 1.0, **kwargs) -> CorridorEnv:
+    """A corridor that keeps ``leak_mib`` MiB more of its process's memory at every reset."""
+    return _LeakyCorridor(leak_mib, **kwargs)
