@@ -41,12 +41,13 @@ privileged         ``walkthrough`` (the game's verified solution; for an officia
 
 Memory model (one env; a pool worker holds its envs'). Each task is generated once, in a helper
 process (:mod:`turngym.envs.alfworld.builder`; generating in the env's process kept ~7 MiB a
-game), and cached on disk; every later reset reuses it. A worker costs ~100-120 MiB; the first
-reset of each task *in a process* still adds ~1 MiB (textworld's logic memoises every proposition
-it builds, and the translation cache keeps 16 problems), so a worker grows until it has seen every
-task of its split and is flat after that: 12 tasks (``num_tasks=(2, 1)``), 3,000 episodes, 2
-workers: 115.5 -> 116.1 MiB, 0.23 MiB per 1,000 episodes (``benchmarks/soak.py``). For the default 3,000 train tasks that warm-up
-is up to ~3 GiB a worker: use ``EnvPool(max_episodes_per_worker=...)`` or a smaller ``num_tasks``.
+game), and cached on disk; every later reset reuses it. A worker costs ~100-160 MiB. The first
+reset of a task in a process adds ~1 MiB to textworld's proposition memo, which never evicts (120
+tasks: 78 -> 196 MiB in one process), so the env clears it past 20,000 entries
+(:mod:`turngym.envs.textworld.memo`; same outputs) and a worker stays flat whatever the split's
+size: 240 train tasks (``num_tasks=(40, 1)``), 20,000 random episodes on a kept pool (4 envs, 2
+workers): 130-157 MiB per worker after a 2,000-episode warm-up (the memo filling and clearing),
+0.17 MiB per 1,000 episodes (``benchmarks/soak.py``).
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ progress          fraction of the supporting passages retrieved so far (real dat
 privileged        ``golden_answers``, ``supporting_ids``, ``hops`` and the question's ``plan``
                   (start entities and relation names, for the expert)
 ================  ================================================================================
+
+Memory model: a worker holds its corpus and BM25 index, built once (cached on disk): SearchQA-v0,
+100,000 random episodes on a kept pool (4 envs, 2 workers): 57.3 -> 57.4 MiB per worker after a
+10,000-episode warm-up, 0.00 MiB per 1,000 episodes (``benchmarks/soak.py``).
 """
 
 from __future__ import annotations

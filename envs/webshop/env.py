@@ -44,6 +44,11 @@ privileged         ``target_asin``, ``price_upper``, ``goal`` (the goal as JSON:
 
 A product *satisfies* a task when buying it with the right options scores 1.0; it is checked
 when a page shows it (memoised per task), so resets cost nothing on large catalogs.
+
+Memory model: a worker holds its catalog and search index, loaded once, and the per-task memo
+(bounded by the task set): ``WebShop-Small-v0``, 100,000 random episodes on a kept pool (4 envs,
+2 workers): 57.1 -> 58.8 MiB per worker after a 10,000-episode warm-up, 0.02 MiB per 1,000
+episodes (``benchmarks/soak.py``).
 """
 
 from __future__ import annotations
