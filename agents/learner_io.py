@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from turngym.atomic import atomic_write_text, disk_full_error, is_disk_full
+from turngym.atomic import append_line, atomic_write_text, disk_full_error, is_disk_full
 
 __all__ = [
     "MetricsLogger",
@@ -154,7 +154,8 @@ class MetricsLogger:
             # (and a fresh run starts a fresh file): drop them so no iteration appears twice.
             keep = resume_iteration or 0
             lines = self.path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines if line.strip() and _iteration(line) <= keep]
+            # (a line that does not parse is one a killed run tore: dropped)
+            kept = [line for line in lines if _parses(line) and _iteration(line) <= keep]
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         self.tensorboard = self.wandb = None
         if config.tensorboard:
@@ -183,8 +184,7 @@ class MetricsLogger:
                 )
 
     def log(self, metrics: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(metrics) + "\n")
+        append_line(self.path, json.dumps(metrics))  # whole or not at all; full disk: says so
         step = int(metrics.get("iteration", 0))
         if self.tensorboard is not None:
             for name, value in metrics.items():
@@ -199,6 +199,13 @@ class MetricsLogger:
             self.tensorboard.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+def _parses(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _iteration(line: str) -> int:

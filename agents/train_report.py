@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -108,12 +109,16 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
             "(the folder holding metrics.jsonl)"
         )
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
+            if number == len(lines):  # the line a run killed mid-write left: skipped
+                warnings.warn(f"{path}:{number} is a torn last line; skipped", stacklevel=2)
+                continue
             raise InvalidArgumentError(f"{path}:{number} is not a JSON line") from None
     return rows
 

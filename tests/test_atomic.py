@@ -172,3 +172,53 @@ def test_atomic_write_text_and_bytes(tmp_path):
     with pytest.raises(ValueError, match="use 'w'"):
         with atomic_write(tmp_path / "c", "a"):
             pass
+
+
+def test_an_appended_line_that_fills_the_disk_is_cut_back_and_says_so(small_tmpfs):
+    """A metrics log on a full disk keeps its whole lines, never half of the failed one."""
+    log = small_tmpfs / "metrics.jsonl"
+    turngym.atomic.append_line(log, json.dumps({"iteration": 1}))
+    (small_tmpfs / "filler").write_bytes(b"x" * (shutil.disk_usage(small_tmpfs).free - 1000))
+    with pytest.raises(DiskFullError, match="is full"):
+        turngym.atomic.append_line(log, json.dumps({"iteration": 2, "pad": "y" * 8000}))
+    assert log.read_text() == '{"iteration": 1}\n'
+
+
+def test_a_partial_append_is_cut_back(tmp_path, monkeypatch):
+    log = tmp_path / "metrics.jsonl"
+    turngym.atomic.append_line(log, '{"iteration": 1}')
+    real_write = os.write
+
+    def short_then_full(descriptor, data):
+        if len(data) > 10:
+            return real_write(descriptor, data[:10])  # the kernel took part of it
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(turngym.atomic.os, "write", short_then_full)
+    with pytest.raises(DiskFullError):
+        turngym.atomic.append_line(log, '{"iteration": 2, "loss": 0.5}')
+    monkeypatch.undo()
+    assert log.read_text() == '{"iteration": 1}\n'
+    turngym.atomic.append_line(log, '{"iteration": 2}')
+    assert log.read_text().splitlines() == ['{"iteration": 1}', '{"iteration": 2}']
+
+
+def test_a_torn_last_metrics_line_is_skipped_by_plot_and_dropped_by_resume(tmp_path):
+    """What a run killed mid-append leaves: readers go on; a torn line in the middle is an error."""
+    from turngym.agents.train_report import read_metrics
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"iteration": 1, "loss": 1.0}\n{"iteration": 2, "loss": 0.5}\n{"iterat')
+    with pytest.warns(UserWarning, match="torn last line"):
+        assert [r["iteration"] for r in read_metrics(tmp_path)] == [1, 2]
+    log.write_text('{"iteration": 1}\n{"itera\n{"iteration": 3}\n')
+    with pytest.raises(turngym.error.InvalidArgumentError, match="metrics.jsonl:2 is not a JSON"):
+        read_metrics(tmp_path)
+    from types import SimpleNamespace
+
+    from turngym.agents.learner_io import MetricsLogger
+
+    log.write_text('{"iteration": 1}\n{"iteration": 2}\n{"iteration": 3}\n{"iterat')
+    logger = MetricsLogger(tmp_path, SimpleNamespace(tensorboard=False, wandb_project=None), 2)
+    logger.log({"iteration": 3, "loss": 0.1})  # the resumed run's next iteration
+    assert [json.loads(x)["iteration"] for x in log.read_text().splitlines()] == [1, 2, 3]

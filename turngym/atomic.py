@@ -31,6 +31,7 @@ from turngym.error import TurnGymError
 __all__ = [
     "DiskFullError",
     "STALE_TEMP_S",
+    "append_line",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -188,3 +189,30 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_write(path, "wb") as handle:
         handle.write(data)
     return Path(path)
+
+
+def append_line(path: str | os.PathLike, line: str, *, encoding: str = "utf-8") -> None:
+    """Appends ``line`` and a newline to ``path`` (a JSONL log) whole or not at all.
+
+    The line goes out in one ``write`` on an ``O_APPEND`` descriptor; if that fails part-way
+    (a full disk) the file is cut back to its size before, so a log never holds half a line
+    from an error (a process killed mid-write can still leave one: readers skip a torn *last*
+    line). A full disk raises :class:`DiskFullError`.
+    """
+    target = Path(path)
+    data = (line.rstrip("\n") + "\n").encode(encoding)
+    descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        before = os.fstat(descriptor).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(descriptor, data[written:])
+        except BaseException as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, before)
+            if is_disk_full(error, target.parent):
+                raise disk_full_error(target.parent, error) from error
+            raise
+    finally:
+        os.close(descriptor)
