@@ -155,7 +155,7 @@ class MetricsLogger:
             keep = resume_iteration or 0
             lines = self.path.read_text(encoding="utf-8").splitlines()
             # (a line that does not parse is one a killed run tore: dropped)
-            kept = [line for line in lines if _parses(line) and _iteration(line) <= keep]
+            kept = [line for line in lines if (n := _iteration(line)) is not None and n <= keep]
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         self.tensorboard = self.wandb = None
         if config.tensorboard:
@@ -201,15 +201,15 @@ class MetricsLogger:
             self.wandb.finish()
 
 
-def _parses(line: str) -> bool:
+def _iteration(line: str) -> int | None:
+    """The line's iteration (0 when it names none), or None when it is no JSON object (torn)."""
     try:
-        return isinstance(json.loads(line), dict)
+        record = json.loads(line)
     except ValueError:
-        return False
-
-
-def _iteration(line: str) -> int:
+        return None
+    if not isinstance(record, dict):
+        return None
     try:
-        return int(json.loads(line).get("iteration", 0))
-    except (ValueError, AttributeError):
+        return int(record.get("iteration", 0))
+    except ValueError:
         return 0

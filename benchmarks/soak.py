@@ -104,8 +104,7 @@ def swe_host_state(pids: set[int]) -> dict[str, int]:
     from turngym.envs.swe import docker_engine, local_state
 
     def owned(name: str) -> bool:
-        head = name.split("-", 1)[0].split(".", 1)[0]
-        return head.isdigit() and int(head) in pids
+        return local_state.owner_pid(name) in pids
 
     root = local_state.LOCAL_ROOT
     entries = [e for e in root.iterdir() if owned(e.name)] if root.is_dir() else []

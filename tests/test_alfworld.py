@@ -16,7 +16,6 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import gymnasium
 import numpy as np
 import pytest
 

@@ -79,10 +79,13 @@ def test_v0_ids_stay_loadable_with_their_old_observations(env_id: str) -> None:
         warnings.simplefilter("always")
         env = turngym.make(env_id)
     assert any(
-        issubclass(w.category, DeprecationWarning) and env_id.replace("-v0", "-v1") in str(w.message)
+        issubclass(w.category, DeprecationWarning)
+        and env_id.replace("-v0", "-v1") in str(w.message)
         for w in caught
     )  # says which id new work should use
-    assert env_id not in gymnasium.pprint_registry(disable_print=True)  # gymnasium lists what we list
+    assert env_id not in gymnasium.pprint_registry(
+        disable_print=True
+    )  # gymnasium lists what we list
     with pytest.raises(gymnasium.error.DeprecatedEnv, match=env_id.replace("-v0", "-v1")):
         gymnasium.make(env_id)  # gymnasium's own answer for a version it no longer lists
     observation, info = env.reset(seed=0)

@@ -254,7 +254,8 @@ class EnvPool:
 
     @property
     def recycled(self) -> int:
-        """How many workers were recycled (``max_episodes_per_worker``, ``max_worker_growth_mib``) so far."""
+        """How many workers were recycled so far (``max_episodes_per_worker``,
+        ``max_worker_growth_mib``)."""
         return int(getattr(self._backend, "recycled", 0))
 
     def matches(self, env_id: EnvSource, env_kwargs: dict[str, Any] | None) -> bool:

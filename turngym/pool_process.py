@@ -46,8 +46,6 @@ from turngym.pool_recycle import RecyclePolicy
 __all__ = ["ProcessBackend", "default_context"]
 
 _POLL_SECONDS = 0.2
-
-
 _MAIN_GUARD_HINT = (
     " If your script builds a pool or calls turngym.rollout with num_envs > 1 at top level, put "
     'that code under `if __name__ == "__main__":` (workers start with forkserver/spawn, which '

@@ -28,7 +28,7 @@ from turngym.envs.swe.rootfs import JAIL_PYTHON
 from turngym.envs.swe.sandbox_base import SANDBOX_DIR, TOOL_FILES, Limits
 from turngym.error import DependencyNotInstalled
 
-__all__ = ["JAIL_UID", "LOCAL_ROOT", "TOOL_MOUNT", "INPUT_MOUNT", "reap"]
+__all__ = ["JAIL_UID", "LOCAL_ROOT", "TOOL_MOUNT", "INPUT_MOUNT", "owner_pid", "reap"]
 
 #: The host uid the jails run as when this process is root (any uid no account uses).
 JAIL_UID = int(os.environ.get("TURNGYM_SWE_UID", "60999")) if os.geteuid() == 0 else os.geteuid()
@@ -174,13 +174,20 @@ def _remove_cgroup(group: Path) -> None:
         time.sleep(0.02)
 
 
+def owner_pid(name: str) -> int | None:
+    """The pid that owns a local-sandbox entry or cgroup named ``name`` (without
+    :data:`CGROUP_PREFIX`): ``<pid>-site``, ``<pid>.lock``, ``<pid>-<id>``; None if none."""
+    head = name.split("-", 1)[0].split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 def reap() -> int:
     """Removes the workspaces, site folders and cgroups of local sandboxes whose owner died."""
     removed = 0
     if LOCAL_ROOT.is_dir():
         for entry in sorted(LOCAL_ROOT.iterdir()):
-            head = entry.name.split("-", 1)[0].split(".", 1)[0]
-            if head.isdigit() and _owner_dead(int(head)):
+            owner = owner_pid(entry.name)
+            if owner is not None and _owner_dead(owner):
                 if entry.is_dir() and not entry.is_symlink():
                     remove_tree(entry)
                     removed += 1
@@ -191,8 +198,8 @@ def reap() -> int:
                 entry.unlink(missing_ok=True)
     for root in _cgroup_roots():
         for group in root.glob(f"{CGROUP_PREFIX}*") if root.is_dir() else []:
-            owner = group.name[len(CGROUP_PREFIX) :].split("-", 1)[0]
-            if owner.isdigit() and _owner_dead(int(owner)):
+            owner = owner_pid(group.name[len(CGROUP_PREFIX) :])
+            if owner is not None and _owner_dead(owner):
                 _remove_cgroup(group)
                 removed += 1
     return removed

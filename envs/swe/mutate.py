@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .diff_analysis import parse_python
+from turngym.envs.swe.diff_analysis import parse_python
 
 __all__ = ["Mutation", "find_mutations", "apply_mutation"]
 
