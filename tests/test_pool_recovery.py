@@ -1,7 +1,8 @@
 """Worker replacement on a loaded machine (issue 24): a replacement's start-up is timed against
 ``start_timeout`` and its retried episode's ``step_timeout`` starts once it serves; a circuit
 breaker reports workers that cannot start; ``max_episodes_per_worker`` and the memory ceiling
-``max_worker_growth_mib`` recycle workers between episodes without changing a trajectory."""
+``max_worker_growth_mib`` recycle workers between episodes without changing a trajectory; a
+worker gives freed memory back when an episode ends."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import time
 import pytest
 
 import turngym
-from helpers.slow_envs import flagged_build_corridor, leaky_corridor
+from helpers.slow_envs import flagged_build_corridor, fragmenting_corridor, leaky_corridor
 from turngym.pool import EnvPool, WorkersCannotStart
+from turngym.pool_recycle import release_free_memory
 
 ENV = "turngym/Corridor-v0"
 
@@ -146,3 +148,24 @@ def test_the_memory_ceiling_is_on_by_default_and_checked():
     for bad in (0, -1, "1G", True):
         with pytest.raises(turngym.error.InvalidArgumentError, match="max_worker_growth_mib"):
             EnvPool(ENV, 1, max_worker_growth_mib=bad)
+
+
+def _rss_after_one_episode(monkeypatch, release: str) -> float:
+    from turngym.pool_recycle import resident_bytes
+
+    monkeypatch.setenv("TURNGYM_RELEASE_MEMORY", release)  # spawn: the worker reads this one
+    with EnvPool(fragmenting_corridor, 1, workers=1, mp_context="spawn") as pool:
+        turngym.rollout(
+            fragmenting_corridor, deterministic, num_episodes=1, pool=pool, progress=False
+        )
+        time.sleep(0.5)  # the worker releases after its reply
+        return resident_bytes(pool.pids[0]) / 2**20
+
+
+@pytest.mark.skipif(not release_free_memory(), reason="needs glibc")
+def test_a_worker_gives_freed_memory_back_when_an_episode_ends(monkeypatch):
+    """A reset that frees 62 of the 64 MiB it allocated leaves holes in the worker's heap: kept
+    (RSS stays up) unless the worker trims when the episode ends."""
+    kept = _rss_after_one_episode(monkeypatch, "0")
+    released = _rss_after_one_episode(monkeypatch, "1")
+    assert kept - released > 40, (kept, released)

@@ -13,7 +13,8 @@ for. :data:`~turngym.pool_base.START_FAILURES_TO_BREAK` replacements in a row th
 before serving trip a circuit breaker: the pool stops replacing them and every command fails with
 :class:`~turngym.pool_base.WorkersCannotStart` naming the cause.
 
-Recycling (``max_episodes_per_worker``, ``max_worker_growth_mib``): :mod:`turngym.pool_recycle`.
+Recycling (``max_episodes_per_worker``, ``max_worker_growth_mib``) and giving freed memory back
+when an episode ends: :mod:`turngym.pool_recycle`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from turngym.pool_base import (
     round_robin,
     run_command,
 )
-from turngym.pool_recycle import RecyclePolicy
+from turngym.pool_recycle import MemoryReleaser, RecyclePolicy
 
 __all__ = ["ProcessBackend", "default_context"]
 
@@ -81,6 +82,7 @@ def _worker_main(
         )
         return
     connection.send((None, "ok", os.getpid()))
+    releaser = MemoryReleaser()
     while True:
         try:
             message = connection.recv()
@@ -98,6 +100,8 @@ def _worker_main(
                 f"{type(error).__name__}: {error}\n{traceback.format_exc()}",
             )
         connection.send(reply)
+        if episode_ended(method, reply[2]):  # after the reply: off the caller's path
+            releaser.episode_ended()
     for env in envs:
         try:
             env.close()

@@ -34,9 +34,11 @@ from turngym.pool_base import (
     WorkerDied,
     WorkersCannotStart,
     build_env,
+    episode_ended,
     round_robin,
     run_command,
 )
+from turngym.pool_recycle import MemoryReleaser
 
 __all__ = ["RayBackend", "require_ray"]
 
@@ -55,12 +57,16 @@ class _EnvHost:
 
     def __init__(self, source: Any, env_kwargs: dict[str, Any], count: int) -> None:
         self.envs = [build_env(source, env_kwargs) for _ in range(count)]
+        self.releaser = MemoryReleaser()
 
     def pid(self) -> int:
         return os.getpid()
 
     def call(self, index: int, method: str, argument: Any) -> Any:
-        return run_command(self.envs[index], method, argument)
+        reply = run_command(self.envs[index], method, argument)
+        if episode_ended(method, reply):  # freed memory back (pool_recycle): <1 ms, once a second
+            self.releaser.episode_ended()
+        return reply
 
     def close(self) -> None:
         for env in self.envs:

@@ -17,19 +17,78 @@ episode count as its base): a safety net for a leak nobody has found yet, whatev
 (Linux, where ``/proc`` gives a worker's RSS; elsewhere off). A worker that comes due by memory
 within :data:`CHURN_EPISODES` episodes of starting is not a leak but an env that needs that much:
 the pool warns once and stops recycling by memory, rather than restarting at every reset.
+
+Freed memory. A worker (a process pool's, or a Ray actor) hands the memory its envs freed back
+to the system when an episode ends (:func:`release_free_memory`, glibc's ``malloc_trim``; at most
+every :data:`RELEASE_EVERY_S` seconds, ~0.1 ms when there is little to give back). Without it a
+worker whose episodes allocate and free many megabyte-sized objects (a SWE task's files, a tar of
+them) keeps the freed pages as holes in its heap and its RSS creeps up although nothing leaks:
+a process building SWE start trees for random tasks, 3,000 builds, held 60.5 MiB, 55.5 after one
+trim. Set ``TURNGYM_RELEASE_MEMORY=0`` in the environment that starts the pool to turn it off
+(to measure without it); elsewhere than glibc it does nothing.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import time
 import warnings
 from typing import Any
 
-__all__ = ["RecyclePolicy", "resident_bytes", "CHURN_EPISODES"]
+__all__ = [
+    "CHURN_EPISODES",
+    "RELEASE_EVERY_S",
+    "MemoryReleaser",
+    "RecyclePolicy",
+    "release_free_memory",
+    "resident_bytes",
+]
 
 #: A worker due by memory this soon after it started needs the memory (see the module doc).
 CHURN_EPISODES = 20
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: A worker gives freed memory back at most this often (see the module doc).
+RELEASE_EVERY_S = 1.0
+_TRIM: Any = False  # glibc's malloc_trim once looked up; None where there is none
+
+
+def release_free_memory() -> bool:
+    """Returns the heap's free pages to the system (glibc ``malloc_trim(0)``); True when it ran
+    (glibc), False elsewhere. It frees nothing in use, so it is safe at any time."""
+    global _TRIM
+    if _TRIM is False:
+        _TRIM = None
+        name = ctypes.util.find_library("c")
+        try:
+            trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+        except OSError:
+            trim = None
+        if trim is not None:
+            trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+            _TRIM = trim
+    if _TRIM is None:
+        return False
+    _TRIM(0)
+    return True
+
+
+class MemoryReleaser:
+    """Calls :func:`release_free_memory` when an episode ended, at most every ``every`` seconds;
+    off when ``TURNGYM_RELEASE_MEMORY`` is ``0`` in the environment."""
+
+    def __init__(self, every: float = RELEASE_EVERY_S) -> None:
+        self.every = every
+        self.enabled = os.environ.get("TURNGYM_RELEASE_MEMORY", "1").strip() != "0"
+        self.last = float("-inf")
+        self.released = 0  # times it ran
+
+    def episode_ended(self) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self.last >= self.every:
+            self.last = now
+            self.released += release_free_memory()
 
 
 def resident_bytes(pid: int) -> int | None:

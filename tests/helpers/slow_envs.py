@@ -1,6 +1,7 @@
 """Corridors that misbehave, for the pool tests (picklable factories: worker processes import
 this module): one whose *build* is slow or fails once a flag file exists (the pool's first
-workers build before the test creates the flag, so only replacements are), one that leaks."""
+workers build before the test creates the flag, so only replacements are), one that leaks, one
+that frees most of what it allocates but leaves holes in its heap."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 from turngym.envs.toy.corridor import CorridorEnv
 
-__all__ = ["flagged_build_corridor", "leaky_corridor"]
+__all__ = ["flagged_build_corridor", "fragmenting_corridor", "leaky_corridor"]
 
 _KEPT: list[bytes] = []  # what leaky corridors never give back (per worker process)
 
@@ -39,3 +40,21 @@ class _LeakyCorridor(CorridorEnv):
 def leaky_corridor(*, leak_mib: float = 1.0, **kwargs) -> CorridorEnv:
     """A corridor that keeps ``leak_mib`` MiB more of its process's memory at every reset."""
     return _LeakyCorridor(leak_mib, **kwargs)
+
+
+class _FragmentingCorridor(CorridorEnv):
+    def __init__(self, garbage_mib: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._blobs = garbage_mib * 16  # 64 KiB each: under glibc's mmap threshold, so in the heap
+
+    def reset(self, *, seed=None, options=None):
+        blobs = [b"y" * (64 << 10) for _ in range(self._blobs)]
+        _KEPT[:] = blobs[31::32]  # every 32nd kept (the last one too): the freed rest are holes
+        del blobs
+        return super().reset(seed=seed, options=options)
+
+
+def fragmenting_corridor(*, garbage_mib: int = 64, **kwargs) -> CorridorEnv:
+    """A corridor whose reset allocates ``garbage_mib`` MiB in 64 KiB pieces and keeps 1 in 32:
+    the process's heap holds the freed rest until it is trimmed."""
+    return _FragmentingCorridor(garbage_mib, **kwargs)
