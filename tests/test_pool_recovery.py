@@ -7,6 +7,8 @@ worker gives freed memory back when an episode ends."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -169,3 +171,28 @@ def test_a_worker_gives_freed_memory_back_when_an_episode_ends(monkeypatch):
     kept = _rss_after_one_episode(monkeypatch, "0")
     released = _rss_after_one_episode(monkeypatch, "1")
     assert kept - released > 40, (kept, released)
+
+
+PARENT_DIES = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from helpers.slow_envs import sleepy_corridor
+from turngym.pool import EnvPool
+
+if __name__ == "__main__":
+    pool = EnvPool(sleepy_corridor, 1, {"step_s": 1.5}, workers=1)
+    pool.submit(0, "reset", {"seed": 0}).result()
+    pool.submit(0, "step", "go east")
+    time.sleep(0.5)
+    os._exit(0)  # mid-command, no clean-up: the worker answers a closed pipe
+"""
+
+
+def test_a_worker_whose_parent_died_mid_command_exits_quietly():
+    """Its answer has nowhere to go: the worker exits, with no BrokenPipeError traceback."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", PARENT_DIES, tests], capture_output=True, text=True, timeout=120
+    )  # waits for the worker too: it holds the same stderr
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr

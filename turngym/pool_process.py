@@ -99,7 +99,10 @@ def _worker_main(
                 "error",
                 f"{type(error).__name__}: {error}\n{traceback.format_exc()}",
             )
-        connection.send(reply)
+        try:
+            connection.send(reply)
+        except OSError:  # the parent went away mid-command (killed, or exited): nobody to answer
+            break
         if episode_ended(method, reply[2]):  # after the reply: off the caller's path
             releaser.episode_ended()
     for env in envs:

@@ -10,7 +10,12 @@ import time
 
 from turngym.envs.toy.corridor import CorridorEnv
 
-__all__ = ["flagged_build_corridor", "fragmenting_corridor", "leaky_corridor"]
+__all__ = [
+    "flagged_build_corridor",
+    "fragmenting_corridor",
+    "leaky_corridor",
+    "sleepy_corridor",
+]
 
 _KEPT: list[bytes] = []  # what leaky corridors never give back (per worker process)
 
@@ -58,3 +63,18 @@ def fragmenting_corridor(*, garbage_mib: int = 64, **kwargs) -> CorridorEnv:
     """A corridor whose reset allocates ``garbage_mib`` MiB in 64 KiB pieces and keeps 1 in 32:
     the process's heap holds the freed rest until it is trimmed."""
     return _FragmentingCorridor(garbage_mib, **kwargs)
+
+
+class _SleepyCorridor(CorridorEnv):
+    def __init__(self, step_s: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._step_s = step_s
+
+    def step(self, action):
+        time.sleep(self._step_s)
+        return super().step(action)
+
+
+def sleepy_corridor(*, step_s: float = 1.0, **kwargs) -> CorridorEnv:
+    """A corridor whose every step first sleeps ``step_s`` seconds."""
+    return _SleepyCorridor(step_s, **kwargs)
