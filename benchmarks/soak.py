@@ -12,6 +12,9 @@ each worker's samples and prints the slope per 1,000 episodes:
     python benchmarks/soak.py --episodes 5000 --json soak.json
     python benchmarks/soak.py --env turngym/Orchestra-v0 --episodes 100000   # in this process
 
+Ctrl-C (or SIGTERM) stops a soak between chunks' samples and still reports it: the result counts
+the episodes played up to the last sample and says ``stopped``; the ids after it are skipped.
+
 An orchestra preset (multi-agent, PettingZoo) runs in the soak's own process: one kept team env,
 random team policies, and the samples are of that process.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -70,6 +74,7 @@ class SoakResult:
     #: first sample after warm-up and at the last (steady state: equal).
     host_start: dict[str, int] = field(default_factory=dict)
     host_end: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False  # by Ctrl-C or SIGTERM, after ``episodes`` (the last sample)
     samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
@@ -166,14 +171,18 @@ def soak(
     hosts: list[dict[str, int]] = []
     swe = isinstance(env_id, str) and env_id.startswith("turngym/SWE")
     started = time.monotonic()
+    played, stopped = 0, False
     with turngym.EnvPool(env_id, num_envs=num_envs, env_kwargs=kwargs, **pool_kwargs) as pool:
-        played = 0
-        while played < episodes:
+        while played < episodes and not stopped:
             count = min(chunk, episodes - played)
-            turngym.rollout(
-                env_id, RandomPolicy(seed=played), num_episodes=count, seed=played,
-                pool=pool, progress=False,
-            )  # fmt: skip
+            try:
+                turngym.rollout(
+                    env_id, RandomPolicy(seed=played), num_episodes=count, seed=played,
+                    pool=pool, progress=False,
+                )  # fmt: skip
+            except KeyboardInterrupt:  # the chunk in flight is dropped; the samples stand
+                stopped = True
+                break
             played += count
             for pid in pool.pids:
                 sample = _worker_sample(pid)
@@ -192,7 +201,9 @@ def soak(
                 )
         restarts = pool.restarts
     name = env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "custom")
-    return _result(name, episodes, started, samples, warmup, restarts, hosts)
+    result = _result(name, played, started, samples, warmup, restarts, hosts)
+    result.stopped = stopped
+    return result
 
 
 def _result(
@@ -244,13 +255,17 @@ def soak_orchestra(
     warmup = episodes // 5 if warmup is None else warmup
     env = orchestra.parallel_env(env_id)
     samples: list[dict[str, Any]] = []
-    started, played, pid = time.monotonic(), 0, os.getpid()
+    started, played, pid, stopped = time.monotonic(), 0, os.getpid(), False
     try:
         while played < episodes:
             count = min(chunk, episodes - played)
-            orchestra.rollout(
-                env, orchestra.random_policies(env, played), num_episodes=count, seed=played
-            )
+            try:
+                orchestra.rollout(
+                    env, orchestra.random_policies(env, played), num_episodes=count, seed=played
+                )
+            except KeyboardInterrupt:  # as in soak(): the chunk in flight is dropped
+                stopped = True
+                break
             played += count
             samples.append({"episodes": played, "pid": pid, **_worker_sample(pid)})
             if log is not None:
@@ -262,7 +277,9 @@ def soak_orchestra(
                 )
     finally:
         env.close()
-    return _result(env_id, episodes, started, samples, warmup, restarts=0)
+    result = _result(env_id, played, started, samples, warmup, restarts=0)
+    result.stopped = stopped
+    return result
 
 
 def main() -> None:
@@ -295,8 +312,11 @@ def main() -> None:
     unknown = [e for e in env_ids if e not in known]
     if unknown:
         parser.error(f"unknown env id {unknown[0]!r}; see `turngym list`")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does: reported
     results = []
     for env_id in env_ids:
+        if results and results[-1].stopped:
+            break
         if env_id in ORCHESTRA_ENVS:
             results.append(
                 soak_orchestra(
@@ -328,6 +348,7 @@ def main() -> None:
             f"{r.rss_slope_mib:>13.2f} {r.fds_slope:>7.2f} {r.threads_slope:>7.2f} "
             f"{r.temp_files:>4} {r.children_end:>4} {r.restarts:>8} {r.seconds:>6.0f}"
             + (f"  sandboxes {r.host_start} -> {r.host_end}" if r.host_end else "")
+            + ("  (stopped early)" if r.stopped else "")
         )
     if args.json:
         from turngym.atomic import atomic_write_text

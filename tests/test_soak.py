@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,29 @@ def test_an_orchestra_process_stays_flat(tmp_path):
     assert result.rss_slope_mib < LIMIT, result
     assert abs(result.fds_slope) < 5 and abs(result.threads_slope) < 5, result
     assert result.temp_files == 0 and result.children_end == 0 and result.episodes == 1500
+
+
+def test_a_stopped_soak_still_reports(tmp_path):
+    """SIGTERM mid-soak (a long SWE soak is stopped this way): the result so far is printed and
+    written, with the episodes up to the last sample and ``stopped``; later ids are skipped."""
+    out = tmp_path / "soak.json"
+    run = subprocess.Popen(
+        [sys.executable, str(_SPEC.origin), "--env", "turngym/Corridor-v0", "--env",
+         "turngym/SearchQA-v0", "--episodes", "10000000", "--chunk", "200", "--warmup", "0",
+         "--workers", "1", "--json", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in run.stderr:  # the first sample is logged
+        if "episodes" in line:
+            break
+    run.send_signal(signal.SIGTERM)
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    results = json.loads(out.read_text())
+    assert len(results) == 1 and results[0]["stopped"], results
+    assert results[0]["episodes"] % 200 == 0 and results[0]["episodes"] >= 200
+    assert results[0]["episodes"] == results[0]["samples"][-1]["episodes"]
+    assert "(stopped early)" in stdout and "Traceback" not in stderr, stderr
 
 
 def test_swe_sandboxes_do_not_pile_up_on_the_host():
