@@ -74,6 +74,8 @@ class SoakResult:
     #: first sample after warm-up and at the last (steady state: equal).
     host_start: dict[str, int] = field(default_factory=dict)
     host_end: dict[str, int] = field(default_factory=dict)
+    #: SWE only: what the workers left on the host once the pool closed them (all 0).
+    host_closed: dict[str, int] = field(default_factory=dict)
     stopped: bool = False  # by Ctrl-C or SIGTERM, after ``episodes`` (the last sample)
     samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
@@ -203,6 +205,8 @@ def soak(
     name = env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "custom")
     result = _result(name, played, started, samples, warmup, restarts, hosts)
     result.stopped = stopped
+    if swe:
+        result.host_closed = swe_host_state({s["pid"] for s in samples})
     return result
 
 

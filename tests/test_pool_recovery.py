@@ -14,7 +14,12 @@ import time
 import pytest
 
 import turngym
-from helpers.slow_envs import flagged_build_corridor, fragmenting_corridor, leaky_corridor
+from helpers.slow_envs import (
+    exit_hook_corridor,
+    flagged_build_corridor,
+    fragmenting_corridor,
+    leaky_corridor,
+)
 from turngym.pool import EnvPool, WorkersCannotStart
 from turngym.pool_recycle import release_free_memory
 
@@ -196,3 +201,15 @@ def test_a_worker_whose_parent_died_mid_command_exits_quietly():
     )  # waits for the worker too: it holds the same stderr
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_closed_pool_s_workers_run_their_exit_hooks(tmp_path):
+    """A worker ends through os._exit (multiprocessing): its exit hooks (SWE's site folder, docker
+    removals in flight) run anyway when the pool closes it."""
+    flag = tmp_path / "exited"
+    with EnvPool(exit_hook_corridor, 1, {"flag": str(flag)}, workers=1) as pool:
+        first = pool.pids[0]
+        turngym.rollout(exit_hook_corridor, deterministic, num_episodes=1, pool=pool,
+                        env_kwargs={"flag": str(flag)}, progress=False)  # fmt: skip
+        assert not flag.exists()
+    assert flag.read_text() == str(first)

@@ -81,7 +81,8 @@ def test_a_stopped_soak_still_reports(tmp_path):
 
 def test_swe_sandboxes_do_not_pile_up_on_the_host():
     """SWE episodes (local jails, graded at the turn limit) on a kept pool leave no process under
-    the workers and no workspace, site folder or cgroup beyond what the first episodes made."""
+    the workers and no workspace, site folder or cgroup beyond what the first episodes made, and
+    nothing once the pool closed them."""
     from test_swe_attacks import backend_reason
 
     from turngym.envs.swe.projects import PROJECTS
@@ -94,4 +95,5 @@ def test_swe_sandboxes_do_not_pile_up_on_the_host():
         max_turns=3, chunk=4, warmup=4,
     )  # fmt: skip
     assert result.host_end == result.host_start and result.host_start, result
+    assert not any(result.host_closed.values()) and result.host_closed, result  # exit hooks ran
     assert result.children_end == 0 and result.temp_files == 0 and result.restarts == 0, result

@@ -19,6 +19,7 @@ when an episode ends: :mod:`turngym.pool_recycle`.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import multiprocessing as mp
 import os
@@ -110,6 +111,9 @@ def _worker_main(
             env.close()
         except Exception:  # noqa: BLE001, S110 - closing is best effort
             pass
+    # multiprocessing ends a worker with os._exit, which skips the process's exit hooks: run them as
+    # an interpreter's exit would (SWE's local site folder, docker removals in flight, temp dirs)
+    atexit._run_exitfuncs()
 
 
 class _Pending:

@@ -5,6 +5,7 @@ that frees most of what it allocates but leaves holes in its heap."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 
@@ -13,6 +14,7 @@ from turngym.envs.toy.corridor import CorridorEnv
 __all__ = [
     "flagged_build_corridor",
     "fragmenting_corridor",
+    "exit_hook_corridor",
     "leaky_corridor",
     "sleepy_corridor",
 ]
@@ -78,3 +80,15 @@ class _SleepyCorridor(CorridorEnv):
 def sleepy_corridor(*, step_s: float = 1.0, **kwargs) -> CorridorEnv:
     """A corridor whose every step first sleeps ``step_s`` seconds."""
     return _SleepyCorridor(step_s, **kwargs)
+
+
+def _touch(path: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(str(os.getpid()))
+
+
+def exit_hook_corridor(*, flag: str, **kwargs) -> CorridorEnv:
+    """A corridor whose build registers an ``atexit`` hook that writes ``flag`` (its process's
+    exit hooks ran)."""
+    atexit.register(_touch, flag)
+    return CorridorEnv(**kwargs)
