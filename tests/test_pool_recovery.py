@@ -213,3 +213,33 @@ def test_a_closed_pool_s_workers_run_their_exit_hooks(tmp_path):
                         env_kwargs={"flag": str(flag)}, progress=False)  # fmt: skip
         assert not flag.exists()
     assert flag.read_text() == str(first)
+
+
+FORKED = """
+import atexit, os, sys
+sys.path.insert(0, sys.argv[1])
+from turngym.envs.toy.corridor import CorridorEnv
+from turngym.pool import EnvPool
+import turngym
+
+def note():
+    with open(sys.argv[2], "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+
+if __name__ == "__main__":
+    atexit.register(note)  # the parent's hook: a forked worker inherits it
+    with EnvPool("turngym/Corridor-v0", 1, workers=1, mp_context="fork") as pool:
+        turngym.rollout("turngym/Corridor-v0", lambda b: ["go east"] * len(b), num_episodes=1,
+                        pool=pool, progress=False)
+    os._exit(0)  # the parent's own exit skips it: only a worker could have run it
+"""
+
+
+def test_a_forked_worker_does_not_run_its_parent_s_exit_hooks(tmp_path):
+    """They are the parent's (its sandboxes' finalizers, close_all): a fork worker skips them."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    notes = tmp_path / "notes"
+    done = subprocess.run([sys.executable, "-c", FORKED, tests, str(notes)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not notes.exists(), notes.read_text()

@@ -72,9 +72,10 @@ def _describe_exit(code: int | None) -> str:
 
 
 def _worker_main(
-    connection: Any, source: EnvSource, env_kwargs: dict[str, Any], count: int
+    connection: Any, source: EnvSource, env_kwargs: dict[str, Any], count: int, exit_hooks: bool
 ) -> None:
-    """A worker process: builds ``count`` envs, then answers ``(id, index, method, arg)`` commands."""
+    """A worker process: builds ``count`` envs, then answers ``(id, index, method, arg)`` commands;
+    runs the process's exit hooks when it ends if ``exit_hooks``."""
     try:
         envs = [build_env(source, env_kwargs) for _ in range(count)]
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises
@@ -112,8 +113,11 @@ def _worker_main(
         except Exception:  # noqa: BLE001, S110 - closing is best effort
             pass
     # multiprocessing ends a worker with os._exit, which skips the process's exit hooks: run them as
-    # an interpreter's exit would (SWE's local site folder, docker removals in flight, temp dirs)
-    atexit._run_exitfuncs()
+    # an interpreter's exit would (SWE's local site folder, docker removals in flight, temp dirs).
+    # Not in a forked worker: it inherited the parent's hooks, which would close the parent's
+    # sandboxes (weakref finalizers, close_all) from here.
+    if exit_hooks:
+        atexit._run_exitfuncs()
 
 
 class _Pending:
@@ -137,7 +141,7 @@ class _Worker:
         self.connection = parent
         self.process = pool.context.Process(
             target=_worker_main,
-            args=(child, pool.source, pool.env_kwargs, len(indices)),
+            args=(child, pool.source, pool.env_kwargs, len(indices), pool.exit_hooks),
             daemon=True,
             name=f"turngym-env-worker-{slot}",
         )
@@ -290,6 +294,7 @@ class ProcessBackend:
             getattr(pool, "max_worker_growth_mib", None),
         )
         self.context = mp.get_context(mp_context or default_context())
+        self.exit_hooks = self.context.get_start_method() != "fork"  # see _worker_main
         self.ids = itertools.count()
         self.closing = False
         self.starting = True  # the first workers: a failure raises from __init__, no replacing
