@@ -243,3 +243,34 @@ def test_a_forked_worker_does_not_run_its_parent_s_exit_hooks(tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert not notes.exists(), notes.read_text()
+
+
+USER_SCRIPT = """
+import atexit, os, sys
+import turngym
+from turngym.pool import EnvPool
+
+def note():
+    with open(sys.argv[1], "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+
+atexit.register(note)  # top level: the forkserver imports this script, its workers inherit it
+
+if __name__ == "__main__":
+    with EnvPool("turngym/Corridor-v0", 1, workers=1, mp_context="forkserver") as pool:
+        turngym.rollout("turngym/Corridor-v0", lambda b: ["go east"] * len(b), num_episodes=1,
+                        pool=pool, progress=False)
+    os._exit(0)
+"""
+
+
+def test_a_worker_runs_turngym_s_exit_hooks_not_the_user_s(tmp_path):
+    """A user's hook (writing results, say) that a forkserver worker inherits (the forkserver
+    imports the script) stays unrun there: only turngym's clean-ups run when a worker ends.
+    (A spawn worker ends through sys.exit, so Python runs all its hooks, as it always did.)"""
+    script, notes = tmp_path / "user_script.py", tmp_path / "notes"
+    script.write_text(USER_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(notes)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not notes.exists(), notes.read_text()

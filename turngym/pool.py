@@ -39,7 +39,6 @@ must guard it with ``if __name__ == "__main__":``; the error raised otherwise sa
 
 from __future__ import annotations
 
-import atexit
 import os
 import traceback
 import weakref
@@ -47,6 +46,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from turngym.error import InvalidArgumentError, TurnGymError
+from turngym.exit_hooks import at_exit
 from turngym.pool_base import (
     EnvCommandError,
     EnvSource,
@@ -293,7 +293,7 @@ class EnvPool:
 _LIVE_POOLS: weakref.WeakSet[EnvPool] = weakref.WeakSet()
 
 
-@atexit.register
+@at_exit
 def _close_live_pools() -> None:
     for pool in list(_LIVE_POOLS):
         try:

@@ -19,7 +19,6 @@ when an episode ends: :mod:`turngym.pool_recycle`.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import multiprocessing as mp
 import os
@@ -32,6 +31,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from turngym.error import TurnGymError
+from turngym.exit_hooks import run_exit_hooks
 from turngym.pool_base import (
     START_FAILURES_TO_BREAK,
     EnvCommandError,
@@ -112,12 +112,8 @@ def _worker_main(
             env.close()
         except Exception:  # noqa: BLE001, S110 - closing is best effort
             pass
-    # multiprocessing ends a worker with os._exit, which skips the process's exit hooks: run them as
-    # an interpreter's exit would (SWE's local site folder, docker removals in flight, temp dirs).
-    # Not in a forked worker: it inherited the parent's hooks, which would close the parent's
-    # sandboxes (weakref finalizers, close_all) from here.
-    if exit_hooks:
-        atexit._run_exitfuncs()
+    if exit_hooks:  # os._exit follows: turngym's exit hooks run now or never (exit_hooks module)
+        run_exit_hooks()
 
 
 class _Pending:

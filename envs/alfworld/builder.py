@@ -13,7 +13,6 @@ Already generated games (the steady state) never start a helper.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import threading
 from pathlib import Path
 from typing import IO, Any
+
+from turngym.exit_hooks import at_exit
 
 __all__ = ["BUILDS_PER_HELPER", "build_in_helper", "main"]
 
@@ -75,7 +76,7 @@ class _Helper:
 
 
 _HELPER = _Helper()
-atexit.register(_HELPER.stop)
+at_exit(_HELPER.stop)
 
 
 def build_in_helper(folder: Path, task_type: str, seed: int, rooms: str, task_id: str) -> None:

@@ -3,7 +3,6 @@ reaping containers whose owner died, and copying an image's clean code to the ho
 
 from __future__ import annotations
 
-import atexit
 import functools
 import io
 import os
@@ -15,6 +14,7 @@ from typing import Any
 
 from turngym.cache import pid_alive
 from turngym.error import DependencyNotInstalled, missing_dependency
+from turngym.exit_hooks import at_exit
 
 __all__ = [
     "ci_socket",
@@ -82,7 +82,7 @@ def wait_removals() -> None:
         future.result()
 
 
-@atexit.register
+@at_exit
 def _at_exit() -> None:
     global _EXITING
     _EXITING = True

@@ -8,7 +8,6 @@ recursive Python walk: a workspace an agent filled with a 1,200-level-deep folde
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import os
 import shutil
@@ -27,6 +26,7 @@ from turngym.envs.swe.local_tree import remove_tree
 from turngym.envs.swe.rootfs import JAIL_PYTHON
 from turngym.envs.swe.sandbox_base import SANDBOX_DIR, TOOL_FILES, Limits
 from turngym.error import DependencyNotInstalled
+from turngym.exit_hooks import at_exit
 
 __all__ = ["JAIL_UID", "LOCAL_ROOT", "TOOL_MOUNT", "INPUT_MOUNT", "owner_pid", "reap"]
 
@@ -126,7 +126,7 @@ def _make_runtime() -> Path:
             if not os.path.islink(os.path.join(folder, name)):
                 os.chmod(os.path.join(folder, name), 0o755 if folder.endswith("bin") else 0o644)
     _RUNTIME[pid] = (site, lock)
-    atexit.register(_remove_runtime, pid)
+    at_exit(_remove_runtime, pid)
     return site
 
 

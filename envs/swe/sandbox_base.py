@@ -8,7 +8,6 @@ exit (``atexit``), so an exception, a KeyboardInterrupt or a forgotten env never
 
 from __future__ import annotations
 
-import atexit
 import functools
 import io
 import os
@@ -26,6 +25,7 @@ from typing import Any
 from turngym.envs.swe.sandbox.swe_diff import apply_diff, tree_entry
 from turngym.envs.swe.sandbox.swe_proc import chown_tree
 from turngym.envs.swe.sandbox.swe_tool import encode_request
+from turngym.exit_hooks import at_exit
 
 __all__ = [
     "Limits",
@@ -296,4 +296,4 @@ def close_all() -> None:
         sandbox.close()
 
 
-atexit.register(close_all)
+at_exit(close_all)

@@ -5,11 +5,11 @@ that frees most of what it allocates but leaves holes in its heap."""
 
 from __future__ import annotations
 
-import atexit
 import os
 import time
 
 from turngym.envs.toy.corridor import CorridorEnv
+from turngym.exit_hooks import at_exit
 
 __all__ = [
     "flagged_build_corridor",
@@ -88,7 +88,7 @@ def _touch(path: str) -> None:
 
 
 def exit_hook_corridor(*, flag: str, **kwargs) -> CorridorEnv:
-    """A corridor whose build registers an ``atexit`` hook that writes ``flag`` (its process's
-    exit hooks ran)."""
-    atexit.register(_touch, flag)
+    """A corridor whose build registers an exit hook (``turngym.exit_hooks.at_exit``, as SWE's
+    sandboxes do) that writes ``flag``."""
+    at_exit(_touch, flag)
     return CorridorEnv(**kwargs)
