@@ -14,6 +14,14 @@ Every grade's patched Python files go through :func:`turngym.envs.swe.diff_analy
 With ``suspicious="zero"`` (the default) a high-severity flag makes the grade worth nothing: no
 progress, outcome 0 and no end-of-episode components; ``"flag"`` only reports. A ``tampered``
 verdict (canaries or the runner's tripwires) is always worth nothing.
+
+An empty diff at the end (the agent changed nothing) is not run, as SWE-bench's harness does not
+run an empty patch (its report counts "empty patch instances" apart, none resolved): verdict
+``unresolved``, ``empty_patch`` True in ``info["grading"]``, no end-of-episode component but
+``submitted``. What it would have measured is the task's starting tree, whose FAIL_TO_PASS tests
+fail by construction, so no reward changes; it saves an untrained policy's episode a grading
+sandbox (2-3 s on ``local``, a container start on ``docker``). A progress grade of an empty diff
+(the agent runs the tests) still runs: it is the agent's feedback.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 from turngym.envs.swe.diff_analysis import HIGH, Flag, analyse, flag_names
 from turngym.envs.swe.grading import grading_spec, verdict
 from turngym.envs.swe.sandbox_base import Sandbox, SandboxError
-from turngym.envs.swe.tasks import Task
+from turngym.envs.swe.tasks import Task, grade
 
 __all__ = ["EpisodeJudge", "runs_tests", "said", "SUSPICIOUS_POLICIES", "FINAL_TIMEOUT"]
 
@@ -93,6 +101,8 @@ def said(report: dict[str, Any], resolved: bool) -> str:
         return "The tests did not finish in time; the issue is not resolved."
     if report.get("zeroed"):
         return "The patch was flagged as a cheat (see info['grading']['flags']); it earns nothing."
+    if report.get("empty_patch"):
+        return "You changed nothing, so there was nothing to test; the issue is not resolved."
     said = (
         "resolved: every target test passes" if resolved else "not resolved: some target tests fail"
     )
@@ -123,6 +133,8 @@ class EpisodeJudge:
         cached = self.evaluations.get(key)
         if cached is not None and not (cached["timed_out"] and timeout > cached["timeout"]):
             return cached
+        if final and not diff:
+            return self._empty_patch(timeout)
         spec = grading_spec(self.task)
         request = {
             "files": spec.files,
@@ -150,6 +162,7 @@ class EpisodeJudge:
             flag_details=[flag.as_dict() for flag in flags],
             timed_out=bool(result.get("timed_out")),
             timeout=timeout,
+            empty_patch=False,
             zeroed=bool(judged.get("tampered") or (high and self.suspicious == "zero")),
         )
         if judged["timed_out"] and not judged.get("tampered"):
@@ -157,6 +170,16 @@ class EpisodeJudge:
         if judged["zeroed"]:
             judged.update(statuses={}, resolved=False, f2p_fraction=0.0)
         self.evaluations[key] = judged
+        return judged
+
+    def _empty_patch(self, timeout: float) -> dict[str, Any]:
+        """The grade of an empty diff at the end, without a run (see the module doc)."""
+        judged = grade(self.task, {})
+        judged.update(resolved=False, f2p_fraction=0.0, statuses={}, mismatch=[], tampered=[],
+                      dropped=[], graded_patch=False, apply_error=None, flags=[], flag_details=[],
+                      timed_out=False, timeout=timeout, zeroed=False, empty_patch=True,
+                      verdict="unresolved", reason="empty patch: the agent changed nothing, so "
+                      "no test ran (SWE-bench's harness does not run an empty patch either)")  # fmt: skip
         return judged
 
     def progress(self, command: str) -> tuple[dict[str, str] | None, dict[str, Any]]:
@@ -206,6 +229,7 @@ class EpisodeJudge:
             "tampered",
             "timed_out",
             "zeroed",
+            "empty_patch",
         )
         report = {key: judged.get(key) for key in keys}
         report.update(
