@@ -161,9 +161,12 @@ def soak(
     warmup: int | None = None,
     max_episodes_per_worker: int | None = None,
     log: Any = None,
+    mode: str = "lockstep",
 ) -> SoakResult:
     """Plays ``episodes`` episodes of ``env_id`` (an id or a picklable env factory) on one kept
-    pool, sampling every worker after each chunk of ``chunk`` episodes."""
+    pool, sampling every worker after each chunk of ``chunk`` episodes; ``mode`` is
+    ``turngym.rollout``'s (``"async"``: an env that waits on a slow step, a SWE grade say, does not
+    hold the others)."""
     warmup = episodes // 5 if warmup is None else warmup
     kwargs = {"max_turns": max_turns, **(env_kwargs or {})}
     pool_kwargs: dict[str, Any] = {"workers": workers}
@@ -180,7 +183,7 @@ def soak(
             try:
                 turngym.rollout(
                     env_id, RandomPolicy(seed=played), num_episodes=count, seed=played,
-                    pool=pool, progress=False,
+                    pool=pool, progress=False, mode=mode,
                 )  # fmt: skip
             except KeyboardInterrupt:  # the chunk in flight is dropped; the samples stand
                 stopped = True
@@ -296,6 +299,8 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=6)
     parser.add_argument("--chunk", type=int, default=100, help="episodes between samples")
     parser.add_argument("--max-episodes-per-worker", type=int, default=None)
+    parser.add_argument("--mode", choices=("lockstep", "async"), default="lockstep",
+                        help="turngym.rollout's mode (async: no env waits on another's slow step)")  # fmt: skip
     parser.add_argument(
         "--env-kwargs",
         type=json.loads,
@@ -340,6 +345,7 @@ def main() -> None:
                 warmup=args.warmup,
                 max_episodes_per_worker=args.max_episodes_per_worker,
                 log=sys.stderr,
+                mode=args.mode,
             )
         )
     print(

@@ -63,7 +63,7 @@ def test_a_stopped_soak_still_reports(tmp_path):
     run = subprocess.Popen(
         [sys.executable, str(_SPEC.origin), "--env", "turngym/Corridor-v0", "--env",
          "turngym/SearchQA-v0", "--episodes", "10000000", "--chunk", "200", "--warmup", "0",
-         "--workers", "1", "--json", str(out)],
+         "--workers", "1", "--mode", "async", "--json", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     for line in run.stderr:  # the first sample is logged
