@@ -265,7 +265,7 @@ def test_a_missing_image_is_found_at_reset_and_named_with_its_command(tmp_path: 
 def test_the_contracts_workdir_is_where_commands_and_grading_run(tmp_path: Path) -> None:
     """An external task on a bundled project's image whose repository sits at /opt/src: with
     ``image_contract={"workdir": "/opt/src"}`` the agent's shell starts there and the clean code's
-    tests grade resolved."""
+    tests grade resolved (with a comment added: an empty patch is not run, as in SWE-bench)."""
     reason = _engine_reason()
     if reason:
         pytest.skip(f"no Docker engine: {reason}")
@@ -288,8 +288,11 @@ def test_the_contracts_workdir_is_where_commands_and_grading_run(tmp_path: Path)
         env.reset(options={"task": "pytoolz__toolz-2"})
         observation = env.step('{"tool": "bash", "command": "pwd; ls"}')[0]
         assert observation.startswith("/opt/src") and "toolz" in observation
+        edit = json.dumps({"tool": "bash", "command": "echo '# graded' >> toolz/utils.py"})
+        env.step(edit)  # a relative path: the shell is in the contract's workdir
         _, _, terminated, _, info = env.step('{"tool": "submit"}')
-        assert terminated and info["grading"]["verdict"] == "resolved"
+        assert terminated and info["grading"]["verdict"] == "resolved", info["grading"]
+        assert info["reward_components"]["patch"] > 0  # the comment was in the graded patch
     finally:
         env.close()
 
