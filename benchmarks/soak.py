@@ -178,7 +178,7 @@ def soak(
     started = time.monotonic()
     played, stopped = 0, False
     with turngym.EnvPool(env_id, num_envs=num_envs, env_kwargs=kwargs, **pool_kwargs) as pool:
-        while played < episodes and not stopped:
+        while played < episodes:
             count = min(chunk, episodes - played)
             try:
                 turngym.rollout(
@@ -206,8 +206,7 @@ def soak(
                 )
         restarts = pool.restarts
     name = env_id if isinstance(env_id, str) else getattr(env_id, "__name__", "custom")
-    result = _result(name, played, started, samples, warmup, restarts, hosts)
-    result.stopped = stopped
+    result = _result(name, played, started, samples, warmup, restarts, hosts, stopped)
     if swe:
         result.host_closed = swe_host_state({s["pid"] for s in samples})
     return result
@@ -221,6 +220,7 @@ def _result(
     warmup: int,
     restarts: int,
     hosts: list[dict[str, int]] | None = None,
+    stopped: bool = False,
 ) -> SoakResult:
     after = [s for s in samples if s["episodes"] >= warmup]
     hosts_after = [
@@ -247,6 +247,7 @@ def _result(
         children_end=sum(s.get("children", 0) for s in after if s["episodes"] == last),
         host_start=hosts_after[0] if hosts_after else {},
         host_end=hosts_after[-1] if hosts_after else {},
+        stopped=stopped,
         samples=samples,
     )
 
@@ -284,9 +285,7 @@ def soak_orchestra(
                 )
     finally:
         env.close()
-    result = _result(env_id, played, started, samples, warmup, restarts=0)
-    result.stopped = stopped
-    return result
+    return _result(env_id, played, started, samples, warmup, restarts=0, stopped=stopped)
 
 
 def main() -> None:
